@@ -1,0 +1,1 @@
+"""Execution: the model layer (litellm, in ``llm`` only), cache, recordings and the async runner."""

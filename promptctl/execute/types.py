@@ -1,0 +1,98 @@
+"""Plain data passed between the planner, the model layer, the cache and the runner.
+
+Nothing here imports litellm: cached and replayed runs must never pay its ~2 s import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Source = Literal["live", "cache", "recording"]
+Status = Literal["ok", "error", "skipped"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved model target: what litellm is called with. ``name`` is what the user wrote
+    (an alias from promptctl.yaml or a raw litellm model string)."""
+
+    name: str
+    model: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    rpm: float | None = None
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@dataclass
+class ModelRequest:
+    target: Target
+    messages: list[dict[str, str]]
+    params: dict[str, Any] = field(default_factory=dict)  # alias params overlaid by prompt params
+    fallbacks: list[Target] = field(default_factory=list)
+    sample: int = 0
+
+    def fingerprint(self) -> str:
+        """Content address of the request: the cache key and the recording check.
+
+        Covers model, api_base, the fully rendered messages, every parameter and the sample
+        index (so repeated samples stay distinct). Never the API key (only its variable name is
+        known here, and even that is left out: rotating a key must not invalidate the cache).
+        """
+        return fingerprint(self.target.model, self.target.api_base, self.messages, self.params, self.sample)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def fingerprint(
+    model: str, api_base: str | None, messages: list[dict[str, str]], params: dict[str, Any], sample: int
+) -> str:
+    payload = {"model": model, "api_base": api_base, "messages": messages, "params": params, "sample": sample}
+    return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ModelResponse:
+    """Everything one model call yields. ``cost`` is None when the price is unknown (never 0)."""
+
+    status: Status = "ok"
+    text: str | None = None
+    error: str | None = None
+    latency_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    finish_reason: str | None = None
+    answered_by: str | None = None  # target name (alias) that produced the answer
+    provider_model: str | None = None  # model version the provider reported, for drift detection
+    attempts: int = 0  # HTTP attempts made, across retries and fallbacks
+    retries: int = 0
+    source: Source = "live"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelResponse:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """promptctl's own retry policy (litellm's retries are off: they hide the real error)."""
+
+    max_retries: int = 4
+    base_delay: float = 0.5  # seconds, doubled each attempt, with full jitter
+    max_delay: float = 8.0
+    retry_after_cap: float = 30.0  # never sleep longer than this for a Retry-After header
+    timeout: float = 60.0  # per call

@@ -1,0 +1,72 @@
+"""Semantic checks on a loaded suite, beyond the JSON Schemas: Jinja syntax, includes, variables,
+case vars against required inputs, assertion types and options, and a trial render of every case.
+
+``promptctl test`` runs the same checks before spending anything: a typo in an assertion type
+should cost nothing, not a full suite of model calls.
+"""
+
+from __future__ import annotations
+
+from promptctl.errors import Problem
+from promptctl.load import Suite
+from promptctl.render import RenderError, Renderer, render_prompt
+from promptctl.spec import Loc, Prompt
+
+
+def make_renderer(suite: Suite) -> Renderer:
+    return Renderer(suite.source.read_text, suite.config.prompts_dir.rstrip("/"))
+
+
+def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
+    """Where ``var`` first appears: the message/template whose text mentions it, else the prompt."""
+    for _i, text, loc in renderer.template_strings(prompt):
+        if var in text:
+            return loc
+    for m in prompt.messages or []:
+        if m.placeholder == var:
+            return m.loc
+    return prompt.loc
+
+
+def check_suite(suite: Suite, renderer: Renderer | None = None, *, trial_render: bool = True) -> list[Problem]:
+    """Every problem in the suite: the loader's plus the semantic ones (sorted, de-duplicated)."""
+    from promptctl.validate.registry import lint_assertion
+
+    renderer = renderer or make_renderer(suite)
+    problems = list(suite.problems)
+    used_by_prompt: dict[str, set[str]] = {}
+    broken: set[str] = set()
+    for name, prompt in suite.prompts.items():
+        used, errs = renderer.analyse(prompt)
+        problems.extend(errs)
+        if errs:
+            broken.add(name)
+        used_by_prompt[name] = used
+        for var in sorted(used - set(prompt.inputs)):
+            loc = _first_use(renderer, prompt, var)
+            problems.append(Problem(loc.path, loc.line, loc.col,
+                                    f"variable '{var}' is used but not declared in 'inputs'"))
+            broken.add(name)
+        for var in sorted(set(prompt.inputs) - used):
+            loc = prompt.inputs[var].loc
+            problems.append(Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used",
+                                    "warning"))
+    for case in suite.cases:
+        for a in case.asserts:
+            problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg) for msg in lint_assertion(a))
+            if a.type in ("levenshtein", "bleu", "rouge") and a.value is None and case.expected is None:
+                problems.append(Problem(a.loc.path, a.loc.line, a.loc.col,
+                                        f"'{a.type}' compares to the case's 'expected', but case '{case.id}' has none"))
+        prompt = suite.prompts.get(case.prompt)
+        if prompt is None:
+            continue
+        for var in sorted(set(case.vars) - set(prompt.inputs)):
+            problems.append(Problem(case.loc.path, case.loc.line, case.loc.col,
+                                    f"case '{case.id}' sets '{var}', which is not an input of prompt '{prompt.name}'",
+                                    "warning"))
+        if trial_render and case.prompt not in broken:
+            try:
+                render_prompt(renderer, prompt, case.vars, where=case.loc)
+            except RenderError as exc:
+                problems.extend(exc.problems)
+    return sorted(set(problems))

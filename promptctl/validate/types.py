@@ -1,0 +1,44 @@
+"""Data shared by every validator family."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from promptctl.execute.types import ModelResponse
+from promptctl.spec import Case, Config, Prompt
+
+# A hook the judge validator uses to call a model through the model layer (cache, retries...).
+# Arguments: judge model name (alias or litellm string), rendered messages, params.
+JudgeCall = Callable[[str, list[dict[str, str]], dict[str, Any]], Awaitable[ModelResponse]]
+
+
+@dataclass
+class ValidationContext:
+    output: str
+    case: Case
+    prompt: Prompt
+    config: Config
+    model: str  # litellm model string of the row (token counting)
+    response: ModelResponse | None = None  # latency, tokens, cost of the row
+    judge: JudgeCall | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AssertionResult:
+    """Outcome of one assertion. ``error`` means the check could not be evaluated (e.g. a judge
+    answer that does not parse, an unknown cost): it is never counted as a pass."""
+
+    type: str
+    label: str
+    passed: bool
+    score: float
+    reason: str = ""
+    metric: str | None = None
+    weight: float = 1.0
+    error: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

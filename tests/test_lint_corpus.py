@@ -1,0 +1,133 @@
+"""A corpus of bad files: each must give exactly one located error and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import MINIMAL, invoke, write_files
+
+GOOD_CASES = MINIMAL["cases/greet.yaml"]
+
+# name -> (files overriding MINIMAL, expected "path:line:col" prefix, expected message fragment)
+CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
+    "malformed-yaml": (
+        {"prompts/greet.yaml": 'inputs:\n  name: {}\ntemplate: "unclosed\n'},
+        "prompts/greet.yaml:4:1", "invalid YAML",
+    ),
+    "wrong-type": (
+        {"prompts/greet.yaml": "params: 5\ninputs:\n  name: {}\ntemplate: Hi {{ name }}\n"},
+        "prompts/greet.yaml:1:9", "params: expected mapping, got integer",
+    ),
+    "unknown-key": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplte: Hi {{ name }}\n"},
+        "prompts/greet.yaml:3:1", "unknown key 'templte'; did you mean 'template'?",
+    ),
+    "duplicate-yaml-key": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi {{ name }}\ntemplate: Yo {{ name }}\n"},
+        "prompts/greet.yaml:4:1", "duplicate key 'template'",
+    ),
+    "template-and-messages": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi\nmessages:\n  - {role: user, content: Hi}\n"},
+        "prompts/greet.yaml:1:1", "exactly one of 'template' or 'messages'",
+    ),
+    "bad-role": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\nmessages:\n  - role: robot\n    content: Hi {{ name }}\n"},
+        "prompts/greet.yaml:4:11", "'robot' is not allowed",
+    ),
+    "missing-var": (
+        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: alice\n    vars: {}\n"},
+        "cases/greet.yaml:3:5", "missing required variable 'name'",
+    ),
+    "undeclared-var": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi {{ name }} from {{ city }}\n"},
+        "prompts/greet.yaml:3:11", "variable 'city' is used but not declared",
+    ),
+    "jinja-syntax": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: |\n  Hi {{ name }}\n  {% if %}x{% endif %}\n"},
+        "prompts/greet.yaml:5:1", "Jinja syntax error",
+    ),
+    "sandbox-escape": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\n"
+                               "template: \"{{ name }}{{ ''.__class__.__mro__[1].__subclasses__() }}\"\n"},
+        "prompts/greet.yaml:3:11", "not allowed",
+    ),
+    "include-outside": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: '{{ name }}{% include \"../secret.txt\" %}'\n",
+         "secret.txt": "TOP-SECRET-CONTENT"},
+        "prompts/greet.yaml:3:11", "outside prompts/",
+    ),
+    "missing-partial": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: '{{ name }}{% include \"_partials/nope.j2\" %}'\n"},
+        "prompts/greet.yaml:3:11", "'_partials/nope.j2' not found",
+    ),
+    "duplicate-ids": (
+        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n  - id: a\n    vars: {name: B}\n"},
+        "cases/greet.yaml:5:5", "duplicate case id 'a'",
+    ),
+    "unknown-assert": (
+        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n    assert:\n      - containz\n"},
+        "cases/greet.yaml:6:9", "did you mean 'contains'",
+    ),
+    "unknown-prompt": (
+        {"cases/greet.yaml": "prompt: gret\ncases:\n  - id: a\n    vars: {name: A}\n"},
+        "cases/greet.yaml:1:9", "unknown prompt 'gret'; did you mean 'greet'?",
+    ),
+    "missing-dataset": (
+        {"cases/greet.yaml": "prompt: greet\ndataset: rows.jsonl\n"},
+        "cases/greet.yaml:2:10", "dataset file 'rows.jsonl' not found",
+    ),
+    "file-var-outside-repo": (
+        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars:\n      name: {file: ../../../etc/passwd}\n"},
+        "cases/greet.yaml:5:20", "outside the repository",
+    ),
+    "bad-config": (
+        {"promptctl.yaml": "model: openai/test-model\nconcurency: 4\n"},
+        "promptctl.yaml:2:1", "unknown key 'concurency'; did you mean 'concurrency'?",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_bad_file_gives_one_located_error(tmp_path: Path, name: str) -> None:
+    files, where, fragment = CORPUS[name]
+    write_files(tmp_path, {**MINIMAL, **files})
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if ": warning: " not in line and line.count(":") >= 3]
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith(where + ":"), result.output
+    assert fragment in errors[0]
+    assert "TOP-SECRET-CONTENT" not in result.output
+
+
+def test_all_problems_reported_in_one_run(tmp_path: Path) -> None:
+    write_files(tmp_path, {
+        **MINIMAL,
+        "prompts/bad1.yaml": "templte: x\n",
+        "prompts/bad2.yaml": "params: 5\ntemplate: x\n",
+        "cases/bad.yaml": "prompt: nope\n",
+    })
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 2
+    for fragment in ("bad1.yaml:1:1", "bad2.yaml:1:9", "cases/bad.yaml:1:9"):
+        assert fragment in result.stdout
+
+
+@pytest.mark.parametrize("command", [["render", "greet", "--var", "name=x"], ["list"]])
+def test_other_commands_report_bad_input_with_exit_2(tmp_path: Path, command: list[str]) -> None:
+    write_files(tmp_path, {**MINIMAL, "prompts/broken.yaml": "template: [unclosed\n"})
+    result = invoke(*command, cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "prompts/broken.yaml:2:1: invalid YAML" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_clean_suite_passes_with_warnings(tmp_path: Path) -> None:
+    write_files(tmp_path, {**MINIMAL, "prompts/greet.yaml": "inputs:\n  name: {}\n  unused: {default: 1}\n"
+                                                           "template: Hi {{ name }}\n"})
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "prompts/greet.yaml:3:3: warning: input 'unused' is declared but never used" in result.stdout
