@@ -1,0 +1,133 @@
+"""Validation: run a row's assertions on its output and score the row.
+
+:func:`evaluate` is the only entry point the runner needs. It never raises for a broken check:
+an unexpected exception inside a validator becomes an *error* result (``error=True``, never a
+pass) with a one-line reason, so one bad assertion cannot abort a run of thousands of rows.
+Cancellation (``asyncio.CancelledError``) and ``KeyboardInterrupt`` do propagate: Ctrl-C must
+stop the run.
+
+Importing this package is cheap (no rapidfuzz, sacrebleu, rouge_score, jsonschema or litellm):
+the families import those inside their checks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+from promptctl.spec import Assertion
+from promptctl.validate.registry import (
+    KNOWN_TRANSFORMS,
+    KNOWN_TYPES,
+    CheckError,
+    Outcome,
+    assertion_schemas,
+    error,
+    get,
+    lint_assertion,
+    one_line,
+)
+from promptctl.validate.transforms import apply_transforms
+from promptctl.validate.types import AssertionResult, JudgeCall, ValidationContext
+
+__all__ = [
+    "KNOWN_TRANSFORMS",
+    "KNOWN_TYPES",
+    "AssertionResult",
+    "JudgeCall",
+    "ValidationContext",
+    "assertion_schemas",
+    "case_score",
+    "evaluate",
+    "evaluate_one",
+    "lint_assertion",
+    "row_passed",
+]
+
+
+async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
+    spec = get(a.type)
+    if spec is None:
+        return error(f"unknown assertion type {a.type!r}")
+    try:
+        output = apply_transforms(a.transform, ctx.output)
+    except KeyError as e:
+        return error(f"unknown transform {e.args[0]!r}")
+    try:
+        if spec.is_async:
+            result = await spec.check(a, output, ctx)  # type: ignore[misc]
+        else:
+            result = spec.check(a, output, ctx)
+    except CheckError as e:
+        return error(one_line(str(e), 300))
+    except Exception as e:  # never CancelledError/KeyboardInterrupt: those are BaseException
+        detail = one_line(str(e), 200)
+        what = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
+        return error(f"internal error in {a.type!r} check: {what}")
+    if isinstance(result, tuple) and len(result) == 3:  # (passed, score, reason) from a plugin
+        result = Outcome(bool(result[0]), float(result[1]), str(result[2]))
+    if not isinstance(result, Outcome):
+        return error(f"internal error in {a.type!r} check: returned {type(result).__name__}, not an Outcome")
+    if not result.error and not (math.isfinite(result.score) and 0.0 <= result.score <= 1.0):
+        return error(f"internal error in {a.type!r} check: score {result.score!r} outside [0, 1]")
+    return result
+
+
+def _negate(o: Outcome) -> Outcome:
+    """``not: true``: pass flips, score becomes 1 - score. An error stays an error."""
+    if o.error:
+        return o
+    if o.passed:
+        why = o.reason or "it passed"
+        return Outcome(False, 1.0 - o.score, f"expected this check to fail (not), but {why}")
+    return Outcome(True, 1.0 - o.score, f"check failed as required (not): {o.reason}" if o.reason else "")
+
+
+async def evaluate_one(a: Assertion, ctx: ValidationContext) -> AssertionResult:
+    o = await _check(a, ctx)
+    if a.negate:
+        o = _negate(o)
+    return AssertionResult(
+        type=a.type,
+        label=a.label,
+        passed=o.passed and not o.error,
+        score=0.0 if o.error else o.score,
+        reason=o.reason,
+        metric=a.metric,
+        weight=a.weight,
+        error=o.error,
+    )
+
+
+async def evaluate(asserts: list[Assertion], ctx: ValidationContext) -> list[AssertionResult]:
+    """Results of ``asserts`` on ``ctx.output``, in order.
+
+    Async checks (``judge``, ``python``) of one row run concurrently; the model layer behind
+    ``ctx.judge`` enforces the run's concurrency and rate limits. Synchronous checks run on the
+    event loop without yielding, which keeps ``python``'s temporary ``sys.path`` change atomic.
+    """
+    if len(asserts) <= 1:
+        return [await evaluate_one(a, ctx) for a in asserts]
+    tasks = [asyncio.ensure_future(evaluate_one(a, ctx)) for a in asserts]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        raise
+
+
+def case_score(results: list[AssertionResult]) -> float:
+    """Weighted mean of the scores (errors count 0). No assertions: 1.0. All weights 0: the
+    unweighted mean (weight 0 means "report only", but a score must still be defined)."""
+    if not results:
+        return 1.0
+    total = sum(r.weight for r in results)
+    if total <= 0:
+        return sum(r.score for r in results) / len(results)
+    return sum(r.score * r.weight for r in results) / total
+
+
+def row_passed(results: list[AssertionResult]) -> bool:
+    """Every assertion passed and none errored (no assertions: passed)."""
+    return all(r.passed and not r.error for r in results)

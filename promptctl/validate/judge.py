@@ -1,0 +1,173 @@
+"""LLM-as-judge: ``judge`` grades the output against a rubric with another model call.
+
+The judge prompt is an ordinary prompt file shipped with the package
+(``promptctl/builtin_prompts/judge.yaml``); a repository overrides it with
+``<prompts_dir>/_judge.yaml``. Its templates see ``rubric``, ``output``, ``input`` (the rendered
+prompt messages when the runner provides them in ``ctx.extra["messages"]``, else the case
+variables as JSON) and ``expected`` (text, "" when the case has none). Templates are rendered in
+a Jinja sandbox with StrictUndefined; the *values* are inserted as data, never rendered as
+templates, so an output containing ``{{ ... }}`` cannot inject template code.
+
+The judge must answer ``{"score": <0..1>, "reason": "..."}`` (a ```json fence around it is
+tolerated). Anything else - prose, a missing or out-of-range score - is an *error* result,
+never a pass: a judge we cannot read has not approved anything. Calls go through
+``ctx.judge`` (the model layer: cache, retries, recordings) at temperature 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from promptctl.execute.types import canonical_json
+from promptctl.spec import Assertion
+from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, validator
+from promptctl.validate.structured import JSON_FENCE, unfence
+from promptctl.validate.types import ValidationContext
+
+DEFAULT_THRESHOLD = 0.5
+JUDGE_PARAMS: dict[str, Any] = {"temperature": 0}
+OVERRIDE_NAME = "_judge.yaml"
+
+
+def _parse_prompt_file(text: str, where: str) -> list[tuple[str, str]]:
+    """(role, template) pairs of a prompt file (``messages:`` or a text ``template:``)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise CheckError(f"judge prompt {where} is not valid YAML: {one_line(str(e))}") from e
+    if not isinstance(data, dict):
+        raise CheckError(f"judge prompt {where} must be a mapping with `messages` or `template`")
+    if isinstance(data.get("template"), str):
+        return [("user", data["template"])]
+    msgs = data.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise CheckError(f"judge prompt {where} needs a non-empty `messages` list or a `template`")
+    out = []
+    for i, m in enumerate(msgs):
+        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+            raise CheckError(f"judge prompt {where}: message {i} needs string `role` and `content`")
+        out.append((m["role"], m["content"]))
+    return out
+
+
+@lru_cache(maxsize=8)
+def _load(path: str | None, mtime: int) -> list[tuple[str, str]]:
+    """The judge prompt, cached per (override path, mtime); ``path`` None is the built-in."""
+    if path is None:
+        text = resources.files("promptctl").joinpath("builtin_prompts/judge.yaml").read_text("utf-8")
+        return _parse_prompt_file(text, "builtin_prompts/judge.yaml")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise CheckError(f"cannot read judge prompt {path}: {e.strerror}") from e
+    return _parse_prompt_file(text, path)
+
+
+def judge_prompt(ctx: ValidationContext) -> list[tuple[str, str]]:
+    override = os.path.join(ctx.config.root, ctx.config.prompts_dir, OVERRIDE_NAME)
+    try:
+        mtime = os.stat(override).st_mtime_ns
+    except FileNotFoundError:
+        return _load(None, 0)
+    except OSError as e:
+        raise CheckError(f"cannot read judge prompt {override}: {e.strerror}") from e
+    return _load(override, mtime)
+
+
+@lru_cache(maxsize=32)
+def _template(source: str) -> Any:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    return env.from_string(source)
+
+
+def render_messages(prompt: list[tuple[str, str]], variables: dict[str, str]) -> list[dict[str, str]]:
+    out = []
+    for role, source in prompt:
+        try:
+            content = _template(source).render(**variables)
+        except Exception as e:  # TemplateSyntaxError, UndefinedError, SecurityError, ...
+            raise CheckError(f"cannot render the judge prompt: {type(e).__name__}: {one_line(str(e))}") from e
+        out.append({"role": role, "content": content})
+    return out
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else canonical_json(value)
+
+
+def input_text(ctx: ValidationContext) -> str:
+    msgs = ctx.extra.get("messages")
+    if isinstance(msgs, list) and msgs:
+        return "\n\n".join(
+            f"[{m.get('role', '?')}]\n{m.get('content', '')}" if isinstance(m, dict) else str(m) for m in msgs
+        )
+    return json.dumps(ctx.case.vars, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def parse_verdict(text: str | None) -> tuple[float, str]:
+    """Strictly parse the judge's answer into (score, reason); CheckError on anything else."""
+    if text is None or not text.strip():
+        raise CheckError("judge returned an empty answer")
+    body = unfence(text, JSON_FENCE)
+    raw = body if body is not None else text
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise CheckError(f"judge answer is not JSON: {one_line(text, 80)!r}") from e
+    if not isinstance(data, dict):
+        raise CheckError(f"judge answer is not a JSON object: {one_line(text, 80)!r}")
+    score = data.get("score")
+    if isinstance(score, bool) or not isinstance(score, (int, float)):
+        raise CheckError(f"judge answer has no numeric `score`: {one_line(text, 80)!r}")
+    if not math.isfinite(score) or not 0.0 <= score <= 1.0:
+        raise CheckError(f"judge score {score!r} is outside [0, 1]")
+    reason = data.get("reason", "")
+    if not isinstance(reason, str):
+        raise CheckError("judge answer `reason` is not a string")
+    return float(score), one_line(reason, 160)
+
+
+@validator(
+    "judge",
+    options={
+        "rubric": Opt("string", required=True, description="what a good output does (the judge's criteria)"),
+        "model": Opt("string", description="judge model (default: config judge_model, else model)"),
+    },
+    is_async=True,
+    threshold=DEFAULT_THRESHOLD,
+)
+async def judge(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
+    """An LLM grades the output against ``rubric``; pass when its score >= threshold (default 0.5)."""
+    rubric = a.options.get("rubric")
+    if not isinstance(rubric, str) or not rubric.strip():
+        raise CheckError("judge requires option 'rubric' (a non-empty string)")
+    if ctx.judge is None:
+        raise CheckError("no judge model available in this run (model calls disabled)")
+    model = a.options.get("model") or ctx.config.judge_model or ctx.config.model
+    variables = {
+        "rubric": rubric,
+        "output": output,
+        "input": input_text(ctx),
+        "expected": _as_text(ctx.case.expected),
+    }
+    messages = render_messages(judge_prompt(ctx), variables)
+    resp = await ctx.judge(str(model), messages, dict(JUDGE_PARAMS))
+    if resp.status != "ok":
+        raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 160)}")
+    score, reason = parse_verdict(resp.text)
+    th = float(a.threshold) if a.threshold is not None else DEFAULT_THRESHOLD
+    cmp = ">=" if score >= th else "<"
+    return graded(score, th, f"judge score {score:.2f} {cmp} threshold {th:.2f}: {reason or '(no reason)'}")
