@@ -52,12 +52,10 @@ def check_suite(suite: Suite, renderer: Renderer | None = None, *, trial_render:
             problems.append(Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used",
                                     "warning"))
     for case in suite.cases:
-        for a in case.asserts:
-            problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg) for msg in lint_assertion(a))
-            if a.type in ("levenshtein", "bleu", "rouge") and a.value is None and case.expected is None:
-                problems.append(Problem(a.loc.path, a.loc.line, a.loc.col,
-                                        f"'{a.type}' compares to the case's 'expected', but case '{case.id}' has none"))
         prompt = suite.prompts.get(case.prompt)
+        for a in case.asserts:
+            problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg)
+                            for msg in lint_assertion(a, case=case, prompt=prompt))
         if prompt is None:
             continue
         for var in sorted(set(case.vars) - set(prompt.inputs)):

@@ -12,7 +12,7 @@ import typer
 
 from promptctl import __version__
 from promptctl.cli.output import echo, print_json, print_problems, table
-from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError, UsageError
+from promptctl.errors import EXIT_INTERRUPTED, ExecutionError, InputError, PromptctlError, UsageError
 
 app = typer.Typer(
     name="promptctl",
@@ -178,6 +178,304 @@ def lint(
         echo(summary, err=True)
         raise typer.Exit(2)
     echo(summary if problems else f"{n_prompts} prompts, {n_cases} cases: all clean")
+
+
+# -- test ---------------------------------------------------------------------------------------
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown")]
+OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
+
+
+def _emit(text: str, output: Path | None) -> None:
+    from promptctl.atomic import write_text_atomic
+
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        write_text_atomic(output, text)
+        echo(f"report written to {output}", err=True)
+
+
+def _print_record(record: Any, fmt: str, output: Path | None, verbose: bool) -> None:
+    from promptctl import report
+
+    if fmt not in ("table", "json", "junit", "markdown"):
+        raise UsageError(f"unknown --format '{fmt}'; use table, json, junit or markdown")
+    if fmt != "table":
+        _emit(report.render(record, fmt), output)
+        return
+    if verbose:
+        us = report.units(record)
+        table(["STATUS", "PROMPT", "CASE", "MODEL", "PASS", "SCORE"],
+              [[u["status"].upper(), u["prompt"], u["case"], u["model"],
+                f"{u['passes']}/{u['samples']}", "-" if u["score"] is None else f"{u['score']:.2f}"] for u in us])
+    fails = report.failures(record)
+    if fails:
+        table(["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],
+              [[f["prompt"], f["case"], f["model"], f["assertion"], report.trim(f["reason"], 100),
+                report.trim(f["output"], 60)] for f in fails], title="Failures")
+    echo(report.summary_line(record.summary))
+    if output is not None:
+        _emit(report.to_json(record), output)
+
+
+class _Progress:
+    """Live progress: a rich bar on a terminal, a plain line every few seconds otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = 0
+        self.counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "cached": 0}
+        self.bar: Any = None
+        self.task: Any = None
+        self.last = 0.0
+
+    def plan(self, rows: list[Any]) -> None:
+        import time
+
+        self.total = len(rows)
+        self.last = time.monotonic()
+        if self.enabled and sys.stderr.isatty() and self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from promptctl.cli.output import console
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+                                console=console(stderr=True), transient=True)
+            self.task = self.bar.add_task("testing", total=self.total, stats="")
+            self.bar.start()
+
+    def result(self, r: Any) -> None:
+        import time
+
+        self.counts[r.status] += 1
+        if r.response.source != "live":
+            self.counts["cached"] += 1
+        done = sum(self.counts[k] for k in ("pass", "fail", "error", "skipped"))
+        c = self.counts
+        stats = f"✓{c['pass']} ✗{c['fail']} !{c['error']} cache/replay {c['cached']}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, stats=stats)
+        elif self.enabled and (time.monotonic() - self.last > 5 or done == self.total) and self.total > 20:
+            self.last = time.monotonic()
+            echo(f"[{done}/{self.total}] passed {c['pass']} failed {c['fail']} errors {c['error']} "
+                 f"cached/replayed {c['cached']}", err=True)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@app.command()
+def test(
+    paths: Annotated[list[str] | None, typer.Argument(help="Case files/dirs or prompt files to run.")] = None,
+    keyword: Annotated[list[str], typer.Option("-k", help="Only cases whose 'prompt::id' contains this "
+                                                          "(glob ok; 'not X' excludes; repeatable = OR).")] = [],  # noqa: B006
+    tag: Annotated[list[str], typer.Option("--tag", help="Only cases with this tag (repeatable).")] = [],  # noqa: B006
+    model: Annotated[list[str], typer.Option("--model", "-m", help="Run on this model/alias (repeatable).")] = [],  # noqa: B006
+    repeat: Annotated[int | None, typer.Option("--repeat", min=1, help="Samples per case.")] = None,
+    concurrency: Annotated[int | None, typer.Option("-j", "--concurrency", min=1, help="Requests in flight.")] = None,
+    fail_under: Annotated[float | None, typer.Option("--fail-under", min=0, max=1,
+                                                     help="Exit 0 when the pass rate is at least this.")] = None,
+    fmt: FormatOpt = "table",
+    output: OutOpt = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+    last_failed: Annotated[bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the response cache.")] = False,
+    live: Annotated[bool, typer.Option("--live", help="Ignore recordings; call models (cache still used).")] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Never call a model: recordings and cache only.")] = False,
+    record: Annotated[bool, typer.Option("--record", help="Write outputs to cases/__recordings__/.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; call nothing.")] = False,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")] = None,
+    shard: Annotated[str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")] = None,
+    affected: Annotated[str | None, typer.Option("--affected", help="Only cases whose request differs from "
+                                                                    "this base revision.")] = None,
+    ref: RefOpt = None,
+) -> None:
+    """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
+    from promptctl import report
+    from promptctl.plan import parse_shard
+    from promptctl.testrun import TestOptions, dry_run as plan_only, exit_code_for, run_tests
+
+    if live and offline:
+        raise UsageError("--live and --offline contradict each other")
+    project = _project(ref)
+    opts = TestOptions(paths=paths or [], keywords=keyword, tags=tag, models=model, repeat=repeat,
+                       concurrency=concurrency, last_failed=last_failed,
+                       shard=parse_shard(shard) if shard else None, use_cache=not no_cache, live=live,
+                       offline=offline, record=record, max_cost=max_cost)
+    if affected is not None:
+        from promptctl.review import affected_keys
+
+        opts.only_keys = affected_keys(project, affected)
+    if dry_run:
+        plan = plan_only(project, opts)
+        if fmt == "json":
+            print_json(plan)
+            return
+        echo(f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
+             f"{plan['cached']} from the cache, {plan['calls']} model calls"
+             + (f" ({plan['deduplicated']} duplicates sent once)" if plan["deduplicated"] else ""))
+        if opts.offline and plan["offline_misses"]:
+            echo(f"--offline: {plan['offline_misses']} rows have no usable recording and would error")
+        cost = plan["estimated_cost_usd"]
+        echo("estimated cost: " + ("unknown (no price for " + ", ".join(plan["unknown_price_models"]) + ")"
+                                   if cost is None else f"≤ ${cost:.4f} ({plan['estimate_note']})"))
+        return
+    progress = _Progress(enabled=fmt == "table" or output is not None)
+    try:
+        outcome = run_tests(project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan,
+                            on_result=progress.result)
+    finally:
+        progress.stop()
+    for note in outcome.notes:
+        echo(note, err=True)
+    if outcome.cache_warning:
+        echo(f"warning: {outcome.cache_warning}", err=True)
+    _print_record(outcome.record, fmt, output, verbose)
+    if outcome.recordings_written:
+        echo(f"recordings updated: {', '.join(outcome.recordings_written)}", err=True)
+    if not outcome.results:
+        echo("no cases selected", err=True)
+    del report
+    raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+
+
+# -- run ----------------------------------------------------------------------------------------
+@app.command()
+def run(
+    prompt: Annotated[str, typer.Argument(help="Prompt name.")],
+    var: Annotated[list[str], typer.Option("--var", help="Variable KEY=VALUE (repeatable).")] = [],  # noqa: B006
+    vars_file: Annotated[Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias.")] = None,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer at the end.")] = False,
+) -> None:
+    """Render a prompt, make one model call and stream the answer, then tokens, latency, cost."""
+    from promptctl.oneshot import run_once
+    from promptctl.report import fmt_cost, fmt_ms
+
+    project = _project()
+    stream = not no_stream and sys.stdout.isatty()
+
+    def on_token(t: str) -> None:
+        sys.stdout.write(t)
+        sys.stdout.flush()
+
+    resp = run_once(project, prompt, _parse_vars(var, vars_file), model=model, on_token=on_token if stream else None)
+    if resp.status != "ok":
+        raise ExecutionError(resp.error or "model call failed")
+    if stream:
+        echo()
+    else:
+        echo(resp.text or "")
+    echo(f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
+         f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}", err=True)
+
+
+# -- cache --------------------------------------------------------------------------------------
+cache_app = typer.Typer(help="Inspect or empty the response cache (.promptctl/cache).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("stats")
+def cache_stats(as_json: JsonOpt = False) -> None:
+    """Entries, size on disk and the last run's hit ratio."""
+    from promptctl.execute.cache import ResponseCache
+
+    project = _project()
+    c = ResponseCache.for_root(project.root)
+    st = c.stats()
+    c.close()
+    if as_json:
+        print_json(st)
+        return
+    if c.warning:
+        echo(f"warning: {c.warning}", err=True)
+    last = st.get("last_run") or {}
+    ratio = last.get("ratio")
+    echo(f"cache: {st.get('path')}\nentries: {st.get('entries', 0)}\nsize: {st.get('size_bytes', 0) / 1024:.1f} KiB\n"
+         f"last run: {last.get('hits', 0)} hits, {last.get('misses', 0)} misses"
+         + ("" if ratio is None else f" ({ratio * 100:.0f}% hit ratio)"))
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every cached response."""
+    from promptctl.execute.cache import ResponseCache
+
+    c = ResponseCache.for_root(_project().root)
+    n = c.clear()
+    c.close()
+    echo(f"removed {n} cached responses")
+
+
+# -- history / show -----------------------------------------------------------------------------
+@app.command()
+def history(
+    limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run records over time: commit, date, subject, pass rate, mean score, cost."""
+    from promptctl.history import history_rows
+    from promptctl.report import fmt_cost, fmt_rate
+
+    rows = history_rows(_project().root, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        echo("no run records yet; run `promptctl test`")
+        return
+    table(["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
+          [[r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"), r["date"][:16],
+            (r["subject"] or "")[:50], str(r["units"]), fmt_rate(r["pass_rate"]),
+            "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}", fmt_cost(r["cost"])] for r in rows])
+
+
+@app.command()
+def show(
+    ref: Annotated[str | None, typer.Argument(help="Commit/ref (default: the latest record).")] = None,
+    fmt: FormatOpt = "table",
+    output: OutOpt = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+) -> None:
+    """Print a stored run record in any format."""
+    from promptctl.history import find_record
+
+    record = find_record(_project().root, ref)
+    _print_record(record, fmt, output, verbose)
+
+
+# -- records ------------------------------------------------------------------------------------
+records_app = typer.Typer(help="Share run records through git notes; merge shard records.", no_args_is_help=True)
+app.add_typer(records_app, name="records")
+
+
+@records_app.command("push")
+def records_push(remote: Annotated[str, typer.Argument(help="Git remote.")] = "origin") -> None:
+    """Attach local records to their commits (refs/notes/promptctl) and push the notes."""
+    from promptctl import notes
+
+    added, commits = notes.push(_project().root, remote)
+    echo(f"attached {added} new record(s) across {commits} commit(s); pushed refs/notes/promptctl to {remote}")
+
+
+@records_app.command("pull")
+def records_pull(remote: Annotated[str, typer.Argument(help="Git remote.")] = "origin") -> None:
+    """Fetch refs/notes/promptctl from a remote and merge it into the local notes."""
+    from promptctl import notes
+
+    changed = notes.pull(_project().root, remote)
+    echo(f"pulled records from {remote}: {len(changed)} commit(s) updated")
+
+
+@records_app.command("merge")
+def records_merge(files: Annotated[list[Path], typer.Argument(help="Shard record files (.json).")]) -> None:
+    """Combine the records of several shards (--shard I/N) into one record for the commit."""
+    from promptctl import notes
+
+    rec = notes.merge_records(_project().root, files)
+    echo(f"merged {len(files)} records into {rec.path} ({len(rec.rows)} rows)")
 
 
 # -- entry point --------------------------------------------------------------------------------

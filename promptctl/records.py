@@ -1,0 +1,277 @@
+"""Run records: every ``promptctl test`` result, keyed by git commit, written atomically.
+
+Layout: ``.promptctl/runs/<sha>/<UTC time>-<nonce>.json`` for a clean tree and
+``.promptctl/runs/<sha>-dirty-<hash12>/...`` when prompts/, cases/ or the config had uncommitted
+changes (the hash is of their content, so two runs of the same dirty state share a folder).
+A record is plain JSON: readable by jq, diffable, cheap to load, and small enough for a git note.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from promptctl import __version__
+from promptctl.atomic import write_text_atomic
+from promptctl.errors import UsageError
+
+SCHEMA_VERSION = 1
+RUNS_DIR = ".promptctl/runs"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"promptctl": __version__, "python": sys.version.split()[0]}
+    for pkg in ("litellm", "jinja2"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class Record:
+    """One run. ``rows`` are dicts (see ``row_to_dict``) so a record loads without any import."""
+
+    commit: str | None
+    dirty: bool
+    content_hash: str | None
+    created_at: str
+    command: list[str]
+    config: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = True
+    interrupted: bool = False
+    selection: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=_versions)
+    schema_version: int = SCHEMA_VERSION
+    path: str | None = None  # where it was read from / written to (not stored)
+    ref: str | None = None  # the --ref the suite was read from, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "path"}
+        data["summary"] = summarize(self.rows)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: str | None = None) -> Record:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path"}
+        rec = cls(**known)
+        rec.path = path
+        return rec
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return summarize(self.rows)
+
+    @property
+    def folder(self) -> str:
+        if self.commit is None:
+            base = "no-commit"
+        else:
+            base = self.commit
+        if self.dirty:
+            base += f"-dirty-{(self.content_hash or 'unknown')[:12]}"
+        return base
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def write_record(root: Path, record: Record) -> Path:
+    """Write atomically (temporary file + rename) and return the path."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = Path(root) / RUNS_DIR / record.folder / f"{stamp}-{secrets.token_hex(3)}.json"
+    write_text_atomic(path, json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")))
+    record.path = str(path)
+    return path
+
+
+def read_record(path: Path) -> Record:
+    data = json.loads(Path(path).read_text("utf-8"))
+    if data.get("schema_version", 0) > SCHEMA_VERSION:
+        raise UsageError(f"{path} was written by a newer promptctl (schema {data['schema_version']}); upgrade")
+    return Record.from_dict(data, str(path))
+
+
+def list_records(root: Path) -> list[Path]:
+    """Every record file, oldest first (by the timestamp in its name)."""
+    base = Path(root) / RUNS_DIR
+    if not base.is_dir():
+        return []
+    files = [p for p in base.glob("*/*.json") if not p.name.startswith(".")]
+    return sorted(files, key=lambda p: (p.name, str(p.parent)))
+
+
+def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> list[Path]:
+    base = Path(root) / RUNS_DIR
+    out = sorted((base / sha).glob("*.json")) if (base / sha).is_dir() else []
+    if include_dirty:
+        for d in sorted(base.glob(f"{sha}-dirty-*")):
+            out.extend(sorted(d.glob("*.json")))
+        out.sort(key=lambda p: p.name)
+    return out
+
+
+def latest_record(root: Path, sha: str | None = None, *, include_dirty: bool = True) -> Record | None:
+    paths = records_for_commit(root, sha, include_dirty=include_dirty) if sha else list_records(root)
+    return read_record(paths[-1]) if paths else None
+
+
+# -- aggregation ------------------------------------------------------------------------------------
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    vs = sorted(values)
+    k = (len(vs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(vs) - 1)
+    return vs[lo] + (vs[hi] - vs[lo]) * (k - lo)
+
+
+def unit_key(row: dict[str, Any]) -> tuple[str, str]:
+    return (row["case_key"], row["model"])
+
+
+def group_units(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    units: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        units.setdefault(unit_key(r), []).append(r)
+    return units
+
+
+def unit_outcome(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """A case × model over its samples: passes when its pass rate reaches ``min_pass_rate``."""
+    n = len(samples)
+    passes = sum(r["status"] == "pass" for r in samples)
+    fails = sum(r["status"] == "fail" for r in samples)
+    errors = sum(r["status"] == "error" for r in samples)
+    skipped = sum(r["status"] == "skipped" for r in samples)
+    judged = passes + fails
+    min_rate = samples[0].get("min_pass_rate", 1.0)
+    rate = passes / judged if judged else None
+    if judged == 0:
+        status = "skipped" if skipped == n else "error"
+    elif rate is not None and rate + 1e-12 >= min_rate:
+        status = "error" if (errors or skipped) and min_rate >= 1.0 else "pass"
+    else:
+        status = "fail"
+    scores = [r["score"] for r in samples if r.get("score") is not None]
+    return {
+        "status": status, "samples": n, "passes": passes, "fails": fails, "errors": errors,
+        "skipped": skipped, "pass_rate": rate, "min_pass_rate": min_rate,
+        "score": statistics.fmean(scores) if scores else None,
+    }
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    units = [unit_outcome(s) for s in group_units(rows).values()]
+    counts = {k: sum(u["status"] == k for u in units) for k in ("pass", "fail", "error", "skipped")}
+    decided = counts["pass"] + counts["fail"] + counts["error"]
+    latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and r["status"] != "skipped"]
+    costs = [r.get("cost") for r in rows if r["status"] not in ("skipped",) and r.get("source") == "live"]
+    all_costs = [r.get("cost") for r in rows if r["status"] not in ("skipped", "error")]
+    scores = [r["score"] for r in rows if r.get("score") is not None]
+    metrics: dict[str, list[float]] = {}
+    for r in rows:
+        for a in r.get("asserts", []):
+            if a.get("metric") and not a.get("error"):
+                metrics.setdefault(a["metric"], []).append(a["score"])
+    return {
+        "units": len(units),
+        "rows": len(rows),
+        "passed": counts["pass"],
+        "failed": counts["fail"],
+        "errors": counts["error"],
+        "skipped": counts["skipped"],
+        "pass_rate": counts["pass"] / decided if decided else None,
+        "row_pass_rate": (sum(r["status"] == "pass" for r in rows) /
+                          max(1, sum(r["status"] in ("pass", "fail") for r in rows))),
+        "mean_score": statistics.fmean(scores) if scores else None,
+        "metrics": {k: statistics.fmean(v) for k, v in sorted(metrics.items())},
+        "input_tokens": sum(r.get("input_tokens") or 0 for r in rows),
+        "output_tokens": sum(r.get("output_tokens") or 0 for r in rows),
+        # Cost of what the outputs cost to produce; None when any price is unknown (never 0).
+        "cost": None if any(c is None for c in all_costs) else sum(c for c in all_costs if c is not None),
+        "spent": None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+        "p50_latency_ms": _percentile(latencies, 0.5),
+        "p95_latency_ms": _percentile(latencies, 0.95),
+        "cache_hits": sum(r.get("source") == "cache" for r in rows),
+        "replays": sum(r.get("source") == "recording" for r in rows),
+        "live": sum(r.get("source") == "live" and (r.get("attempts") or 0) > 0 for r in rows),
+    }
+
+
+def row_to_dict(result: Any) -> dict[str, Any]:
+    """Flatten a RowResult into the stored row (no secrets: requests carry none)."""
+    row, resp = result.row, result.response
+    return {
+        "case_key": row.case.key,
+        "prompt": row.case.prompt,
+        "case": row.case.id,
+        "case_file": row.case.file,
+        "model": row.model_name,
+        "litellm_model": row.target.model,
+        "sample": row.sample,
+        "fingerprint": row.fingerprint,
+        "status": result.status,
+        "score": result.score,
+        "min_pass_rate": row.case.min_pass_rate,
+        "output": resp.text,
+        "error": resp.error,
+        "source": resp.source,
+        "answered_by": resp.answered_by,
+        "provider_model": resp.provider_model,
+        "latency_ms": resp.latency_ms,
+        "input_tokens": resp.input_tokens,
+        "output_tokens": resp.output_tokens,
+        "cost": resp.cost,
+        "finish_reason": resp.finish_reason,
+        "attempts": resp.attempts,
+        "retries": resp.retries,
+        "tags": row.case.tags,
+        "asserts": [a.to_dict() for a in result.asserts],
+    }
+
+
+def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:
+    """A record stamped with provenance: HEAD (or --ref's commit), the dirty flag and content hash."""
+    from promptctl import gitrepo
+
+    commit = dirty_hash = None
+    dirty = False
+    if gitrepo.find_repo_root(root) is not None:
+        if ref is not None:
+            commit = gitrepo.resolve(root, ref)
+        else:
+            commit = gitrepo.head_commit(root)
+            paths = [config.get("prompts_dir", "prompts"), config.get("cases_dir", "cases"), "promptctl.yaml"]
+            paths = [p for p in paths if (root / p).exists()]
+            if commit is None or gitrepo.is_dirty(root, paths):
+                dirty = True
+                dirty_hash = gitrepo.content_hash(root, paths)
+    return Record(commit=commit, dirty=dirty, content_hash=dirty_hash, created_at=now_iso(),
+                  command=_redacted_argv(command), config=config, ref=ref)
+
+
+def _redacted_argv(argv: list[str]) -> list[str]:
+    """The command line, with any value that looks like a secret from the environment masked."""
+    secrets_ = {v for k, v in os.environ.items() if len(v) >= 8 and k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
+    return ["***" if a in secrets_ else a for a in argv]
+
+
+def elapsed_since(start: float) -> float:
+    return time.monotonic() - start
