@@ -14,77 +14,111 @@ GOOD_CASES = MINIMAL["cases/greet.yaml"]
 CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
     "malformed-yaml": (
         {"prompts/greet.yaml": 'inputs:\n  name: {}\ntemplate: "unclosed\n'},
-        "prompts/greet.yaml:4:1", "invalid YAML",
+        "prompts/greet.yaml:4:1",
+        "invalid YAML",
     ),
     "wrong-type": (
         {"prompts/greet.yaml": "params: 5\ninputs:\n  name: {}\ntemplate: Hi {{ name }}\n"},
-        "prompts/greet.yaml:1:9", "params: expected mapping, got integer",
+        "prompts/greet.yaml:1:9",
+        "params: expected mapping, got integer",
     ),
     "unknown-key": (
         {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplte: Hi {{ name }}\n"},
-        "prompts/greet.yaml:3:1", "unknown key 'templte'; did you mean 'template'?",
+        "prompts/greet.yaml:3:1",
+        "unknown key 'templte'; did you mean 'template'?",
     ),
     "duplicate-yaml-key": (
         {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi {{ name }}\ntemplate: Yo {{ name }}\n"},
-        "prompts/greet.yaml:4:1", "duplicate key 'template'",
+        "prompts/greet.yaml:4:1",
+        "duplicate key 'template'",
     ),
     "template-and-messages": (
-        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi\nmessages:\n  - {role: user, content: Hi}\n"},
-        "prompts/greet.yaml:1:1", "exactly one of 'template' or 'messages'",
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi\nmessages:\n  - {role: user, content: Hi}\n"
+        },
+        "prompts/greet.yaml:1:1",
+        "exactly one of 'template' or 'messages'",
     ),
     "bad-role": (
-        {"prompts/greet.yaml": "inputs:\n  name: {}\nmessages:\n  - role: robot\n    content: Hi {{ name }}\n"},
-        "prompts/greet.yaml:4:11", "'robot' is not allowed",
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\nmessages:\n  - role: robot\n    content: Hi {{ name }}\n"
+        },
+        "prompts/greet.yaml:4:11",
+        "'robot' is not allowed",
     ),
     "missing-var": (
         {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: alice\n    vars: {}\n"},
-        "cases/greet.yaml:3:5", "missing required variable 'name'",
+        "cases/greet.yaml:3:5",
+        "missing required variable 'name'",
     ),
     "undeclared-var": (
         {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: Hi {{ name }} from {{ city }}\n"},
-        "prompts/greet.yaml:3:11", "variable 'city' is used but not declared",
+        "prompts/greet.yaml:3:11",
+        "variable 'city' is used but not declared",
     ),
     "jinja-syntax": (
         {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: |\n  Hi {{ name }}\n  {% if %}x{% endif %}\n"},
-        "prompts/greet.yaml:5:1", "Jinja syntax error",
+        "prompts/greet.yaml:5:1",
+        "Jinja syntax error",
     ),
     "sandbox-escape": (
-        {"prompts/greet.yaml": "inputs:\n  name: {}\n"
-                               "template: \"{{ name }}{{ ''.__class__.__mro__[1].__subclasses__() }}\"\n"},
-        "prompts/greet.yaml:3:11", "not allowed",
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\n"
+            "template: \"{{ name }}{{ ''.__class__.__mro__[1].__subclasses__() }}\"\n"
+        },
+        "prompts/greet.yaml:3:11",
+        "not allowed",
     ),
     "include-outside": (
-        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: '{{ name }}{% include \"../secret.txt\" %}'\n",
-         "secret.txt": "TOP-SECRET-CONTENT"},
-        "prompts/greet.yaml:3:11", "outside prompts/",
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: '{{ name }}{% include \"../secret.txt\" %}'\n",
+            "secret.txt": "TOP-SECRET-CONTENT",
+        },
+        "prompts/greet.yaml:3:11",
+        "outside prompts/",
     ),
     "missing-partial": (
-        {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: '{{ name }}{% include \"_partials/nope.j2\" %}'\n"},
-        "prompts/greet.yaml:3:11", "'_partials/nope.j2' not found",
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: '{{ name }}{% include \"_partials/nope.j2\" %}'\n"
+        },
+        "prompts/greet.yaml:3:11",
+        "'_partials/nope.j2' not found",
     ),
     "duplicate-ids": (
-        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n  - id: a\n    vars: {name: B}\n"},
-        "cases/greet.yaml:5:5", "duplicate case id 'a'",
+        {
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n  - id: a\n    vars: {name: B}\n"
+        },
+        "cases/greet.yaml:5:5",
+        "duplicate case id 'a'",
     ),
     "unknown-assert": (
-        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n    assert:\n      - containz\n"},
-        "cases/greet.yaml:6:9", "did you mean 'contains'",
+        {
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n    assert:\n      - containz\n"
+        },
+        "cases/greet.yaml:6:9",
+        "did you mean 'contains'",
     ),
     "unknown-prompt": (
         {"cases/greet.yaml": "prompt: gret\ncases:\n  - id: a\n    vars: {name: A}\n"},
-        "cases/greet.yaml:1:9", "unknown prompt 'gret'; did you mean 'greet'?",
+        "cases/greet.yaml:1:9",
+        "unknown prompt 'gret'; did you mean 'greet'?",
     ),
     "missing-dataset": (
         {"cases/greet.yaml": "prompt: greet\ndataset: rows.jsonl\n"},
-        "cases/greet.yaml:2:10", "dataset file 'rows.jsonl' not found",
+        "cases/greet.yaml:2:10",
+        "dataset file 'rows.jsonl' not found",
     ),
     "file-var-outside-repo": (
-        {"cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars:\n      name: {file: ../../../etc/passwd}\n"},
-        "cases/greet.yaml:5:20", "outside the repository",
+        {
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars:\n      name: {file: ../../../etc/passwd}\n"
+        },
+        "cases/greet.yaml:5:20",
+        "outside the repository",
     ),
     "bad-config": (
         {"promptctl.yaml": "model: openai/test-model\nconcurency: 4\n"},
-        "promptctl.yaml:2:1", "unknown key 'concurency'; did you mean 'concurrency'?",
+        "promptctl.yaml:2:1",
+        "unknown key 'concurency'; did you mean 'concurrency'?",
     ),
 }
 
@@ -96,7 +130,9 @@ def test_bad_file_gives_one_located_error(tmp_path: Path, name: str) -> None:
     result = invoke("lint", cwd=tmp_path)
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if ": warning: " not in line and line.count(":") >= 3]
+    errors = [
+        line for line in result.output.splitlines() if ": warning: " not in line and line.count(":") >= 3
+    ]
     assert len(errors) == 1, result.output
     assert errors[0].startswith(where + ":"), result.output
     assert fragment in errors[0]
@@ -104,12 +140,15 @@ def test_bad_file_gives_one_located_error(tmp_path: Path, name: str) -> None:
 
 
 def test_all_problems_reported_in_one_run(tmp_path: Path) -> None:
-    write_files(tmp_path, {
-        **MINIMAL,
-        "prompts/bad1.yaml": "templte: x\n",
-        "prompts/bad2.yaml": "params: 5\ntemplate: x\n",
-        "cases/bad.yaml": "prompt: nope\n",
-    })
+    write_files(
+        tmp_path,
+        {
+            **MINIMAL,
+            "prompts/bad1.yaml": "templte: x\n",
+            "prompts/bad2.yaml": "params: 5\ntemplate: x\n",
+            "cases/bad.yaml": "prompt: nope\n",
+        },
+    )
     result = invoke("lint", cwd=tmp_path)
     assert result.exit_code == 2
     for fragment in ("bad1.yaml:1:1", "bad2.yaml:1:9", "cases/bad.yaml:1:9"):
@@ -126,8 +165,13 @@ def test_other_commands_report_bad_input_with_exit_2(tmp_path: Path, command: li
 
 
 def test_clean_suite_passes_with_warnings(tmp_path: Path) -> None:
-    write_files(tmp_path, {**MINIMAL, "prompts/greet.yaml": "inputs:\n  name: {}\n  unused: {default: 1}\n"
-                                                           "template: Hi {{ name }}\n"})
+    write_files(
+        tmp_path,
+        {
+            **MINIMAL,
+            "prompts/greet.yaml": "inputs:\n  name: {}\n  unused: {default: 1}\ntemplate: Hi {{ name }}\n",
+        },
+    )
     result = invoke("lint", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     assert "prompts/greet.yaml:3:3: warning: input 'unused' is declared but never used" in result.stdout

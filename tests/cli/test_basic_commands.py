@@ -34,8 +34,17 @@ def test_init_scaffolds_and_never_overwrites(tmp_path: Path) -> None:
 def test_list_json_and_table(tmp_path: Path) -> None:
     write_files(tmp_path, MINIMAL)
     data = json.loads(invoke("list", "--json", cwd=tmp_path).stdout)
-    assert data == [{"name": "greet", "kind": "text", "model": "openai/test-model", "tags": [], "cases": 1,
-                     "path": "prompts/greet.yaml", "description": "Greet someone."}]
+    assert data == [
+        {
+            "name": "greet",
+            "kind": "text",
+            "model": "openai/test-model",
+            "tags": [],
+            "cases": 1,
+            "path": "prompts/greet.yaml",
+            "description": "Greet someone.",
+        }
+    ]
     table = invoke("list", cwd=tmp_path)
     assert table.exit_code == 0 and "greet" in table.stdout and "text" in table.stdout
 
@@ -59,10 +68,13 @@ def test_unknown_command_and_option_exit_2(tmp_path: Path) -> None:
 
 
 def test_version_and_help_subprocess(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "promptctl", "--version"], capture_output=True, text=True,
-                         cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "promptctl", "--version"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0 and out.stdout.startswith("promptctl ")
-    out = subprocess.run([sys.executable, "-m", "promptctl", "--help"], capture_output=True, text=True, cwd=tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "promptctl", "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0
     for verb in ("init", "list", "render", "lint"):
         assert verb in out.stdout
