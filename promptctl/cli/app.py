@@ -523,3 +523,7 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in promptctl; rerun with --debug "
               "for the traceback)", 3)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+# Verbs of the git-native review workflow (diff, compare) live in their own module.
+from promptctl.cli import review_cmds  # noqa: E402,F401
