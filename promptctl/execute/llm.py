@@ -1,0 +1,483 @@
+"""The model layer: the only module of promptctl that imports litellm.
+
+Why it looks like this:
+
+* litellm costs ~2 s to import and may phone home (price map, telemetry, tokenizer hubs), so it is
+  imported lazily, once, by :func:`ensure_litellm`, after pinning the environment that keeps it
+  offline. Cached and replayed runs never import it at all.
+* Retries are ours, not litellm's (``max_retries=0``, never ``num_retries``): we need to count
+  attempts, honour ``Retry-After`` within a cap, fall back to other targets and, above all, report
+  the provider's real error instead of a wrapper's.
+* Provider failures never raise: :func:`complete` returns ``ModelResponse(status="error")`` with a
+  short one-line message that never contains the API key, so one bad case cannot sink a run.
+  Only ``asyncio.CancelledError`` (interruption) and bugs in the caller's ``on_token`` escape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import importlib
+import logging
+import math
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
+
+__all__ = [
+    "RateLimiter",
+    "complete",
+    "count_tokens",
+    "ensure_litellm",
+    "estimate_cost",
+    "limiter_for",
+]
+
+# Set before litellm is imported: local price map and beta headers (no fetch at import), and no
+# Hugging Face hub access from token counting.
+LITELLM_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+# HTTP statuses worth another attempt: timeouts, conflicts, rate limits and server-side failures.
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_MAX_ERROR_CHARS = 300
+_STATUS_NAMES = {401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError"}
+
+_litellm: Any = None
+_import_lock = threading.Lock()
+
+
+def ensure_litellm() -> Any:
+    """Import and configure litellm once; return the module.
+
+    Blocking (~2 s the first time): async callers that care should call it once before starting
+    their event loop, or via ``asyncio.to_thread``.
+    """
+    global _litellm
+    if _litellm is not None:
+        return _litellm
+    with _import_lock:
+        if _litellm is None:
+            for key, value in LITELLM_ENV.items():
+                os.environ.setdefault(key, value)
+            # importlib keeps mypy from type-checking litellm's sprawling module attributes.
+            litellm: Any = importlib.import_module("litellm")
+            litellm.telemetry = False
+            litellm.suppress_debug_info = True
+            litellm.set_verbose = False
+            litellm.drop_params = False
+            litellm.disable_hf_tokenizer_download = True  # token_counter: tiktoken, never a hub
+            litellm.callbacks = []
+            litellm.success_callback = []
+            litellm.failure_callback = []
+            litellm.input_callback = []
+            litellm.service_callback = []
+            litellm._async_success_callback = []
+            litellm._async_failure_callback = []
+            litellm.cache = None
+            # litellm logs warnings (e.g. its logging worker moving between event loops) straight
+            # to stderr; core never prints, so only errors get through.
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                logging.getLogger(name).setLevel(logging.ERROR)
+            _litellm = litellm
+    return _litellm
+
+
+# --------------------------------------------------------------------------------------------
+# Rate limiting
+# --------------------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """Spaces call starts at least ``60 / rpm`` seconds apart (a leaky bucket without burst).
+
+    Slots are reserved under a thread lock rather than an asyncio primitive so one limiter can be
+    shared by calls on different event loops (tests run several ``asyncio.run``s in a process).
+    """
+
+    def __init__(self, rpm: float) -> None:
+        if rpm <= 0:
+            raise ValueError("rpm must be positive")
+        self.rpm = rpm
+        self.interval = 60.0 / rpm
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def _reserve(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+            return slot - now
+
+    async def acquire(self) -> None:
+        delay = self._reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+_limiters: dict[tuple[str, str, str | None, float], RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def limiter_for(target: Target) -> RateLimiter | None:
+    """The shared limiter of a target (``None`` when it has no ``rpm``): every concurrent call to
+    one alias waits on the same clock."""
+    if not target.rpm:
+        return None
+    key = (target.name, target.model, target.api_base, float(target.rpm))
+    with _limiters_lock:
+        lim = _limiters.get(key)
+        if lim is None:
+            lim = _limiters[key] = RateLimiter(target.rpm)
+        return lim
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class _CallbackError(Exception):
+    """Wraps an exception raised by the caller's ``on_token``: a caller bug, not a provider error."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+def _status_of(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        return status
+    resp = getattr(exc, "response", None)
+    status = getattr(resp, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    """Transient: rate limits, 5xx, timeouts, dropped or refused connections.
+
+    litellm reports a dropped/refused connection as ``InternalServerError`` (500, "Connection
+    error.") and a timeout as ``Timeout`` (408); it reports 401 as ``BadRequestError`` with
+    ``status_code == 401``. So the status code decides, not the class name.
+    """
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    status = _status_of(exc)
+    if status is None:
+        name = type(exc).__name__
+        return name in {"APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError"}
+    return status in _RETRYABLE_STATUS or status >= 500
+
+
+def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
+    """Response headers of a failed call.
+
+    litellm rebuilds ``exc.response`` without the provider's headers; the real ones are kept in
+    ``exc.litellm_response_headers`` (an ``httpx.Headers``). ``exc.headers`` holds proxy-supplied
+    ones. Try all three.
+    """
+    for candidate in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "headers", None),
+    ):
+        if candidate:
+            return candidate  # type: ignore[no-any-return]
+    return None
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds the provider asked us to wait (``retry-after-ms``, ``Retry-After`` in seconds or as
+    an HTTP date), or ``None``."""
+    headers = _headers_of(exc)
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(0.0, float(ms) / 1000.0)
+        value = headers.get("retry-after")
+    except Exception:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_PREFIX_RE = re.compile(r"^(?:litellm\.\w+:\s*|\w*(?:Error|Exception)\s*[:-]\s*)+")
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _error_message(exc: BaseException, secrets: list[str]) -> str:
+    """``"<Class> (<status>): <provider message>"`` on one short line, with secrets masked."""
+    raw = getattr(exc, "message", None) or str(exc) or repr(exc)
+    text = " ".join(str(raw).split())
+    text = _PREFIX_RE.sub("", text)
+    text = re.sub(r"^\w+Exception - ", "", text)
+    text = text.replace("Request timed out. Error_str: Request timed out. - ", "Request timed out: ")
+    status = _status_of(exc)
+    name = type(exc).__name__
+    if name == "BadRequestError" and status in _STATUS_NAMES:  # litellm maps a bare 401 to BadRequestError
+        name = _STATUS_NAMES[status]
+    head = name + (f" ({status})" if status is not None else "")
+    text = _scrub(f"{head}: {text}" if text else head, secrets)
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 1] + "…"
+    return _scrub(text, secrets)  # again: truncation cannot expose a key, but a split one could
+
+
+# --------------------------------------------------------------------------------------------
+# Prices and tokens
+# --------------------------------------------------------------------------------------------
+
+
+_price_known_cache: dict[str, bool] = {}
+
+
+def _price_known(lm: Any, model: str) -> bool:
+    """Whether litellm's price table has this model. Unknown models make ``completion_cost`` raise
+    or, for some providers, return 0.0 — both must become ``None``, never a fake zero. Cached:
+    ``get_model_info`` costs ~0.5 ms and the table is local and fixed for the process."""
+    known = _price_known_cache.get(model)
+    if known is None:
+        try:
+            info = lm.get_model_info(model)
+        except Exception:
+            known = False
+        else:
+            known = (
+                info.get("input_cost_per_token") is not None and info.get("output_cost_per_token") is not None
+            )
+        _price_known_cache[model] = known
+    return known
+
+
+def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
+    """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
+    lm = ensure_litellm()
+    if not _price_known(lm, model):
+        return None
+    try:
+        prompt_cost, completion_cost = lm.cost_per_token(
+            model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
+        )
+        return float(prompt_cost) + float(completion_cost)
+    except Exception:
+        return None
+
+
+def count_tokens(model: str, text: str) -> int:
+    """Token count with the model's tokenizer when litellm knows one offline, else ``len/4``."""
+    if not text:
+        return 0
+    try:
+        lm = ensure_litellm()
+        return int(lm.token_counter(model=model, text=text))
+    except Exception:
+        return max(1, math.ceil(len(text) / 4))
+
+
+def _response_cost(lm: Any, model: str, response: Any) -> float | None:
+    if not _price_known(lm, model):
+        return None
+    try:
+        return float(lm.completion_cost(completion_response=response, model=model))
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Calls
+# --------------------------------------------------------------------------------------------
+
+
+def _backoff(policy: RetryPolicy, retry_index: int, exc: BaseException) -> float:
+    """Seconds before retry number ``retry_index`` (0-based): Retry-After (capped) when the
+    provider sent one, else full-jitter exponential backoff."""
+    ra = retry_after_seconds(exc)
+    if ra is not None:
+        return min(ra, policy.retry_after_cap)
+    ceiling = min(policy.max_delay, policy.base_delay * (2**retry_index))
+    return random.uniform(0.0, max(0.0, ceiling))
+
+
+def _usage_int(usage: Any, name: str) -> int | None:
+    value = getattr(usage, name, None) if usage is not None else None
+    if value is None and isinstance(usage, Mapping):
+        value = usage.get(name)
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def _call_kwargs(
+    target: Target, req: ModelRequest, policy: RetryPolicy, api_key: str | None
+) -> dict[str, Any]:
+    params = {**target.params_dict, **req.params}
+    for reserved in ("stream", "num_retries", "max_retries", "timeout", "api_key", "api_base"):
+        params.pop(reserved, None)
+    kwargs: dict[str, Any] = {
+        "model": target.model,
+        "messages": req.messages,
+        "timeout": policy.timeout,
+        "max_retries": 0,
+        **params,
+    }
+    if target.api_base:
+        kwargs["api_base"] = target.api_base
+    if api_key is not None:
+        kwargs["api_key"] = api_key
+    return kwargs
+
+
+def _supports_stream_usage(lm: Any, model: str) -> bool:
+    try:
+        _, provider, _, _ = lm.get_llm_provider(model)
+        supported = lm.get_supported_openai_params(model=model, custom_llm_provider=provider) or []
+    except Exception:
+        return False
+    return "stream_options" in supported
+
+
+async def _attempt(
+    lm: Any,
+    target: Target,
+    req: ModelRequest,
+    policy: RetryPolicy,
+    api_key: str | None,
+    on_token: Callable[[str], None] | None,
+) -> ModelResponse:
+    """One HTTP call. Raises whatever litellm raises; returns an ok response otherwise."""
+    kwargs = _call_kwargs(target, req, policy, api_key)
+    started = time.perf_counter()
+    if on_token is None:
+        response = await lm.acompletion(**kwargs)
+    else:
+        kwargs["stream"] = True
+        if "stream_options" not in kwargs and _supports_stream_usage(lm, target.model):
+            kwargs["stream_options"] = {"include_usage": True}
+        stream = await lm.acompletion(**kwargs)
+        chunks: list[Any] = []
+        async for chunk in stream:
+            chunks.append(chunk)
+            choices = getattr(chunk, "choices", None) or []
+            delta = getattr(choices[0], "delta", None) if choices else None
+            piece = getattr(delta, "content", None) if delta is not None else None
+            if piece:
+                try:
+                    on_token(piece)
+                except Exception as e:
+                    raise _CallbackError(e) from e
+        response = lm.stream_chunk_builder(chunks, messages=req.messages)
+        if response is None:
+            raise RuntimeError("empty stream: the provider sent no chunks")
+    latency_ms = (time.perf_counter() - started) * 1000.0
+
+    choice = response.choices[0] if getattr(response, "choices", None) else None
+    message = getattr(choice, "message", None)
+    text = getattr(message, "content", None)
+    text = text if isinstance(text, str) else ("" if text is None else str(text))
+    usage = getattr(response, "usage", None)
+    input_tokens = _usage_int(usage, "prompt_tokens")
+    output_tokens = _usage_int(usage, "completion_tokens")
+    if input_tokens is None:
+        input_tokens = count_tokens(target.model, "\n".join(str(m.get("content", "")) for m in req.messages))
+    if output_tokens is None:
+        output_tokens = count_tokens(target.model, text)
+    return ModelResponse(
+        status="ok",
+        text=text,
+        latency_ms=latency_ms,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost=_response_cost(lm, target.model, response),
+        finish_reason=getattr(choice, "finish_reason", None),
+        answered_by=target.name,
+        provider_model=getattr(response, "model", None),
+    )
+
+
+async def complete(
+    req: ModelRequest,
+    policy: RetryPolicy,
+    *,
+    on_token: Callable[[str], None] | None = None,
+    limiter: RateLimiter | None = None,
+) -> ModelResponse:
+    """Call ``req.target`` (then each of ``req.fallbacks``) with promptctl's retry policy.
+
+    Streams when ``on_token`` is given (it receives each text delta; retried attempts may call it
+    again from the start). ``limiter`` overrides the primary target's shared limiter; fallbacks
+    always use their own (:func:`limiter_for`). Never raises for provider errors; lets
+    ``asyncio.CancelledError`` through untouched.
+    """
+    lm = ensure_litellm()
+    attempts = 0
+    retries = 0
+    errors: list[str] = []
+    targets = [req.target, *req.fallbacks]
+    for index, target in enumerate(targets):
+        api_key: str | None = None
+        if target.api_key_env:
+            api_key = os.environ.get(target.api_key_env) or None
+            if api_key is None:
+                errors.append(f"{target.name}: environment variable {target.api_key_env} is not set")
+                continue
+        elif target.api_base:
+            # A custom endpoint without api_key_env must not receive the provider's usual key
+            # (litellm would send OPENAI_API_KEY to whatever api_base says): send a dummy one.
+            api_key = "no-key"
+        secrets = [api_key] if api_key and api_key != "no-key" else []
+        lim = limiter if (index == 0 and limiter is not None) else limiter_for(target)
+        for retry_index in range(policy.max_retries + 1):
+            if lim is not None:
+                await lim.acquire()
+            attempts += 1
+            try:
+                result = await _attempt(lm, target, req, policy, api_key, on_token)
+            except _CallbackError as e:
+                raise e.original from None
+            except Exception as e:  # provider errors; CancelledError is a BaseException
+                message = _error_message(e, secrets)
+                if not _is_retryable(e) or retry_index >= policy.max_retries:
+                    errors.append(f"{target.name}: {message}" if len(targets) > 1 else message)
+                    break
+                retries += 1
+                await asyncio.sleep(_backoff(policy, retry_index, e))
+                continue
+            result.attempts = attempts
+            result.retries = retries
+            return result
+    all_secrets = [os.environ.get(t.api_key_env, "") for t in targets if t.api_key_env]
+    error = " | ".join(errors) if errors else "no target to call"
+    return ModelResponse(
+        status="error",
+        error=_scrub(error, [s for s in all_secrets if s]),
+        answered_by=None,
+        attempts=attempts,
+        retries=retries,
+    )
