@@ -95,7 +95,11 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     for name, alias in cfg.models.items():
         for i, fb in enumerate(alias.fallbacks):
             if fb == name:
-                problems.append(doc.problem(("models", name, "fallbacks", i), f"model '{name}' lists itself as a fallback"))
+                problems.append(
+                    doc.problem(
+                        ("models", name, "fallbacks", i), f"model '{name}' lists itself as a fallback"
+                    )
+                )
     for d in ("prompts_dir", "cases_dir"):
         value = getattr(cfg, d)
         if Path(value).is_absolute() or ".." in Path(value).parts:

@@ -31,12 +31,21 @@ def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
                     infos[rec.commit] = None
             info = infos[rec.commit]
         s = rec.summary
-        out.append({
-            "commit": rec.commit, "short": (rec.commit or "none")[:10], "dirty": rec.dirty,
-            "date": rec.created_at, "subject": info["subject"] if info else None, "complete": rec.complete,
-            "units": s["units"], "pass_rate": s["pass_rate"], "mean_score": s["mean_score"], "cost": s["cost"],
-            "path": str(p),
-        })
+        out.append(
+            {
+                "commit": rec.commit,
+                "short": (rec.commit or "none")[:10],
+                "dirty": rec.dirty,
+                "date": rec.created_at,
+                "subject": info["subject"] if info else None,
+                "complete": rec.complete,
+                "units": s["units"],
+                "pass_rate": s["pass_rate"],
+                "mean_score": s["mean_score"],
+                "cost": s["cost"],
+                "path": str(p),
+            }
+        )
     return out
 
 
@@ -58,5 +67,7 @@ def find_record(root: Path, ref: str | None) -> Record:
     rec = record_from_notes(root, sha)
     if rec is not None:
         return rec
-    raise UsageError(f"no run record for {ref} ({sha[:12]})",
-                     hint=f"run `promptctl test --ref {ref}` or fetch shared records with `promptctl records pull`")
+    raise UsageError(
+        f"no run record for {ref} ({sha[:12]})",
+        hint=f"run `promptctl test --ref {ref}` or fetch shared records with `promptctl records pull`",
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from promptctl.errors import Problem
 from promptctl.load import Suite
-from promptctl.render import RenderError, Renderer, render_prompt
+from promptctl.render import Renderer, RenderError, render_prompt
 from promptctl.spec import Loc, Prompt
 
 
@@ -28,7 +28,9 @@ def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
     return prompt.loc
 
 
-def check_suite(suite: Suite, renderer: Renderer | None = None, *, trial_render: bool = True) -> list[Problem]:
+def check_suite(
+    suite: Suite, renderer: Renderer | None = None, *, trial_render: bool = True
+) -> list[Problem]:
     """Every problem in the suite: the loader's plus the semantic ones (sorted, de-duplicated)."""
     from promptctl.validate.registry import lint_assertion
 
@@ -44,24 +46,35 @@ def check_suite(suite: Suite, renderer: Renderer | None = None, *, trial_render:
         used_by_prompt[name] = used
         for var in sorted(used - set(prompt.inputs)):
             loc = _first_use(renderer, prompt, var)
-            problems.append(Problem(loc.path, loc.line, loc.col,
-                                    f"variable '{var}' is used but not declared in 'inputs'"))
+            problems.append(
+                Problem(loc.path, loc.line, loc.col, f"variable '{var}' is used but not declared in 'inputs'")
+            )
             broken.add(name)
         for var in sorted(set(prompt.inputs) - used):
             loc = prompt.inputs[var].loc
-            problems.append(Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used",
-                                    "warning"))
+            problems.append(
+                Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used", "warning")
+            )
     for case in suite.cases:
-        prompt = suite.prompts.get(case.prompt)
+        target = suite.prompts.get(case.prompt)
         for a in case.asserts:
-            problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg)
-                            for msg in lint_assertion(a, case=case, prompt=prompt))
-        if prompt is None:
+            problems.extend(
+                Problem(a.loc.path, a.loc.line, a.loc.col, msg)
+                for msg in lint_assertion(a, case=case, prompt=target)
+            )
+        if target is None:
             continue
+        prompt = target
         for var in sorted(set(case.vars) - set(prompt.inputs)):
-            problems.append(Problem(case.loc.path, case.loc.line, case.loc.col,
-                                    f"case '{case.id}' sets '{var}', which is not an input of prompt '{prompt.name}'",
-                                    "warning"))
+            problems.append(
+                Problem(
+                    case.loc.path,
+                    case.loc.line,
+                    case.loc.col,
+                    f"case '{case.id}' sets '{var}', which is not an input of prompt '{prompt.name}'",
+                    "warning",
+                )
+            )
         if trial_render and case.prompt not in broken:
             try:
                 render_prompt(renderer, prompt, case.vars, where=case.loc)

@@ -98,8 +98,11 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
     has_t, has_m = "template" in data, "messages" in data
     if has_t == has_m:
         which = "both" if has_t else "neither"
-        problems.append(doc.problem((), f"a prompt needs exactly one of 'template' or 'messages' (found {which})",
-                                    of_key=True))
+        problems.append(
+            doc.problem(
+                (), f"a prompt needs exactly one of 'template' or 'messages' (found {which})", of_key=True
+            )
+        )
         return None
     p = Prompt(
         name=name,
@@ -120,8 +123,12 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
 
             jsonschema.validators.validator_for(p.output_schema).check_schema(p.output_schema)
         except jsonschema.SchemaError as exc:
-            problems.append(doc.problem(("output", "schema", *exc.absolute_path),
-                                        f"output.schema is not a valid JSON Schema: {exc.message}"))
+            problems.append(
+                doc.problem(
+                    ("output", "schema", *exc.absolute_path),
+                    f"output.schema is not a valid JSON Schema: {exc.message}",
+                )
+            )
     for iname, spec in (data.get("inputs") or {}).items():
         spec = spec or {}
         has_default = "default" in spec
@@ -135,9 +142,13 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
             loc=doc.loc(("inputs", str(iname)), of_key=True),
         )
         if has_default and spec.get("required") is True:
-            problems.append(doc.problem(("inputs", iname, "required"),
-                                        f"input '{iname}' is required but has a default; drop one of them",
-                                        severity="warning"))
+            problems.append(
+                doc.problem(
+                    ("inputs", iname, "required"),
+                    f"input '{iname}' is required but has a default; drop one of them",
+                    severity="warning",
+                )
+            )
     if has_t:
         p.template = data["template"]
         p.template_loc = doc.text_loc(("template",), 1)
@@ -147,24 +158,37 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
             key: PathKey = ("messages", i)
             if "placeholder" in m:
                 if set(m) != {"placeholder"}:
-                    problems.append(doc.problem(key, "a placeholder item takes no 'role' or 'content': "
-                                                     "the roles come from the variable's messages"))
+                    problems.append(
+                        doc.problem(
+                            key,
+                            "a placeholder item takes no 'role' or 'content': "
+                            "the roles come from the variable's messages",
+                        )
+                    )
                     continue
-                p.messages.append(MessageSpec(role=None, content=None, placeholder=m["placeholder"],
-                                              loc=doc.loc(key)))
+                p.messages.append(
+                    MessageSpec(role=None, content=None, placeholder=m["placeholder"], loc=doc.loc(key))
+                )
                 spec = p.inputs.get(m["placeholder"])
                 if spec is not None and spec.type not in ("messages", "array", "any"):
-                    problems.append(doc.problem(("inputs", m["placeholder"], "type"),
-                                                f"input '{m['placeholder']}' feeds a placeholder: its type must be "
-                                                f"'messages'"))
+                    problems.append(
+                        doc.problem(
+                            ("inputs", m["placeholder"], "type"),
+                            f"input '{m['placeholder']}' feeds a placeholder: its type must be 'messages'",
+                        )
+                    )
                 continue
             missing = [k for k in ("role", "content") if k not in m]
             if missing:
-                problems.append(doc.problem(key, f"message {i} needs {' and '.join(missing)} "
-                                                 f"(or is a {{placeholder: VAR}} item)"))
+                problems.append(
+                    doc.problem(
+                        key, f"message {i} needs {' and '.join(missing)} (or is a {{placeholder: VAR}} item)"
+                    )
+                )
                 continue
-            p.messages.append(MessageSpec(role=m["role"], content=m["content"],
-                                          loc=doc.text_loc((*key, "content"), 1)))
+            p.messages.append(
+                MessageSpec(role=m["role"], content=m["content"], loc=doc.text_loc((*key, "content"), 1))
+            )
     return p
 
 
@@ -197,28 +221,34 @@ def _join_confined(base_file: str, rel: str) -> str | None:
     return joined
 
 
-def _resolve_file_vars(source: Source, doc: Doc, key: PathKey, variables: dict[str, Any],
-                       problems: list[Problem]) -> dict[str, Any]:
+def _resolve_file_vars(
+    source: Source, doc: Doc, key: PathKey, variables: dict[str, Any], problems: list[Problem]
+) -> dict[str, Any]:
     out = {}
     for name, value in variables.items():
         if isinstance(value, dict) and set(value) == {"file"} and isinstance(value["file"], str):
             path = _join_confined(doc.path, value["file"])
             if path is None:
-                problems.append(doc.problem((*key, name, "file"),
-                                            f"file '{value['file']}' is outside the repository"))
+                problems.append(
+                    doc.problem((*key, name, "file"), f"file '{value['file']}' is outside the repository")
+                )
                 out[name] = ""  # already reported: keep the variable so no "missing" error follows
                 continue
             try:
                 out[name] = source.read_text(path)
             except (OSError, UnicodeDecodeError, KeyError):
-                problems.append(doc.problem((*key, name, "file"), f"file '{value['file']}' not found ({path})"))
+                problems.append(
+                    doc.problem((*key, name, "file"), f"file '{value['file']}' not found ({path})")
+                )
                 out[name] = ""
             continue
         out[name] = value
     return out
 
 
-def _dataset_rows(source: Source, path: str, doc: Doc, problems: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
+def _dataset_rows(
+    source: Source, path: str, doc: Doc, problems: list[Problem]
+) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = source.read_text(path)
     except (OSError, UnicodeDecodeError, KeyError):
@@ -261,8 +291,10 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
     d_transform = defaults.get("transform", [])
     d_transform = [d_transform] if isinstance(d_transform, str) else list(d_transform)
     d_vars = _resolve_file_vars(source, doc, ("defaults", "vars"), defaults.get("vars") or {}, problems)
-    d_asserts = [parse_assertion(a, doc, ("defaults", "assert", i), d_transform)
-                 for i, a in enumerate(defaults.get("assert") or [])]
+    d_asserts = [
+        parse_assertion(a, doc, ("defaults", "assert", i), d_transform)
+        for i, a in enumerate(defaults.get("assert") or [])
+    ]
     file_tags = list(data.get("tags") or []) + list(defaults.get("tags") or [])
 
     def make(raw: dict[str, Any], key: PathKey, fallback_id: str, loc: Loc) -> Case:
@@ -274,8 +306,11 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
             description=raw.get("description", ""),
             vars={**d_vars, **own_vars},
             expected=raw.get("expected"),
-            asserts=d_asserts + [parse_assertion(a, doc, (*key, "assert", i), d_transform)
-                                 for i, a in enumerate(raw.get("assert") or [])],
+            asserts=d_asserts
+            + [
+                parse_assertion(a, doc, (*key, "assert", i), d_transform)
+                for i, a in enumerate(raw.get("assert") or [])
+            ],
             tags=file_tags + list(raw.get("tags") or []),
             metadata={**(defaults.get("metadata") or {}), **(raw.get("metadata") or {})},
             models=cf.models,
@@ -289,12 +324,17 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
     if "dataset" in data:
         path = _join_confined(doc.path, data["dataset"])
         if path is None:
-            problems.append(doc.problem(("dataset",), f"dataset '{data['dataset']}' is outside the repository"))
+            problems.append(
+                doc.problem(("dataset",), f"dataset '{data['dataset']}' is outside the repository")
+            )
         else:
             stem = posixpath.splitext(posixpath.basename(path))[0]
             for line, row in _dataset_rows(source, path, doc, problems):
-                raw = {"id": row.pop("id", None), "expected": row.pop("expected", None),
-                       "description": row.pop("description", "") or ""}
+                raw = {
+                    "id": row.pop("id", None),
+                    "expected": row.pop("expected", None),
+                    "description": row.pop("description", "") or "",
+                }
                 raw["vars"] = row
                 cf.cases.append(make(raw, ("dataset",), f"{stem}-{line}", Loc(path, line, 1)))
     return cf
@@ -328,14 +368,23 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
             continue
         cf = parse_case_file(doc, source, config, suite.problems)
         if cf.prompt not in suite.prompts and not _prompt_file_exists(source, pdir, cf.prompt):
-            suite.problems.append(doc.problem(("prompt",), f"unknown prompt '{cf.prompt}'"
-                                              f"{suggest(cf.prompt, sorted(suite.prompts))}"))
+            suite.problems.append(
+                doc.problem(
+                    ("prompt",), f"unknown prompt '{cf.prompt}'{suggest(cf.prompt, sorted(suite.prompts))}"
+                )
+            )
         for case in cf.cases:
             first = seen.get((case.prompt, case.id))
             if first is not None:
-                suite.problems.append(Problem(case.loc.path, case.loc.line, case.loc.col,
-                                              f"duplicate case id '{case.id}' for prompt '{case.prompt}' "
-                                              f"(first defined at {first.loc.path}:{first.loc.line})"))
+                suite.problems.append(
+                    Problem(
+                        case.loc.path,
+                        case.loc.line,
+                        case.loc.col,
+                        f"duplicate case id '{case.id}' for prompt '{case.prompt}' "
+                        f"(first defined at {first.loc.path}:{first.loc.line})",
+                    )
+                )
             else:
                 seen[(case.prompt, case.id)] = case
         suite.case_files.append(cf)

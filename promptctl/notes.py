@@ -46,15 +46,18 @@ def push(root: Path, remote: str = "origin") -> tuple[int, int]:
         rec = read_record(path)
         if rec.commit is None or rec.dirty or not rec.complete:
             continue
-        by_commit.setdefault(rec.commit, []).append(json.dumps(rec.to_dict(), ensure_ascii=False,
-                                                               separators=(",", ":"), sort_keys=True))
+        by_commit.setdefault(rec.commit, []).append(
+            json.dumps(rec.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        )
     added = 0
     for sha, lines in by_commit.items():
         existing = gitrepo.notes_read(root, sha) or ""
         have = set(existing.splitlines())
         new = [line for line in lines if line not in have]
         if new:
-            text = existing + ("" if not existing or existing.endswith("\n") else "\n") + "\n".join(new) + "\n"
+            text = (
+                existing + ("" if not existing or existing.endswith("\n") else "\n") + "\n".join(new) + "\n"
+            )
             gitrepo.notes_write(root, sha, text)
             added += len(new)
     gitrepo.notes_push(root, remote)
@@ -72,17 +75,28 @@ def merge_records(root: Path, paths: list[Path]) -> Record:
     recs = [read_record(p) for p in paths]
     commits = {(r.commit, r.dirty, r.content_hash) for r in recs}
     if len(commits) != 1:
-        raise UsageError("records merge: the records come from different commits or worktree states: "
-                         + ", ".join(sorted(str(c[0])[:12] for c in commits)))
+        raise UsageError(
+            "records merge: the records come from different commits or worktree states: "
+            + ", ".join(sorted(str(c[0])[:12] for c in commits))
+        )
     base = recs[0]
     rows: dict[tuple[str, str, int], dict[str, object]] = {}
     for rec in sorted(recs, key=lambda r: r.created_at):
         for row in rec.rows:
             rows[(str(row["case_key"]), str(row["model"]), int(row["sample"]))] = row
-    merged = Record(commit=base.commit, dirty=base.dirty, content_hash=base.content_hash,
-                    created_at=max(r.created_at for r in recs), command=["promptctl", "records", "merge"],
-                    config=base.config, rows=list(rows.values()), complete=all(r.complete for r in recs),
-                    selection={"merged_from": [str(p) for p in paths],
-                               "shards": [r.selection.get("shard") for r in recs]})
+    merged = Record(
+        commit=base.commit,
+        dirty=base.dirty,
+        content_hash=base.content_hash,
+        created_at=max(r.created_at for r in recs),
+        command=["promptctl", "records", "merge"],
+        config=base.config,
+        rows=list(rows.values()),
+        complete=all(r.complete for r in recs),
+        selection={
+            "merged_from": [str(p) for p in paths],
+            "shards": [r.selection.get("shard") for r in recs],
+        },
+    )
     write_record(root, merged)
     return merged

@@ -15,8 +15,14 @@ from promptctl.render import render_prompt
 from promptctl.yamlio import suggest
 
 
-def run_once(project: Project, prompt_name: str, variables: dict[str, Any], *, model: str | None = None,
-             on_token: Callable[[str], None] | None = None) -> ModelResponse:
+def run_once(
+    project: Project,
+    prompt_name: str,
+    variables: dict[str, Any],
+    *,
+    model: str | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> ModelResponse:
     from promptctl.execute import llm
 
     suite = project.load()
@@ -27,7 +33,8 @@ def run_once(project: Project, prompt_name: str, variables: dict[str, Any], *, m
     messages = render_prompt(make_renderer(suite), prompt, variables)
     cfg = project.config
     target, fallbacks = resolve_target(model or prompt.model or cfg.model, cfg)
-    req = ModelRequest(target=target, messages=messages, params={**target.params_dict, **prompt.params},
-                       fallbacks=fallbacks)
+    req = ModelRequest(
+        target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
+    )
     policy = RetryPolicy(max_retries=cfg.max_retries, retry_after_cap=cfg.retry_max_wait, timeout=cfg.timeout)
     return asyncio.run(llm.complete(req, policy, on_token=on_token))

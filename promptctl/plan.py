@@ -17,7 +17,7 @@ from typing import Any
 from promptctl.errors import InputError, Problem, UsageError
 from promptctl.execute.types import ModelRequest, Target, fingerprint
 from promptctl.load import Suite
-from promptctl.render import Message, RenderError, Renderer, render_prompt
+from promptctl.render import Message, Renderer, RenderError, render_prompt
 from promptctl.spec import Case, Config, Prompt
 
 
@@ -43,8 +43,13 @@ class Row:
         return f"{self.case.key}::{self.model_name}::{self.sample}"
 
     def request(self) -> ModelRequest:
-        return ModelRequest(target=self.target, messages=self.messages, params=self.params,
-                            fallbacks=self.fallbacks, sample=self.sample)
+        return ModelRequest(
+            target=self.target,
+            messages=self.messages,
+            params=self.params,
+            fallbacks=self.fallbacks,
+            sample=self.sample,
+        )
 
 
 def resolve_target(name: str, config: Config) -> tuple[Target, list[Target]]:
@@ -52,8 +57,14 @@ def resolve_target(name: str, config: Config) -> tuple[Target, list[Target]]:
     alias = config.models.get(name)
     if alias is None:
         return Target(name=name, model=name), []
-    target = Target(name=name, model=alias.model, api_base=alias.api_base, api_key_env=alias.api_key_env,
-                    params=tuple(sorted(alias.params.items())), rpm=alias.rpm)
+    target = Target(
+        name=name,
+        model=alias.model,
+        api_base=alias.api_base,
+        api_key_env=alias.api_key_env,
+        params=tuple(sorted(alias.params.items())),
+        rpm=alias.rpm,
+    )
     fallbacks = []
     for fb in alias.fallbacks:
         fb_target, _ = resolve_target(fb, config)  # a fallback's own fallbacks are not chained
@@ -148,7 +159,9 @@ def build_plan(
             params = {**target.params_dict, **prompt.params}
             for sample in range(n):
                 fp = fingerprint(target.model, target.api_base, messages, params, sample)
-                rows.append(Row(len(rows), case, prompt, model_name, target, fallbacks, sample, messages, params, fp))
+                rows.append(
+                    Row(len(rows), case, prompt, model_name, target, fallbacks, sample, messages, params, fp)
+                )
     if problems:
         raise InputError(problems)
     return rows

@@ -8,6 +8,7 @@ A record is plain JSON: readable by jq, diffable, cheap to load, and small enoug
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -32,10 +33,8 @@ def _versions() -> dict[str, str]:
 
     out = {"promptctl": __version__, "python": sys.version.split()[0]}
     for pkg in ("litellm", "jinja2"):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
     return out
 
 
@@ -77,10 +76,7 @@ class Record:
 
     @property
     def folder(self) -> str:
-        if self.commit is None:
-            base = "no-commit"
-        else:
-            base = self.commit
+        base = "no-commit" if self.commit is None else self.commit
         if self.dirty:
             base += f"-dirty-{(self.content_hash or 'unknown')[:12]}"
         return base
@@ -102,7 +98,9 @@ def write_record(root: Path, record: Record) -> Path:
 def read_record(path: Path) -> Record:
     data = json.loads(Path(path).read_text("utf-8"))
     if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise UsageError(f"{path} was written by a newer promptctl (schema {data['schema_version']}); upgrade")
+        raise UsageError(
+            f"{path} was written by a newer promptctl (schema {data['schema_version']}); upgrade"
+        )
     return Record.from_dict(data, str(path))
 
 
@@ -171,8 +169,14 @@ def unit_outcome(samples: list[dict[str, Any]]) -> dict[str, Any]:
         status = "fail"
     scores = [r["score"] for r in samples if r.get("score") is not None]
     return {
-        "status": status, "samples": n, "passes": passes, "fails": fails, "errors": errors,
-        "skipped": skipped, "pass_rate": rate, "min_pass_rate": min_rate,
+        "status": status,
+        "samples": n,
+        "passes": passes,
+        "fails": fails,
+        "errors": errors,
+        "skipped": skipped,
+        "pass_rate": rate,
+        "min_pass_rate": min_rate,
         "score": statistics.fmean(scores) if scores else None,
     }
 
@@ -181,7 +185,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     units = [unit_outcome(s) for s in group_units(rows).values()]
     counts = {k: sum(u["status"] == k for u in units) for k in ("pass", "fail", "error", "skipped")}
     decided = counts["pass"] + counts["fail"] + counts["error"]
-    latencies = [r["latency_ms"] for r in rows if r.get("latency_ms") is not None and r["status"] != "skipped"]
+    latencies = [
+        r["latency_ms"] for r in rows if r.get("latency_ms") is not None and r["status"] != "skipped"
+    ]
     costs = [r.get("cost") for r in rows if r["status"] not in ("skipped",) and r.get("source") == "live"]
     all_costs = [r.get("cost") for r in rows if r["status"] not in ("skipped", "error")]
     scores = [r["score"] for r in rows if r.get("score") is not None]
@@ -198,8 +204,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": counts["error"],
         "skipped": counts["skipped"],
         "pass_rate": counts["pass"] / decided if decided else None,
-        "row_pass_rate": (sum(r["status"] == "pass" for r in rows) /
-                          max(1, sum(r["status"] in ("pass", "fail") for r in rows))),
+        "row_pass_rate": (
+            sum(r["status"] == "pass" for r in rows)
+            / max(1, sum(r["status"] in ("pass", "fail") for r in rows))
+        ),
         "mean_score": statistics.fmean(scores) if scores else None,
         "metrics": {k: statistics.fmean(v) for k, v in sorted(metrics.items())},
         "input_tokens": sum(r.get("input_tokens") or 0 for r in rows),
@@ -263,8 +271,15 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
             if commit is None or gitrepo.is_dirty(root, paths):
                 dirty = True
                 dirty_hash = gitrepo.content_hash(root, paths)
-    return Record(commit=commit, dirty=dirty, content_hash=dirty_hash, created_at=now_iso(),
-                  command=_redacted_argv(command), config=config, ref=ref)
+    return Record(
+        commit=commit,
+        dirty=dirty,
+        content_hash=dirty_hash,
+        created_at=now_iso(),
+        command=_redacted_argv(command),
+        config=config,
+        ref=ref,
+    )
 
 
 def _redacted_argv(argv: list[str]) -> list[str]:

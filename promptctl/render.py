@@ -8,6 +8,7 @@ stays literal. ``{% include %}`` is resolved by a loader that only reads below `
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from promptctl.errors import InputError, Problem
 from promptctl.spec import ROLES, Loc, MessageSpec, Prompt
@@ -48,7 +50,9 @@ class _ConfinedLoader(jinja2.BaseLoader):
             return None
         return f"{self.prompts_dir}/{norm}"
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
         path = self.resolve(template)
         if path is None:
             raise jinja2.TemplateNotFound(f"{template} (includes must stay inside {self.prompts_dir}/)")
@@ -142,8 +146,9 @@ class Renderer:
             try:
                 ast = self.env.parse(text)
             except jinja2.TemplateSyntaxError as exc:
-                problems.append(Problem(loc.path, loc.line + (exc.lineno or 1) - 1, loc.col,
-                                        describe_jinja_error(exc)))
+                problems.append(
+                    Problem(loc.path, loc.line + (exc.lineno or 1) - 1, loc.col, describe_jinja_error(exc))
+                )
                 continue
             used |= self._vars_of(ast, loc, problems, seen=set())
         for m in prompt.messages or []:
@@ -162,14 +167,26 @@ class Renderer:
             loader = self.env.loader
             assert isinstance(loader, _ConfinedLoader)
             if loader.resolve(ref) is None:
-                problems.append(Problem(loc.path, loc.line, loc.col,
-                                        f"include '{ref}' is outside {self.prompts_dir}/; includes must stay inside it"))
+                problems.append(
+                    Problem(
+                        loc.path,
+                        loc.line,
+                        loc.col,
+                        f"include '{ref}' is outside {self.prompts_dir}/; includes must stay inside it",
+                    )
+                )
                 continue
             try:
                 src, path, _ = loader.get_source(self.env, ref)
             except jinja2.TemplateNotFound:
-                problems.append(Problem(loc.path, loc.line, loc.col,
-                                        f"included template '{ref}' not found in {self.prompts_dir}/"))
+                problems.append(
+                    Problem(
+                        loc.path,
+                        loc.line,
+                        loc.col,
+                        f"included template '{ref}' not found in {self.prompts_dir}/",
+                    )
+                )
                 continue
             try:
                 sub = self.env.parse(src)
@@ -194,10 +211,8 @@ class Renderer:
                 path = loader.resolve(ref) if ref else None
                 if path and path not in out:
                     out.add(path)
-                    try:
+                    with contextlib.suppress(jinja2.TemplateNotFound):
                         todo.append(loader.get_source(self.env, ref)[0])  # type: ignore[arg-type]
-                    except jinja2.TemplateNotFound:
-                        pass
         return out
 
     # -- rendering -------------------------------------------------------------------------
@@ -207,7 +222,9 @@ class Renderer:
         problems: list[Problem] = []
         out: list[Message] = []
         if prompt.template is not None:
-            text = self._render_one(prompt, -1, prompt.template, prompt.template_loc, variables, problems, where)
+            text = self._render_one(
+                prompt, -1, prompt.template, prompt.template_loc, variables, problems, where
+            )
             if text is not None:
                 out.append({"role": "user", "content": text})
         else:
@@ -223,13 +240,23 @@ class Renderer:
             raise RenderError(problems)
         return out
 
-    def _render_one(self, prompt: Prompt, index: int, text: str, loc: Loc, variables: dict[str, Any],
-                    problems: list[Problem], where: Loc | None) -> str | None:
+    def _render_one(
+        self,
+        prompt: Prompt,
+        index: int,
+        text: str,
+        loc: Loc,
+        variables: dict[str, Any],
+        problems: list[Problem],
+        where: Loc | None,
+    ) -> str | None:
         try:
             tpl = self._compile(prompt, index, text)
             rendered = tpl.render(variables)
         except jinja2.TemplateSyntaxError as exc:
-            problems.append(Problem(loc.path, loc.line + (exc.lineno or 1) - 1, loc.col, describe_jinja_error(exc)))
+            problems.append(
+                Problem(loc.path, loc.line + (exc.lineno or 1) - 1, loc.col, describe_jinja_error(exc))
+            )
             return None
         except (jinja2.TemplateError, SecurityError) as exc:
             msg = describe_jinja_error(exc)
@@ -243,23 +270,40 @@ class Renderer:
         return rendered.rstrip("\n")
 
     @staticmethod
-    def _expand_placeholder(m: MessageSpec, variables: dict[str, Any], problems: list[Problem],
-                            where: Loc | None) -> list[Message]:
+    def _expand_placeholder(
+        m: MessageSpec, variables: dict[str, Any], problems: list[Problem], where: Loc | None
+    ) -> list[Message]:
         name = m.placeholder or ""
         value = variables.get(name)
         loc = where or m.loc
         if not isinstance(value, list):
-            problems.append(Problem(loc.path, loc.line, loc.col,
-                                    f"placeholder '{name}' needs a list of {{role, content}} messages, "
-                                    f"got {type(value).__name__}"))
+            problems.append(
+                Problem(
+                    loc.path,
+                    loc.line,
+                    loc.col,
+                    f"placeholder '{name}' needs a list of {{role, content}} messages, "
+                    f"got {type(value).__name__}",
+                )
+            )
             return []
         out: list[Message] = []
         for j, item in enumerate(value):
-            if (not isinstance(item, dict) or set(item) != {"role", "content"}
-                    or item.get("role") not in ROLES or not isinstance(item.get("content"), str)):
-                problems.append(Problem(loc.path, loc.line, loc.col,
-                                        f"placeholder '{name}' item {j}: expected {{role: system|user|assistant, "
-                                        f"content: string}}"))
+            if (
+                not isinstance(item, dict)
+                or set(item) != {"role", "content"}
+                or item.get("role") not in ROLES
+                or not isinstance(item.get("content"), str)
+            ):
+                problems.append(
+                    Problem(
+                        loc.path,
+                        loc.line,
+                        loc.col,
+                        f"placeholder '{name}' item {j}: expected {{role: system|user|assistant, "
+                        f"content: string}}",
+                    )
+                )
                 continue
             out.append({"role": item["role"], "content": item["content"]})
         return out
@@ -303,13 +347,16 @@ def type_errors(prompt: Prompt, variables: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_prompt(renderer: Renderer, prompt: Prompt, given: dict[str, Any], *, where: Loc | None = None
-                  ) -> list[Message]:
+def render_prompt(
+    renderer: Renderer, prompt: Prompt, given: dict[str, Any], *, where: Loc | None = None
+) -> list[Message]:
     """Defaults + required/type checks + render, with every problem located at ``where``."""
     variables, missing = resolve_vars(prompt, given)
     loc = where or prompt.loc
-    problems = [Problem(loc.path, loc.line, loc.col, f"missing required variable '{n}' for prompt '{prompt.name}'")
-                for n in missing]
+    problems = [
+        Problem(loc.path, loc.line, loc.col, f"missing required variable '{n}' for prompt '{prompt.name}'")
+        for n in missing
+    ]
     problems += [Problem(loc.path, loc.line, loc.col, m) for m in type_errors(prompt, variables)]
     if problems:
         raise RenderError(problems)

@@ -36,10 +36,12 @@ def summary_line(s: dict[str, Any]) -> str:
     if s["skipped"]:
         parts.append(f"{s['skipped']} skipped")
     score = "-" if s["mean_score"] is None else f"{s['mean_score']:.3f}"
-    return (", ".join(parts) + f" · pass rate {fmt_rate(s['pass_rate'])} · mean score {score}"
-            f" · tokens {s['input_tokens']}/{s['output_tokens']} · cost {fmt_cost(s['cost'])}"
-            f" · p50 {fmt_ms(s['p50_latency_ms'])} p95 {fmt_ms(s['p95_latency_ms'])}"
-            f" · {s['cache_hits']} cached, {s['replays']} replayed, {s['live']} live")
+    return (
+        ", ".join(parts) + f" · pass rate {fmt_rate(s['pass_rate'])} · mean score {score}"
+        f" · tokens {s['input_tokens']}/{s['output_tokens']} · cost {fmt_cost(s['cost'])}"
+        f" · p50 {fmt_ms(s['p50_latency_ms'])} p95 {fmt_ms(s['p95_latency_ms'])}"
+        f" · {s['cache_hits']} cached, {s['replays']} replayed, {s['live']} live"
+    )
 
 
 def failures(record: Record) -> list[dict[str, Any]]:
@@ -53,23 +55,42 @@ def failures(record: Record) -> list[dict[str, Any]]:
             out.append({**_ident(r), "assertion": r["status"], "reason": r.get("error") or "", "output": ""})
             continue
         for a in bad:
-            out.append({**_ident(r), "assertion": a["label"] + (" (error)" if a.get("error") else ""),
-                        "reason": a.get("reason", ""), "output": r.get("output") or ""})
+            out.append(
+                {
+                    **_ident(r),
+                    "assertion": a["label"] + (" (error)" if a.get("error") else ""),
+                    "reason": a.get("reason", ""),
+                    "output": r.get("output") or "",
+                }
+            )
     return out
 
 
 def _ident(r: dict[str, Any]) -> dict[str, Any]:
     case = r["case"] + (f" #{r['sample']}" if r.get("sample") else "")
-    return {"prompt": r["prompt"], "case": case, "model": r["model"], "status": r["status"],
-            "case_file": r.get("case_file")}
+    return {
+        "prompt": r["prompt"],
+        "case": case,
+        "model": r["model"],
+        "status": r["status"],
+        "case_file": r.get("case_file"),
+    }
 
 
 def units(record: Record) -> list[dict[str, Any]]:
     out = []
     for (case_key, model), samples in group_units(record.rows).items():
         first = samples[0]
-        out.append({"case_key": case_key, "prompt": first["prompt"], "case": first["case"], "model": model,
-                    "case_file": first.get("case_file"), **unit_outcome(samples)})
+        out.append(
+            {
+                "case_key": case_key,
+                "prompt": first["prompt"],
+                "case": first["case"],
+                "model": model,
+                "case_file": first.get("case_file"),
+                **unit_outcome(samples),
+            }
+        )
     return out
 
 
@@ -80,27 +101,48 @@ def to_json(record: Record) -> str:
 def to_junit(record: Record) -> str:
     """One <testcase> per case × model; samples are summarised in its message."""
     s = record.summary
-    suites = ET.Element("testsuites", name="promptctl", tests=str(s["units"]), failures=str(s["failed"]),
-                        errors=str(s["errors"]), skipped=str(s["skipped"]))
+    suites = ET.Element(
+        "testsuites",
+        name="promptctl",
+        tests=str(s["units"]),
+        failures=str(s["failed"]),
+        errors=str(s["errors"]),
+        skipped=str(s["skipped"]),
+    )
     by_prompt: dict[str, list[dict[str, Any]]] = {}
     for u in units(record):
         by_prompt.setdefault(u["prompt"], []).append(u)
     rows_by_unit: dict[tuple[str, str], list[dict[str, Any]]] = group_units(record.rows)
     for prompt, us in by_prompt.items():
-        suite = ET.SubElement(suites, "testsuite", name=prompt, tests=str(len(us)),
-                              failures=str(sum(u["status"] == "fail" for u in us)),
-                              errors=str(sum(u["status"] == "error" for u in us)),
-                              skipped=str(sum(u["status"] == "skipped" for u in us)))
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=prompt,
+            tests=str(len(us)),
+            failures=str(sum(u["status"] == "fail" for u in us)),
+            errors=str(sum(u["status"] == "error" for u in us)),
+            skipped=str(sum(u["status"] == "skipped" for u in us)),
+        )
         for u in us:
             samples = rows_by_unit[(u["case_key"], u["model"])]
             secs = sum((r.get("latency_ms") or 0) for r in samples) / 1000
-            tc = ET.SubElement(suite, "testcase", classname=prompt, name=f"{u['case']} [{u['model']}]",
-                               file=u.get("case_file") or "", time=f"{secs:.3f}")
+            tc = ET.SubElement(
+                suite,
+                "testcase",
+                classname=prompt,
+                name=f"{u['case']} [{u['model']}]",
+                file=u.get("case_file") or "",
+                time=f"{secs:.3f}",
+            )
             detail = "\n".join(
-                f"sample {r['sample']}: {r['status']}: " + "; ".join(
-                    f"{a['label']}: {a.get('reason', '')}" for a in r.get("asserts", []) if not a["passed"])
+                f"sample {r['sample']}: {r['status']}: "
+                + "; ".join(
+                    f"{a['label']}: {a.get('reason', '')}" for a in r.get("asserts", []) if not a["passed"]
+                )
                 + (f"{r.get('error') or ''}" if r["status"] in ("error", "skipped") else "")
-                for r in samples if r["status"] != "pass")
+                for r in samples
+                if r["status"] != "pass"
+            )
             rate = f"{u['passes']}/{u['passes'] + u['fails']} samples passed (min {u['min_pass_rate']:g})"
             if u["status"] == "fail":
                 ET.SubElement(tc, "failure", message=rate).text = detail
@@ -130,11 +172,16 @@ def to_markdown(record: Record, *, title: str = "promptctl test") -> str:
         lines.append("")
     fails = failures(record)
     if fails:
-        lines += ["| prompt | case | model | assertion | reason | output |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "| prompt | case | model | assertion | reason | output |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for f in fails[:200]:
-            lines.append(f"| {md_escape(f['prompt'])} | {md_escape(f['case'])} | {md_escape(f['model'])} | "
-                         f"{md_escape(f['assertion'])} | {md_escape(trim(f['reason'], 160))} | "
-                         f"{md_escape(trim(f['output'], 80))} |")
+            lines.append(
+                f"| {md_escape(f['prompt'])} | {md_escape(f['case'])} | {md_escape(f['model'])} | "
+                f"{md_escape(f['assertion'])} | {md_escape(trim(f['reason'], 160))} | "
+                f"{md_escape(trim(f['output'], 80))} |"
+            )
         if len(fails) > 200:
             lines.append(f"\n… and {len(fails) - 200} more")
     else:

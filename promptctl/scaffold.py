@@ -14,8 +14,11 @@ FILES = [
     ("cases/summarize.yaml", "summarize.cases.yaml"),
     (".github/workflows/promptctl.yml", "workflow.yml"),
 ]
-GITIGNORE_LINES = ["# promptctl: local cache and run records (records are shared via git notes)",
-                   ".promptctl/", ".env"]
+GITIGNORE_LINES = [
+    "# promptctl: local cache and run records (records are shared via git notes)",
+    ".promptctl/",
+    ".env",
+]
 
 
 def template_text(name: str) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
 from promptctl.execute.runner import RowResult, Runner, RunOptions, RunStats, recordings_for, run_rows
@@ -73,7 +74,7 @@ def exit_code_for(summary: dict[str, Any], fail_under: float | None = None) -> i
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
     """Split PATH arguments into case-file paths and prompt names (a prompt file selects its cases)."""
     root = project.root
-    cdir, pdir = project.config.cases_dir.rstrip("/"), project.config.prompts_dir.rstrip("/")
+    pdir = project.config.prompts_dir.rstrip("/")
     case_paths, prompt_names = [], []
     for p in paths:
         rel = os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/")
@@ -82,14 +83,16 @@ def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], lis
         if rel == ".":
             continue
         if rel == pdir or rel.startswith(pdir + "/"):
-            name = rel[len(pdir) + 1:]
+            name = rel[len(pdir) + 1 :]
             prompt_names.append(os.path.splitext(name)[0] if name else "")
         else:
             case_paths.append(rel)
     return case_paths, prompt_names
 
 
-def selection_for(project: Project, opts: TestOptions) -> tuple[Selection, list[str] | None, list[str], list[str]]:
+def selection_for(
+    project: Project, opts: TestOptions
+) -> tuple[Selection, list[str] | None, list[str], list[str]]:
     notes: list[str] = []
     case_paths, prompt_names = _normalise_paths(project, opts.paths)
     sel = Selection(keywords=list(opts.keywords), tags=list(opts.tags), shard=opts.shard)
@@ -111,14 +114,22 @@ def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], l
     sel, only, prompt_names, notes = selection_for(project, opts)
     suite = load_checked(project, only=only, trial_render=False)
     if prompt_names:
-        unknown = [n for n in prompt_names if n and n not in suite.prompts and
-                   not any(k.startswith(n + "/") for k in suite.prompts)]
+        unknown = [
+            n
+            for n in prompt_names
+            if n and n not in suite.prompts and not any(k.startswith(n + "/") for k in suite.prompts)
+        ]
         if unknown:
             raise UsageError(f"no prompt named '{unknown[0]}'")
-        keep = {c.key for c in suite.cases if any(n == "" or c.prompt == n or c.prompt.startswith(n + "/")
-                                                  for n in prompt_names)}
+        keep = {
+            c.key
+            for c in suite.cases
+            if any(n == "" or c.prompt == n or c.prompt.startswith(n + "/") for n in prompt_names)
+        }
         sel.only_keys = keep if sel.only_keys is None else sel.only_keys & keep
-    rows = build_plan(suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat)
+    rows = build_plan(
+        suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat
+    )
     return suite, rows, notes
 
 
@@ -146,8 +157,14 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
 
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
-    return Runner(cfg, run_opts, cache=cache, recordings=recordings_for(project.root, cfg, reader),
-                  writer=writer, on_result=on_result)
+    return Runner(
+        cfg,
+        run_opts,
+        cache=cache,
+        recordings=recordings_for(project.root, cfg, reader),
+        writer=writer,
+        on_result=on_result,
+    )
 
 
 def run_tests(
@@ -169,11 +186,22 @@ def run_tests(
     runner = _runner(project, opts, on_result)
     if opts.record and runner.writer is not None:
         _prune_recordings(suite, rows, runner, opts)
-    record = new_record(project.root, command=argv or ["promptctl", "test"], config=project.config.public_dict(),
-                        ref=project.ref)
-    record.selection = {"paths": opts.paths, "keywords": opts.keywords, "tags": opts.tags, "models": opts.models,
-                        "repeat": opts.repeat, "shard": list(opts.shard) if opts.shard else None,
-                        "last_failed": opts.last_failed, "rows": len(rows)}
+    record = new_record(
+        project.root,
+        command=argv or ["promptctl", "test"],
+        config=project.config.public_dict(),
+        ref=project.ref,
+    )
+    record.selection = {
+        "paths": opts.paths,
+        "keywords": opts.keywords,
+        "tags": opts.tags,
+        "models": opts.models,
+        "repeat": opts.repeat,
+        "shard": list(opts.shard) if opts.shard else None,
+        "last_failed": opts.last_failed,
+        "rows": len(rows),
+    }
     interrupted = False
     try:
         run_rows(runner, rows)
@@ -182,14 +210,23 @@ def run_tests(
     outcome = _finish(project, opts, runner, record, rows, interrupted, notes)
     if interrupted:
         done = len(outcome.results)
-        raise Interrupted(f"interrupted: {done} of {len(rows)} rows finished and were kept "
-                          f"(record {outcome.record_path}); run the same command again to finish the rest")
+        raise Interrupted(
+            f"interrupted: {done} of {len(rows)} rows finished and were kept "
+            f"(record {outcome.record_path}); run the same command again to finish the rest"
+        )
     return outcome
 
 
 def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestOptions) -> None:
     """A full --record of a case file drops entries of cases that no longer exist."""
-    if opts.keywords or opts.tags or opts.shard or opts.last_failed or opts.only_keys is not None or opts.models:
+    if (
+        opts.keywords
+        or opts.tags
+        or opts.shard
+        or opts.last_failed
+        or opts.only_keys is not None
+        or opts.models
+    ):
         return
     assert runner.writer is not None
     planned_files = {r.case.file for r in rows}
@@ -199,16 +236,29 @@ def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestO
             runner.writer.prune(cf.path, keys)
 
 
-def _finish(project: Project, opts: TestOptions, runner: Runner, record: Record, rows: list[Row],
-            interrupted: bool, notes: list[str]) -> TestOutcome:
+def _finish(
+    project: Project,
+    opts: TestOptions,
+    runner: Runner,
+    record: Record,
+    rows: list[Row],
+    interrupted: bool,
+    notes: list[str],
+) -> TestOutcome:
     results = sorted(runner.results, key=lambda r: r.row.index)
     record.rows = [row_to_dict(r) for r in results]
     record.complete = not interrupted and len(results) == len(rows)
     record.interrupted = interrupted
     st = runner.stats
-    record.stats = {"live_calls": st.live_calls, "cache_hits": st.cache_hits, "replays": st.replays,
-                    "deduplicated": st.deduplicated, "retries": st.retries, "spent": st.spent,
-                    "elapsed_s": getattr(runner, "elapsed", None)}
+    record.stats = {
+        "live_calls": st.live_calls,
+        "cache_hits": st.cache_hits,
+        "replays": st.replays,
+        "deduplicated": st.deduplicated,
+        "retries": st.retries,
+        "spent": st.spent,
+        "elapsed_s": getattr(runner, "elapsed", None),
+    }
     outcome = TestOutcome(record=record, results=results, stats=st, rows_planned=len(rows), notes=notes)
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()
@@ -223,7 +273,7 @@ def _finish(project: Project, opts: TestOptions, runner: Runner, record: Record,
 
 def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
     """The plan without calling anything: rows, what recordings/cache answer, calls and cost estimate."""
-    suite, rows, notes = plan_tests(project, opts)
+    _suite, rows, notes = plan_tests(project, opts)
     runner = _runner(project, opts, None)
     answered: list[Any] = []
     pending = runner._lookup_offline_sources(rows, answered)

@@ -57,7 +57,9 @@ class Doc:
             return Loc(self.path, base.line + lineno, 1)
         return Loc(self.path, base.line + lineno - 1, base.col if lineno == 1 else 1)
 
-    def problem(self, key: PathKey, message: str, *, of_key: bool = False, severity: str = "error") -> Problem:
+    def problem(
+        self, key: PathKey, message: str, *, of_key: bool = False, severity: str = "error"
+    ) -> Problem:
         loc = self.loc(key, of_key=of_key)
         return Problem(loc.path, loc.line, loc.col, message, severity)
 
@@ -71,15 +73,23 @@ def _construct(loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: 
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (dict, list)):
                 problems.append(
-                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            "mapping keys must be plain scalars")
+                    Problem(
+                        doc.path,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        "mapping keys must be plain scalars",
+                    )
                 )
                 continue
             skey = key if isinstance(key, str) else str(key)
             if key in out:
                 problems.append(
-                    Problem(doc.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            f"duplicate key '{skey}'")
+                    Problem(
+                        doc.path,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        f"duplicate key '{skey}'",
+                    )
                 )
             child = (*path, skey)
             doc.key_pos[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -151,7 +161,12 @@ def _subschema(schema: dict[str, Any], path: list[Any]) -> dict[str, Any]:
 
 def _type_name(value: Any) -> str:
     return {
-        bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "mapping",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
         type(None): "null",
     }.get(type(value), type(value).__name__)
 
@@ -182,11 +197,16 @@ def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[Problem]:
         out = []
         for key in err.instance:
             if key not in allowed:
-                out.append(doc.problem((*path, str(key)), f"unknown key '{key}'{suggest(str(key), allowed)}",
-                                       of_key=True))
+                out.append(
+                    doc.problem(
+                        (*path, str(key)), f"unknown key '{key}'{suggest(str(key), allowed)}", of_key=True
+                    )
+                )
         return out
     if err.validator == "required":
-        return [doc.problem(path, f"{where}: {err.message.replace(' is a required property', '')} is required")]
+        return [
+            doc.problem(path, f"{where}: {err.message.replace(' is a required property', '')} is required")
+        ]
     if err.validator == "type":
         expected = err.validator_value
         expected_s = " or ".join(expected) if isinstance(expected, list) else expected
@@ -194,7 +214,11 @@ def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[Problem]:
         return [doc.problem(path, f"{where}: expected {expected_s}, got {_type_name(err.instance)}")]
     if err.validator == "enum":
         choices = [str(c) for c in err.validator_value]
-        return [doc.problem(path, f"{where}: '{err.instance}' is not allowed{suggest(str(err.instance), choices)}")]
+        return [
+            doc.problem(
+                path, f"{where}: '{err.instance}' is not allowed{suggest(str(err.instance), choices)}"
+            )
+        ]
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Report the branch that got furthest: the error with the deepest path, then the shortest message.
         best = sorted(err.context, key=lambda e: (-len(e.absolute_path), len(e.message)))[0]

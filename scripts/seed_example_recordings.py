@@ -23,7 +23,8 @@ SOURCE = "hand-written sample (no API key where these were made; refresh with `p
 OUTPUTS = {
     "summarize::library-hours": (
         "The city council voted to keep all eleven public libraries open until 9 pm on weekdays from next "
-        "month. A one-year state grant pays for it, and the council will review visitor numbers in the spring."
+        "month. A one-year state grant pays for it, and the council will review visitor numbers in the "
+        "spring."
     ),
     "summarize::one-sentence": (
         "Acme Cloud's object storage now replicates data across three regions by default, at no extra cost "
@@ -85,9 +86,20 @@ def main() -> None:
     for row in rows:
         text = OUTPUTS[row.case.key]
         words = sum(len(m["content"].split()) for m in row.messages)
-        writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint,
-                   ModelResponse(text=text, input_tokens=int(words * 1.3), output_tokens=int(len(text.split()) * 1.3),
-                                 finish_reason="stop", answered_by=row.model_name))
+        writer.add(
+            row.case.file,
+            row.case.id,
+            row.model_name,
+            row.sample,
+            row.fingerprint,
+            ModelResponse(
+                text=text,
+                input_tokens=int(words * 1.3),
+                output_tokens=int(len(text.split()) * 1.3),
+                finish_reason="stop",
+                answered_by=row.model_name,
+            ),
+        )
     for cf in suite.case_files:
         writer.prune(cf.path, [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path])
     written = writer.write()

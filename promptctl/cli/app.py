@@ -95,18 +95,27 @@ def list_(ref: RefOpt = None, as_json: JsonOpt = False) -> None:
     suite.raise_for_errors()
     rows = []
     for name, p in sorted(suite.prompts.items()):
-        rows.append({
-            "name": name, "kind": p.kind, "model": p.model or project.config.model, "tags": p.tags,
-            "cases": len(suite.cases_for(name)), "path": p.path, "description": p.description,
-        })
+        rows.append(
+            {
+                "name": name,
+                "kind": p.kind,
+                "model": p.model or project.config.model,
+                "tags": p.tags,
+                "cases": len(suite.cases_for(name)),
+                "path": p.path,
+                "description": p.description,
+            }
+        )
     if as_json:
         print_json(rows)
         return
     if not rows:
         echo(f"no prompts found under {project.config.prompts_dir}/; run `promptctl init` to scaffold one")
         return
-    table(["PROMPT", "KIND", "MODEL", "CASES", "TAGS"],
-          [[r["name"], r["kind"], r["model"], str(r["cases"]), ", ".join(r["tags"])] for r in rows])
+    table(
+        ["PROMPT", "KIND", "MODEL", "CASES", "TAGS"],
+        [[r["name"], r["kind"], r["model"], str(r["cases"]), ", ".join(r["tags"])] for r in rows],
+    )
 
 
 # -- render -------------------------------------------------------------------------------------
@@ -114,7 +123,9 @@ def list_(ref: RefOpt = None, as_json: JsonOpt = False) -> None:
 def render(
     prompt: Annotated[str, typer.Argument(help="Prompt name, e.g. support/triage.")],
     var: Annotated[list[str], typer.Option("--var", help="Variable KEY=VALUE (repeatable).")] = [],  # noqa: B006
-    vars_file: Annotated[Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")] = None,
+    vars_file: Annotated[
+        Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")
+    ] = None,
     case: Annotated[str | None, typer.Option("--case", help="Take the variables of this case id.")] = None,
     ref: RefOpt = None,
     as_json: JsonOpt = False,
@@ -128,8 +139,10 @@ def render(
     suite = project.load()
     if prompt not in suite.prompts:
         suite.raise_for_errors()
-        raise UsageError(f"unknown prompt '{prompt}'{suggest(prompt, sorted(suite.prompts))}",
-                         hint="`promptctl list` shows the prompts")
+        raise UsageError(
+            f"unknown prompt '{prompt}'{suggest(prompt, sorted(suite.prompts))}",
+            hint="`promptctl list` shows the prompts",
+        )
     suite.raise_for_errors()
     p = suite.prompts[prompt]
     given: dict[str, Any] = {}
@@ -154,7 +167,9 @@ def render(
 # -- lint ---------------------------------------------------------------------------------------
 @app.command()
 def lint(
-    paths: Annotated[list[str] | None, typer.Argument(help="Files or directories to check (default: all).")] = None,
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or directories to check (default: all).")
+    ] = None,
     ref: RefOpt = None,
 ) -> None:
     """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
@@ -167,8 +182,11 @@ def lint(
     problems = check_suite(suite)
     if paths:
         norm = [os.path.relpath(os.path.abspath(p), project.config.root).replace(os.sep, "/") for p in paths]
-        problems = [p for p in problems
-                    if any(n in (".", p.path) or p.path.startswith(n.rstrip("/") + "/") for n in norm)]
+        problems = [
+            p
+            for p in problems
+            if any(n in (".", p.path) or p.path.startswith(n.rstrip("/") + "/") for n in norm)
+        ]
     print_problems(problems)
     errors = sum(p.is_error for p in problems)
     warnings = len(problems) - errors
@@ -205,14 +223,37 @@ def _print_record(record: Any, fmt: str, output: Path | None, verbose: bool) -> 
         return
     if verbose:
         us = report.units(record)
-        table(["STATUS", "PROMPT", "CASE", "MODEL", "PASS", "SCORE"],
-              [[u["status"].upper(), u["prompt"], u["case"], u["model"],
-                f"{u['passes']}/{u['samples']}", "-" if u["score"] is None else f"{u['score']:.2f}"] for u in us])
+        table(
+            ["STATUS", "PROMPT", "CASE", "MODEL", "PASS", "SCORE"],
+            [
+                [
+                    u["status"].upper(),
+                    u["prompt"],
+                    u["case"],
+                    u["model"],
+                    f"{u['passes']}/{u['samples']}",
+                    "-" if u["score"] is None else f"{u['score']:.2f}",
+                ]
+                for u in us
+            ],
+        )
     fails = report.failures(record)
     if fails:
-        table(["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],
-              [[f["prompt"], f["case"], f["model"], f["assertion"], report.trim(f["reason"], 100),
-                report.trim(f["output"], 60)] for f in fails], title="Failures")
+        table(
+            ["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],
+            [
+                [
+                    f["prompt"],
+                    f["case"],
+                    f["model"],
+                    f["assertion"],
+                    report.trim(f["reason"], 100),
+                    report.trim(f["output"], 60),
+                ]
+                for f in fails
+            ],
+            title="Failures",
+        )
     echo(report.summary_line(record.summary))
     if output is not None:
         _emit(report.to_json(record), output)
@@ -239,9 +280,15 @@ class _Progress:
 
             from promptctl.cli.output import console
 
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
-                                console=console(stderr=True), transient=True)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
             self.task = self.bar.add_task("testing", total=self.total, stats="")
             self.bar.start()
 
@@ -258,8 +305,11 @@ class _Progress:
             self.bar.update(self.task, completed=done, stats=stats)
         elif self.enabled and (time.monotonic() - self.last > 5 or done == self.total) and self.total > 20:
             self.last = time.monotonic()
-            echo(f"[{done}/{self.total}] passed {c['pass']} failed {c['fail']} errors {c['error']} "
-                 f"cached/replayed {c['cached']}", err=True)
+            echo(
+                f"[{done}/{self.total}] passed {c['pass']} failed {c['fail']} errors {c['error']} "
+                f"cached/replayed {c['cached']}",
+                err=True,
+            )
 
     def stop(self) -> None:
         if self.bar is not None:
@@ -269,41 +319,78 @@ class _Progress:
 @app.command()
 def test(
     paths: Annotated[list[str] | None, typer.Argument(help="Case files/dirs or prompt files to run.")] = None,
-    keyword: Annotated[list[str], typer.Option("-k", help="Only cases whose 'prompt::id' contains this "
-                                                          "(glob ok; 'not X' excludes; repeatable = OR).")] = [],  # noqa: B006
+    keyword: Annotated[
+        list[str],
+        typer.Option(
+            "-k",
+            help="Only cases whose 'prompt::id' contains this (glob ok; 'not X' excludes; repeatable = OR).",
+        ),
+    ] = [],  # noqa: B006
     tag: Annotated[list[str], typer.Option("--tag", help="Only cases with this tag (repeatable).")] = [],  # noqa: B006
-    model: Annotated[list[str], typer.Option("--model", "-m", help="Run on this model/alias (repeatable).")] = [],  # noqa: B006
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="Run on this model/alias (repeatable).")
+    ] = [],  # noqa: B006
     repeat: Annotated[int | None, typer.Option("--repeat", min=1, help="Samples per case.")] = None,
-    concurrency: Annotated[int | None, typer.Option("-j", "--concurrency", min=1, help="Requests in flight.")] = None,
-    fail_under: Annotated[float | None, typer.Option("--fail-under", min=0, max=1,
-                                                     help="Exit 0 when the pass rate is at least this.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("-j", "--concurrency", min=1, help="Requests in flight.")
+    ] = None,
+    fail_under: Annotated[
+        float | None,
+        typer.Option("--fail-under", min=0, max=1, help="Exit 0 when the pass rate is at least this."),
+    ] = None,
     fmt: FormatOpt = "table",
     output: OutOpt = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
-    last_failed: Annotated[bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")] = False,
+    last_failed: Annotated[
+        bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
+    ] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the response cache.")] = False,
-    live: Annotated[bool, typer.Option("--live", help="Ignore recordings; call models (cache still used).")] = False,
-    offline: Annotated[bool, typer.Option("--offline", help="Never call a model: recordings and cache only.")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Ignore recordings; call models (cache still used).")
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never call a model: recordings and cache only.")
+    ] = False,
     record: Annotated[bool, typer.Option("--record", help="Write outputs to cases/__recordings__/.")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan and cost estimate; call nothing.")] = False,
-    max_cost: Annotated[float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")] = None,
-    shard: Annotated[str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")] = None,
-    affected: Annotated[str | None, typer.Option("--affected", help="Only cases whose request differs from "
-                                                                    "this base revision.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and cost estimate; call nothing.")
+    ] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")
+    ] = None,
+    affected: Annotated[
+        str | None,
+        typer.Option("--affected", help="Only cases whose request differs from this base revision."),
+    ] = None,
     ref: RefOpt = None,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl import report
     from promptctl.plan import parse_shard
-    from promptctl.testrun import TestOptions, dry_run as plan_only, exit_code_for, run_tests
+    from promptctl.testrun import TestOptions, exit_code_for, run_tests
+    from promptctl.testrun import dry_run as plan_only
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
     project = _project(ref)
-    opts = TestOptions(paths=paths or [], keywords=keyword, tags=tag, models=model, repeat=repeat,
-                       concurrency=concurrency, last_failed=last_failed,
-                       shard=parse_shard(shard) if shard else None, use_cache=not no_cache, live=live,
-                       offline=offline, record=record, max_cost=max_cost)
+    opts = TestOptions(
+        paths=paths or [],
+        keywords=keyword,
+        tags=tag,
+        models=model,
+        repeat=repeat,
+        concurrency=concurrency,
+        last_failed=last_failed,
+        shard=parse_shard(shard) if shard else None,
+        use_cache=not no_cache,
+        live=live,
+        offline=offline,
+        record=record,
+        max_cost=max_cost,
+    )
     if affected is not None:
         from promptctl.review import affected_keys
 
@@ -313,19 +400,28 @@ def test(
         if fmt == "json":
             print_json(plan)
             return
-        echo(f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
-             f"{plan['cached']} from the cache, {plan['calls']} model calls"
-             + (f" ({plan['deduplicated']} duplicates sent once)" if plan["deduplicated"] else ""))
+        echo(
+            f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
+            f"{plan['cached']} from the cache, {plan['calls']} model calls"
+            + (f" ({plan['deduplicated']} duplicates sent once)" if plan["deduplicated"] else "")
+        )
         if opts.offline and plan["offline_misses"]:
             echo(f"--offline: {plan['offline_misses']} rows have no usable recording and would error")
         cost = plan["estimated_cost_usd"]
-        echo("estimated cost: " + ("unknown (no price for " + ", ".join(plan["unknown_price_models"]) + ")"
-                                   if cost is None else f"≤ ${cost:.4f} ({plan['estimate_note']})"))
+        echo(
+            "estimated cost: "
+            + (
+                "unknown (no price for " + ", ".join(plan["unknown_price_models"]) + ")"
+                if cost is None
+                else f"≤ ${cost:.4f} ({plan['estimate_note']})"
+            )
+        )
         return
     progress = _Progress(enabled=fmt == "table" or output is not None)
     try:
-        outcome = run_tests(project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan,
-                            on_result=progress.result)
+        outcome = run_tests(
+            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
+        )
     finally:
         progress.stop()
     for note in outcome.notes:
@@ -346,7 +442,9 @@ def test(
 def run(
     prompt: Annotated[str, typer.Argument(help="Prompt name.")],
     var: Annotated[list[str], typer.Option("--var", help="Variable KEY=VALUE (repeatable).")] = [],  # noqa: B006
-    vars_file: Annotated[Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")] = None,
+    vars_file: Annotated[
+        Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias.")] = None,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer at the end.")] = False,
 ) -> None:
@@ -361,15 +459,20 @@ def run(
         sys.stdout.write(t)
         sys.stdout.flush()
 
-    resp = run_once(project, prompt, _parse_vars(var, vars_file), model=model, on_token=on_token if stream else None)
+    resp = run_once(
+        project, prompt, _parse_vars(var, vars_file), model=model, on_token=on_token if stream else None
+    )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
     if stream:
         echo()
     else:
         echo(resp.text or "")
-    echo(f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
-         f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}", err=True)
+    echo(
+        f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
+        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",
+        err=True,
+    )
 
 
 # -- cache --------------------------------------------------------------------------------------
@@ -393,9 +496,12 @@ def cache_stats(as_json: JsonOpt = False) -> None:
         echo(f"warning: {c.warning}", err=True)
     last = st.get("last_run") or {}
     ratio = last.get("ratio")
-    echo(f"cache: {st.get('path')}\nentries: {st.get('entries', 0)}\nsize: {st.get('size_bytes', 0) / 1024:.1f} KiB\n"
-         f"last run: {last.get('hits', 0)} hits, {last.get('misses', 0)} misses"
-         + ("" if ratio is None else f" ({ratio * 100:.0f}% hit ratio)"))
+    echo(
+        f"cache: {st.get('path')}\nentries: {st.get('entries', 0)}\n"
+        f"size: {st.get('size_bytes', 0) / 1024:.1f} KiB\n"
+        f"last run: {last.get('hits', 0)} hits, {last.get('misses', 0)} misses"
+        + ("" if ratio is None else f" ({ratio * 100:.0f}% hit ratio)")
+    )
 
 
 @cache_app.command("clear")
@@ -426,10 +532,21 @@ def history(
     if not rows:
         echo("no run records yet; run `promptctl test`")
         return
-    table(["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
-          [[r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"), r["date"][:16],
-            (r["subject"] or "")[:50], str(r["units"]), fmt_rate(r["pass_rate"]),
-            "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}", fmt_cost(r["cost"])] for r in rows])
+    table(
+        ["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
+        [
+            [
+                r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"),
+                r["date"][:16],
+                (r["subject"] or "")[:50],
+                str(r["units"]),
+                fmt_rate(r["pass_rate"]),
+                "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}",
+                fmt_cost(r["cost"]),
+            ]
+            for r in rows
+        ],
+    )
 
 
 @app.command()
@@ -447,7 +564,9 @@ def show(
 
 
 # -- records ------------------------------------------------------------------------------------
-records_app = typer.Typer(help="Share run records through git notes; merge shard records.", no_args_is_help=True)
+records_app = typer.Typer(
+    help="Share run records through git notes; merge shard records.", no_args_is_help=True
+)
 app.add_typer(records_app, name="records")
 
 
@@ -457,7 +576,9 @@ def records_push(remote: Annotated[str, typer.Argument(help="Git remote.")] = "o
     from promptctl import notes
 
     added, commits = notes.push(_project().root, remote)
-    echo(f"attached {added} new record(s) across {commits} commit(s); pushed refs/notes/promptctl to {remote}")
+    echo(
+        f"attached {added} new record(s) across {commits} commit(s); pushed refs/notes/promptctl to {remote}"
+    )
 
 
 @records_app.command("pull")
@@ -487,10 +608,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app and translate every error into a message + exit code."""
-    try:  # typer >= 0.26 vendors click as typer._click; older ones use click itself
-        from typer import _click as click  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover
-        import click  # type: ignore[no-redef]
+    import click
 
     try:
         rv = app(args=argv, prog_name="promptctl", standalone_mode=False)
@@ -507,9 +625,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         _fail("interrupted", EXIT_INTERRUPTED)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        exc.show()
-        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
@@ -520,8 +635,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug: say so, keep the traceback behind --debug
         if _state["debug"]:
             traceback.print_exc()
-        _fail(f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in promptctl; rerun with --debug "
-              "for the traceback)", 3)
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in promptctl; rerun with --debug "
+            "for the traceback)",
+            3,
+        )
     sys.exit(rv if isinstance(rv, int) else 0)
 
 

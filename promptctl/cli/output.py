@@ -18,7 +18,9 @@ def console(stderr: bool = False) -> Any:
     if c is None:
         from rich.console import Console
 
-        c = Console(stderr=stderr, highlight=False, soft_wrap=not (sys.stderr if stderr else sys.stdout).isatty())
+        c = Console(
+            stderr=stderr, highlight=False, soft_wrap=not (sys.stderr if stderr else sys.stdout).isatty()
+        )
         _consoles[stderr] = c
     return c
 

@@ -45,7 +45,8 @@ def project_files(url: str, *, extra_cfg: str = "", cases: str | None = None) ->
             params: {temperature: 0}
             template: "{{ text }}"
         """,
-        "cases/echo.yaml": cases or """
+        "cases/echo.yaml": cases
+        or """
             prompt: echo
             cases:
               - id: hello
@@ -96,7 +97,10 @@ def test_pass_then_cached_rerun_makes_no_request(proj: Path, server: FakeServer)
 
 
 def test_failure_table_and_exit_1(proj: Path) -> None:
-    write_files(proj, {"cases/echo.yaml": """
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
         prompt: echo
         cases:
           - id: wrong
@@ -104,7 +108,9 @@ def test_failure_table_and_exit_1(proj: Path) -> None:
             assert:
               - type: contains
                 value: banana
-    """})
+    """
+        },
+    )
     r = invoke("test", cwd=proj)
     assert r.exit_code == 1
     assert "wrong" in r.stdout and "banana" in r.stdout and "1 failed" in r.stdout
@@ -112,13 +118,18 @@ def test_failure_table_and_exit_1(proj: Path) -> None:
 
 
 def test_duplicate_requests_sent_once(proj: Path, server: FakeServer) -> None:
-    write_files(proj, {"cases/echo.yaml": """
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
         prompt: echo
         cases:
           - {id: a, vars: {text: same}, assert: [not_empty]}
           - {id: b, vars: {text: same}, assert: [not_empty]}
           - {id: c, vars: {text: same}, assert: [not_empty]}
-    """})
+    """
+        },
+    )
     r = invoke("test", cwd=proj)
     assert r.exit_code == 0, r.output
     assert server.stats()["requests"] == 1
@@ -127,7 +138,8 @@ def test_duplicate_requests_sent_once(proj: Path, server: FakeServer) -> None:
 def test_concurrency_bound_holds(proj: Path, server: FakeServer) -> None:
     server.configure(latency=0.15)
     cases = "prompt: echo\ncases:\n" + "".join(
-        f"  - {{id: c{i}, vars: {{text: 'n{i}'}}, assert: [not_empty]}}\n" for i in range(24))
+        f"  - {{id: c{i}, vars: {{text: 'n{i}'}}, assert: [not_empty]}}\n" for i in range(24)
+    )
     write_files(proj, {"cases/echo.yaml": cases})
     r = invoke("test", "-j", "3", cwd=proj)
     assert r.exit_code == 0, r.output
@@ -150,8 +162,11 @@ def test_retries_then_success_and_exhausted_error(proj: Path, server: FakeServer
 
 
 def test_fallback_answers_and_is_recorded(proj: Path, server: FakeServer) -> None:
-    cfg = (proj / "promptctl.yaml").read_text().replace("api_key_env: FAKE_KEY\n  other:",
-                                                       "api_key_env: FAKE_KEY\n    fallbacks: [other]\n  other:")
+    cfg = (
+        (proj / "promptctl.yaml")
+        .read_text()
+        .replace("api_key_env: FAKE_KEY\n  other:", "api_key_env: FAKE_KEY\n    fallbacks: [other]\n  other:")
+    )
     (proj / "promptctl.yaml").write_text(cfg)
     server.configure(faults=[{"kind": "500", "always": True, "match": "gpt-4o-mini"}])
     r = invoke("test", "-k", "hello", "--format", "json", cwd=proj)
@@ -172,7 +187,10 @@ def test_record_then_offline_replay_then_stale(proj: Path, server: FakeServer) -
     assert r.exit_code == 0, r.output
     assert "2 replayed" in r.stdout and server.stats()["requests"] == 0
     # Change the prompt: the recordings are stale; --offline must not call and must say how to refresh.
-    write_files(proj, {"prompts/echo.yaml": 'inputs: {text: {}}\nparams: {temperature: 0}\ntemplate: "Echo: {{ text }}"\n'})
+    write_files(
+        proj,
+        {"prompts/echo.yaml": 'inputs: {text: {}}\nparams: {temperature: 0}\ntemplate: "Echo: {{ text }}"\n'},
+    )
     r = invoke("test", "--offline", "--format", "json", cwd=proj)
     assert r.exit_code == 3
     rows = json.loads(r.stdout)["rows"]
@@ -186,7 +204,10 @@ def test_record_then_offline_replay_then_stale(proj: Path, server: FakeServer) -
 
 def test_repeats_min_pass_rate_and_two_model_matrix(proj: Path, server: FakeServer) -> None:
     server.configure(spec={"mode": "bernoulli", "p": 0.5, "pass": "PASS", "fail": "FAIL", "seed": 3})
-    write_files(proj, {"cases/echo.yaml": """
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
         prompt: echo
         models: [fake, other]
         repeat: 10
@@ -198,7 +219,9 @@ def test_repeats_min_pass_rate_and_two_model_matrix(proj: Path, server: FakeServ
           - id: strict
             vars: {text: flip again}
             assert: [{type: equals, value: PASS}]
-    """})
+    """
+        },
+    )
     r = invoke("test", "--format", "json", cwd=proj)
     data = json.loads(r.stdout)
     assert len(data["rows"]) == 2 * 2 * 10
@@ -215,12 +238,17 @@ def test_repeats_min_pass_rate_and_two_model_matrix(proj: Path, server: FakeServ
 
 
 def test_output_formats_parse_back(proj: Path, tmp_path: Path) -> None:
-    write_files(proj, {"cases/echo.yaml": """
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
         prompt: echo
         cases:
           - {id: ok, vars: {text: fine}, assert: [not_empty]}
           - {id: bad, vars: {text: fine too}, assert: [{type: contains, value: zebra}]}
-    """})
+    """
+        },
+    )
     out = tmp_path / "junit.xml"
     r = invoke("test", "--format", "junit", "-o", str(out), cwd=proj)
     assert r.exit_code == 1
@@ -237,12 +265,17 @@ def test_output_formats_parse_back(proj: Path, tmp_path: Path) -> None:
 
 
 def test_records_history_show_and_last_failed(proj: Path, server: FakeServer) -> None:
-    write_files(proj, {"cases/echo.yaml": """
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
         prompt: echo
         cases:
           - {id: ok, vars: {text: fine}, assert: [not_empty]}
           - {id: bad, vars: {text: fine too}, assert: [{type: contains, value: zebra}]}
-    """})
+    """
+        },
+    )
     sha = commit_all(proj, "two cases")
     assert invoke("test", cwd=proj).exit_code == 1
     runs = list((proj / ".promptctl/runs" / sha).glob("*.json"))
@@ -269,7 +302,8 @@ def test_records_history_show_and_last_failed(proj: Path, server: FakeServer) ->
 
 def test_max_cost_skips_rest_with_exit_3(proj: Path, server: FakeServer) -> None:
     cases = "prompt: echo\ncases:\n" + "".join(
-        f"  - {{id: c{i}, vars: {{text: 'word {i}'}}, assert: [not_empty]}}\n" for i in range(6))
+        f"  - {{id: c{i}, vars: {{text: 'word {i}'}}, assert: [not_empty]}}\n" for i in range(6)
+    )
     write_files(proj, {"cases/echo.yaml": cases})
     r = invoke("test", "-j", "1", "--max-cost", "0.0000001", "--format", "json", cwd=proj)
     data = json.loads(r.stdout)
@@ -301,7 +335,9 @@ def test_no_api_key_in_anything_written(proj: Path, server: FakeServer) -> None:
 
 
 def test_invalid_input_is_exit_2_before_any_call(proj: Path, server: FakeServer) -> None:
-    write_files(proj, {"cases/echo.yaml": "prompt: echo\ncases:\n  - {id: a, vars: {text: x}, assert: [nope]}\n"})
+    write_files(
+        proj, {"cases/echo.yaml": "prompt: echo\ncases:\n  - {id: a, vars: {text: x}, assert: [nope]}\n"}
+    )
     r = invoke("test", cwd=proj)
     assert r.exit_code == 2 and "cases/echo.yaml:3:" in r.stderr
     assert server.stats()["requests"] == 0
@@ -317,16 +353,24 @@ def _wait_for(pred: Any, timeout: float = 20.0) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_keeps_finished_rows_and_rerun_sends_only_the_rest(proj: Path, server: FakeServer,
-                                                                     sig: int) -> None:
+def test_interrupt_keeps_finished_rows_and_rerun_sends_only_the_rest(
+    proj: Path, server: FakeServer, sig: int
+) -> None:
     n = 12
     cases = "prompt: echo\ncases:\n" + "".join(
-        f"  - {{id: c{i}, vars: {{text: 'row {i}'}}, assert: [not_empty]}}\n" for i in range(n))
+        f"  - {{id: c{i}, vars: {{text: 'row {i}'}}, assert: [not_empty]}}\n" for i in range(n)
+    )
     write_files(proj, {"cases/echo.yaml": cases})
     server.configure(latency=0.4)
     env = {**os.environ, "FAKE_KEY": KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "promptctl", "test", "-j", "2"], cwd=proj, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptctl", "test", "-j", "2"],
+        cwd=proj,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(lambda: server.stats()["requests"] >= 5)
         proc.send_signal(sig)

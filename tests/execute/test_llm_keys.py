@@ -15,8 +15,10 @@ def test_custom_api_base_without_key_env_gets_a_dummy_key(monkeypatch: pytest.Mo
     real = "sk-real-openai-key-must-not-leak-000000"
     monkeypatch.setenv("OPENAI_API_KEY", real)
     with FakeServer(spec={"mode": "fixed", "reply": "ok"}) as srv:
-        req = ModelRequest(target=Target(name="local", model="openai/llama", api_base=srv.url),
-                           messages=[{"role": "user", "content": "hi"}])
+        req = ModelRequest(
+            target=Target(name="local", model="openai/llama", api_base=srv.url),
+            messages=[{"role": "user", "content": "hi"}],
+        )
         resp = asyncio.run(llm.complete(req, RetryPolicy(max_retries=0, timeout=5)))
         assert resp.status == "ok", resp.error
         headers = srv.stats()["auth_headers"]
