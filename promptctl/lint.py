@@ -28,6 +28,21 @@ def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
     return prompt.loc
 
 
+def _check_output_schema(prompt: Prompt) -> list[Problem]:
+    """A prompt's ``output.schema`` must itself be a valid JSON Schema (any keyword: jsonschema)."""
+    import jsonschema
+
+    schema = prompt.output_schema
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        loc = prompt.schema_loc
+        return [Problem(loc.path, loc.line, loc.col, f"output.schema is not a valid JSON Schema at {where}: "
+                                                     f"{exc.message}")]
+    return []
+
+
 def check_suite(
     suite: Suite, renderer: Renderer | None = None, *, trial_render: bool = True
 ) -> list[Problem]:
@@ -50,6 +65,8 @@ def check_suite(
                 Problem(loc.path, loc.line, loc.col, f"variable '{var}' is used but not declared in 'inputs'")
             )
             broken.add(name)
+        if prompt.output_schema is not None:
+            problems.extend(_check_output_schema(prompt))
         for var in sorted(set(prompt.inputs) - used):
             loc = prompt.inputs[var].loc
             problems.append(

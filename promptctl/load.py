@@ -118,17 +118,7 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
     p.output_format = out.get("format", "json" if "schema" in out else "text")
     p.output_schema = out.get("schema")
     if p.output_schema is not None:
-        try:
-            import jsonschema
-
-            jsonschema.validators.validator_for(p.output_schema).check_schema(p.output_schema)
-        except jsonschema.SchemaError as exc:
-            problems.append(
-                doc.problem(
-                    ("output", "schema", *exc.absolute_path),
-                    f"output.schema is not a valid JSON Schema: {exc.message}",
-                )
-            )
+        p.schema_loc = doc.loc(("output", "schema"))
     for iname, spec in (data.get("inputs") or {}).items():
         spec = spec or {}
         has_default = "default" in spec

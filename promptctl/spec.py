@@ -59,6 +59,7 @@ class Prompt:
     messages: list[MessageSpec] | None = None
     loc: Loc = field(default_factory=lambda: Loc(""))
     template_loc: Loc = field(default_factory=lambda: Loc(""))
+    schema_loc: Loc = field(default_factory=lambda: Loc(""))
 
     @property
     def kind(self) -> str:
