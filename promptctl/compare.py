@@ -258,7 +258,7 @@ class GateSettings:
             score_tolerance=cfg.score_tolerance,
             max_cost_increase=cfg.max_cost_increase,
             max_p95_latency_increase=cfg.max_p95_latency_increase,
-            suite_share=float(getattr(cfg, "suite_share", 0.5)),
+            suite_share=cfg.suite_share,
         )
         for k, v in overrides.items():
             if v is not None:
@@ -483,7 +483,8 @@ def _pct(v: float | None, signed: bool = False) -> str:
 
 
 def _cost(v: float | None, signed: bool = False) -> str:
-    return "-" if v is None else (f"{v:+.4f}" if signed else f"${v:.4f}")
+    digits = 4 if v is None or abs(v) >= 0.01 or v == 0 else 6  # test suites often cost fractions of a cent
+    return "-" if v is None else (f"{v:+.{digits}f}" if signed else f"${v:.{digits}f}")
 
 
 def _ms(v: float | None, signed: bool = False) -> str:

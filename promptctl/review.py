@@ -11,6 +11,7 @@ The fingerprint (see ``plan``) is the same content address the cache and the rec
 from __future__ import annotations
 
 import difflib
+import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +258,7 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             base.project.config.cases_dir.rstrip("/"),
             "promptctl.yaml",
         }
-        | suite_paths
+        | {p for p in suite_paths if not p.startswith((pdir + "/", cdir + "/"))}  # datasets elsewhere
     )
     assert base.sha is not None
     changed = gitrepo.changed_files(root, base.sha, head.sha, specs)
@@ -410,7 +411,8 @@ def diff_to_markdown(data: dict[str, Any], *, budget: int = 60_000, max_lines: i
     shown = 0
     for e in data["affected"]:
         block = [
-            f"<details><summary><code>{e['case_key']}</code> [{e['model']}] — {e['change']}</summary>",
+            f"<details><summary><code>{html.escape(e['case_key'])}</code> [{html.escape(e['model'])}] — "
+            f"{e['change']}</summary>",
             "",
             _md_fence(e["diff"], max_lines),
             "",

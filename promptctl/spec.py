@@ -141,6 +141,7 @@ class GateConfig:
     score_tolerance: float = 0.05
     max_cost_increase: float | None = None  # relative, e.g. 0.2 = +20 %
     max_p95_latency_increase: float | None = None  # relative
+    suite_share: float = 0.5  # share of alpha given to the suite-wide test (the rest: per-case tests)
 
 
 @dataclass

@@ -1,0 +1,210 @@
+"""`promptctl diff` and `test --affected` on a throwaway repo with one kind of change per commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promptctl.project import open_project
+from promptctl.review import affected_keys
+from tests.helpers import git, invoke, write_files
+from tests.review.common import commit, new_repo
+
+BASE_FILES = {
+    "promptctl.yaml": "model: openai/test-model\n",
+    "prompts/_style.txt": "Answer politely and briefly.\n",
+    "prompts/greet.yaml": """
+        inputs: {name: {}}
+        messages:
+          - role: system
+            content: '{% include "_style.txt" %}'
+          - role: user
+            content: "Say hello to {{ name }}."
+    """,
+    "prompts/farewell.yaml": """
+        inputs: {name: {}}
+        messages:
+          - role: system
+            content: '{% include "_style.txt" %}'
+          - role: user
+            content: "Say goodbye to {{ name }}."
+    """,
+    "prompts/solo.yaml": """
+        inputs: {topic: {}}
+        template: "Write one line about {{ topic }}."
+    """,
+    "cases/greet.yaml": """
+        prompt: greet
+        cases:
+          - {id: alice, vars: {name: Alice}, assert: [not_empty]}
+          - {id: bob, vars: {name: Bob}, assert: [not_empty]}
+    """,
+    "cases/farewell.yaml": """
+        prompt: farewell
+        cases:
+          - {id: carol, vars: {name: Carol}, assert: [not_empty]}
+          - {id: dave, vars: {name: Dave}, assert: [not_empty]}
+    """,
+    "cases/solo.yaml": """
+        prompt: solo
+        cases:
+          - {id: sea, vars: {topic: the sea}, assert: [not_empty]}
+    """,
+}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """c0 base; c1 prompt edit; c2 partial edit; c3 case added + removed; c4 no-effect change."""
+    root, c0 = new_repo(tmp_path_factory.mktemp("diff") / "repo", BASE_FILES)
+    c1 = commit(
+        root,
+        {"prompts/greet.yaml": BASE_FILES["prompts/greet.yaml"].replace("Say hello to", "Warmly greet")},
+        "prompt edit",
+    )
+    c2 = commit(root, {"prompts/_style.txt": "Answer politely, briefly and in English.\n"}, "partial edit")
+    c3 = commit(
+        root,
+        {
+            "cases/solo.yaml": """
+        prompt: solo
+        cases:
+          - {id: sea, vars: {topic: the sea}, assert: [not_empty]}
+          - {id: moon, vars: {topic: the moon}, assert: [not_empty]}
+    """,
+            "cases/farewell.yaml": """
+        prompt: farewell
+        cases:
+          - {id: carol, vars: {name: Carol}, assert: [not_empty]}
+    """,
+        },
+        "case added and removed",
+    )
+    c4 = commit(
+        root,
+        {
+            "prompts/solo.yaml": """
+        # a comment and a description: the rendered request does not change
+        description: One line on a topic.
+        inputs:
+          topic: {}
+        template: "Write one line about {{ topic }}."
+    """
+        },
+        "no-effect change",
+    )
+    return {"root": root, "c": [c0, c1, c2, c3, c4]}
+
+
+def diff_json(root: Path, *args: str) -> dict[str, Any]:
+    r = invoke("diff", *args, "--format", "json", cwd=root)
+    assert r.exit_code == 0, r.output
+    data: dict[str, Any] = json.loads(r.stdout)
+    return data
+
+
+def by_key(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["case_key"]: e for e in data["affected"]}
+
+
+def test_prompt_edit_shows_rendered_diff(repo: dict[str, Any]) -> None:
+    c = repo["c"]
+    data = diff_json(repo["root"], c[0], c[1])
+    assert {f["path"]: (f["status"], f["kind"]) for f in data["changed_files"]} == {
+        "prompts/greet.yaml": ("M", "prompt")
+    }
+    aff = by_key(data)
+    assert set(aff) == {"greet::alice", "greet::bob"}
+    d = aff["greet::alice"]["diff"]
+    assert "-Say hello to Alice." in d and "+Warmly greet Alice." in d
+    assert " --- system ---" in d  # unchanged message blocks are context
+    assert aff["greet::alice"]["change"] == "changed" and aff["greet::alice"]["model"] == "openai/test-model"
+    assert data["summary"]["affected"] == 2 and data["summary"]["units"] == 5
+
+
+def test_partial_edit_shows_in_every_including_prompt(repo: dict[str, Any]) -> None:
+    c = repo["c"]
+    data = diff_json(repo["root"], c[1], c[2])
+    assert [(f["path"], f["kind"]) for f in data["changed_files"]] == [("prompts/_style.txt", "partial")]
+    aff = by_key(data)
+    assert set(aff) == {"greet::alice", "greet::bob", "farewell::carol", "farewell::dave"}
+    for e in aff.values():
+        assert "-Answer politely and briefly." in e["diff"]
+        assert "+Answer politely, briefly and in English." in e["diff"]
+
+
+def test_case_added_and_removed(repo: dict[str, Any]) -> None:
+    c = repo["c"]
+    data = diff_json(repo["root"], c[2], c[3])
+    aff = by_key(data)
+    assert (
+        aff["solo::moon"]["change"] == "added"
+        and "+Write one line about the moon." in aff["solo::moon"]["diff"]
+    )
+    assert aff["farewell::dave"]["change"] == "removed"
+    assert "-Say goodbye to Dave." in aff["farewell::dave"]["diff"]
+    assert set(aff) == {"solo::moon", "farewell::dave"}
+    assert data["summary"]["added"] == 1 and data["summary"]["removed"] == 1
+
+
+def test_no_effect_change_lists_no_affected_case(repo: dict[str, Any]) -> None:
+    c = repo["c"]
+    data = diff_json(repo["root"], c[3], c[4])
+    assert [f["path"] for f in data["changed_files"]] == ["prompts/solo.yaml"]
+    assert data["affected"] == [] and data["summary"]["affected"] == 0
+    text = invoke("diff", c[3], c[4], cwd=repo["root"])
+    assert text.exit_code == 0 and "0 of 5 case × model affected" in text.stdout
+
+
+def test_table_and_markdown_formats(repo: dict[str, Any], tmp_path: Path) -> None:
+    c = repo["c"]
+    table = invoke("diff", c[1], c[2], cwd=repo["root"])
+    assert table.exit_code == 0
+    assert "=== farewell::carol [openai/test-model] (changed) ===" in table.stdout
+    assert "+Answer politely, briefly and in English." in table.stdout
+    out = tmp_path / "diff.md"
+    md = invoke("diff", c[1], c[2], "--format", "markdown", "-o", str(out), cwd=repo["root"])
+    assert md.exit_code == 0, md.output
+    text = out.read_text()
+    assert text.count("<details><summary><code>") == 4
+    assert "```diff\n" in text and "+Answer politely, briefly and in English." in text
+    assert "`prompts/_style.txt` (partial)" in text
+
+
+def test_default_base_is_merge_base_and_head_is_worktree(tmp_path: Path) -> None:
+    root, c0 = new_repo(tmp_path / "repo", BASE_FILES)
+    git(root, "checkout", "-q", "-b", "feature")
+    commit(
+        root, {"prompts/solo.yaml": BASE_FILES["prompts/solo.yaml"].replace("one line", "two lines")}, "f1"
+    )
+    write_files(
+        root, {"prompts/greet.yaml": BASE_FILES["prompts/greet.yaml"].replace("hello", "hi")}
+    )  # dirty
+    data = diff_json(root)
+    assert data["base"]["sha"] == c0 and data["head"]["label"] == "worktree"
+    assert set(by_key(data)) == {"solo::sea", "greet::alice", "greet::bob"}
+
+
+def test_affected_keys_and_test_affected(repo: dict[str, Any]) -> None:
+    root, c = repo["root"], repo["c"]
+    project = open_project(root, c[2])
+    try:
+        assert affected_keys(project, c[1]) == {
+            "greet::alice",
+            "greet::bob",
+            "farewell::carol",
+            "farewell::dave",
+        }
+    finally:
+        project.source.close()  # type: ignore[attr-defined]
+    assert affected_keys(open_project(root), c[3]) == set()  # worktree = c4: no request changed
+    assert affected_keys(open_project(root), c[2]) == {"solo::moon"}  # new case (dave removed: not run)
+    # the CLI wiring: --dry-run plans only the affected cases
+    r = invoke("test", "--affected", c[0], "--dry-run", "--format", "json", cwd=root)
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    # c0 -> worktree: greet (prompt + partial), farewell::carol (partial), solo::moon (new)
+    assert plan["cases"] == 4 and plan["rows"] == 4
