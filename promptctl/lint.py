@@ -33,13 +33,21 @@ def _check_output_schema(prompt: Prompt) -> list[Problem]:
     import jsonschema
 
     schema = prompt.output_schema
+    if schema is None:
+        return []
     try:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         loc = prompt.schema_loc
-        return [Problem(loc.path, loc.line, loc.col, f"output.schema is not a valid JSON Schema at {where}: "
-                                                     f"{exc.message}")]
+        return [
+            Problem(
+                loc.path,
+                loc.line,
+                loc.col,
+                f"output.schema is not a valid JSON Schema at {where}: {exc.message}",
+            )
+        ]
     return []
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -37,15 +37,25 @@ class SchemaError:
     context: list[SchemaError] = field(default_factory=list)
 
 
-_TYPES = {
+_TYPES: dict[str, Callable[[Any], bool]] = {
     "object": lambda v: isinstance(v, dict),
     "array": lambda v: isinstance(v, list),
     "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
 }
+
+
+_BOUNDS: tuple[tuple[str, Callable[[float, float], bool]], ...] = (
+    ("minimum", lambda v, m: v < m),
+    ("maximum", lambda v, m: v > m),
+    ("exclusiveMinimum", lambda v, m: v <= m),
+    ("exclusiveMaximum", lambda v, m: v >= m),
+)
 
 
 @cache
@@ -71,8 +81,16 @@ class Checker:
     def iter_errors(self, instance: Any) -> Iterator[SchemaError]:
         yield from self._check(instance, self.root, ())
 
-    def _err(self, kw: str, value: Any, inst: Any, schema: dict[str, Any], path: tuple[str | int, ...], msg: str,
-             context: list[SchemaError] | None = None) -> SchemaError:
+    def _err(
+        self,
+        kw: str,
+        value: Any,
+        inst: Any,
+        schema: dict[str, Any],
+        path: tuple[str | int, ...],
+        msg: str,
+        context: list[SchemaError] | None = None,
+    ) -> SchemaError:
         return SchemaError(kw, value, inst, schema, msg, deque(path), context or [])
 
     def _check(self, inst: Any, schema: dict[str, Any], path: tuple[str | int, ...]) -> Iterator[SchemaError]:
@@ -80,28 +98,52 @@ class Checker:
         if "type" in schema:
             types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
             if not any(_TYPES[t](inst) for t in types):
-                yield self._err("type", schema["type"], inst, schema, path, f"{inst!r} is not of type {types}")
+                yield self._err(
+                    "type", schema["type"], inst, schema, path, f"{inst!r} is not of type {types}"
+                )
                 return
         if "enum" in schema and inst not in schema["enum"]:
-            yield self._err("enum", schema["enum"], inst, schema, path, f"{inst!r} is not one of {schema['enum']}")
+            yield self._err(
+                "enum", schema["enum"], inst, schema, path, f"{inst!r} is not one of {schema['enum']}"
+            )
         if "anyOf" in schema:
             branches = [list(self._check(inst, sub, path)) for sub in schema["anyOf"]]
             if all(branches):
                 ctx = [e for b in branches for e in b]
-                yield self._err("anyOf", schema["anyOf"], inst, schema, path,
-                                f"{inst!r} is not valid under any of the given schemas", ctx)
+                yield self._err(
+                    "anyOf",
+                    schema["anyOf"],
+                    inst,
+                    schema,
+                    path,
+                    f"{inst!r} is not valid under any of the given schemas",
+                    ctx,
+                )
         if isinstance(inst, (int, float)) and not isinstance(inst, bool):
-            for kw, bad in (("minimum", lambda v, m: v < m), ("maximum", lambda v, m: v > m),
-                            ("exclusiveMinimum", lambda v, m: v <= m), ("exclusiveMaximum", lambda v, m: v >= m)):
+            for kw, bad in _BOUNDS:
                 if kw in schema and bad(inst, schema[kw]):
-                    yield self._err(kw, schema[kw], inst, schema, path, f"{inst!r} violates {kw} {schema[kw]}")
+                    yield self._err(
+                        kw, schema[kw], inst, schema, path, f"{inst!r} violates {kw} {schema[kw]}"
+                    )
         if isinstance(inst, str) and "pattern" in schema and not _pattern(schema["pattern"]).search(inst):
-            yield self._err("pattern", schema["pattern"], inst, schema, path,
-                            f"{inst!r} does not match {schema['pattern']!r}")
+            yield self._err(
+                "pattern",
+                schema["pattern"],
+                inst,
+                schema,
+                path,
+                f"{inst!r} does not match {schema['pattern']!r}",
+            )
         if isinstance(inst, list):
             if "minItems" in schema and len(inst) < schema["minItems"]:
-                yield self._err("minItems", schema["minItems"], inst, schema, path,
-                                f"should have at least {schema['minItems']} item(s)")
+                yield self._err(
+                    "minItems",
+                    schema["minItems"],
+                    inst,
+                    schema,
+                    path,
+                    f"should have at least {schema['minItems']} item(s)",
+                )
             if "items" in schema:
                 for i, item in enumerate(inst):
                     yield from self._check(item, schema["items"], (*path, i))
@@ -109,13 +151,20 @@ class Checker:
             props = schema.get("properties", {})
             for name in schema.get("required", []):
                 if name not in inst:
-                    yield self._err("required", schema["required"], inst, schema, path,
-                                    f"{name!r} is a required property")
+                    yield self._err(
+                        "required", schema["required"], inst, schema, path, f"{name!r} is a required property"
+                    )
             extra = schema.get("additionalProperties", True)
             unknown = [k for k in inst if k not in props]
             if extra is False and unknown:
-                yield self._err("additionalProperties", False, inst, schema, path,
-                                f"Additional properties are not allowed ({', '.join(map(repr, unknown))} unexpected)")
+                yield self._err(
+                    "additionalProperties",
+                    False,
+                    inst,
+                    schema,
+                    path,
+                    f"Additional properties are not allowed ({', '.join(map(repr, unknown))} unexpected)",
+                )
             for k, v in inst.items():
                 if k in props:
                     yield from self._check(v, props[k], (*path, k))
