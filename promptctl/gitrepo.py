@@ -97,7 +97,16 @@ class WorktreeSource:
         return self.root / rel if rel else self.root
 
     def read_text(self, relpath: str) -> str:
-        return self._path(relpath).read_text(encoding="utf-8")
+        path = self._path(relpath)
+        if path.is_symlink() and not path.resolve().is_relative_to(self.root.resolve()):
+            # A symlink must not smuggle a file from outside the repository into a prompt.
+            raise PermissionError(f"{relpath} is a symlink to a file outside the repository")
+        return path.read_text(encoding="utf-8")
+
+    def resolves_within(self, relpath: str, reldir: str) -> bool:
+        """Whether ``relpath``, symlinks followed, is a file under ``reldir`` of this tree."""
+        real = self._path(relpath).resolve()
+        return real.is_relative_to(self._path(reldir).resolve())
 
     def exists(self, relpath: str) -> bool:
         return self._path(relpath).exists()

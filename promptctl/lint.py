@@ -14,7 +14,18 @@ from promptctl.spec import Loc, Prompt
 
 
 def make_renderer(suite: Suite) -> Renderer:
-    return Renderer(suite.source.read_text, suite.config.prompts_dir.rstrip("/"))
+    """A renderer whose includes read through the suite's source, confined to ``prompts/`` (on a
+    worktree, symlinks included: a link inside prompts/ cannot point outside it)."""
+    pdir = suite.config.prompts_dir.rstrip("/")
+    source = suite.source
+    within = getattr(source, "resolves_within", None)
+
+    def read(relpath: str) -> str:
+        if within is not None and source.exists(relpath) and not within(relpath, pdir):
+            raise PermissionError(f"{relpath} resolves outside {pdir}/")
+        return source.read_text(relpath)
+
+    return Renderer(read, pdir)
 
 
 def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:

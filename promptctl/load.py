@@ -226,6 +226,9 @@ def _resolve_file_vars(
                 continue
             try:
                 out[name] = source.read_text(path)
+            except PermissionError as exc:
+                problems.append(doc.problem((*key, name, "file"), f"file '{value['file']}': {exc}"))
+                out[name] = ""
             except (OSError, UnicodeDecodeError, KeyError):
                 problems.append(
                     doc.problem((*key, name, "file"), f"file '{value['file']}' not found ({path})")

@@ -58,7 +58,9 @@ class _ConfinedLoader(jinja2.BaseLoader):
             raise jinja2.TemplateNotFound(f"{template} (includes must stay inside {self.prompts_dir}/)")
         try:
             text = self.read(path)
-        except (FileNotFoundError, IsADirectoryError, KeyError):
+        except PermissionError:
+            raise jinja2.TemplateNotFound(f"{template} (resolves outside {self.prompts_dir}/)") from None
+        except (FileNotFoundError, IsADirectoryError, KeyError, UnicodeDecodeError):
             raise jinja2.TemplateNotFound(template) from None
         return text, path, lambda: True
 
@@ -178,13 +180,11 @@ class Renderer:
                 continue
             try:
                 src, path, _ = loader.get_source(self.env, ref)
-            except jinja2.TemplateNotFound:
+            except jinja2.TemplateNotFound as exc:
+                why = "resolves outside" if "outside" in str(exc.message) else "not found in"
                 problems.append(
                     Problem(
-                        loc.path,
-                        loc.line,
-                        loc.col,
-                        f"included template '{ref}' not found in {self.prompts_dir}/",
+                        loc.path, loc.line, loc.col, f"included template '{ref}' {why} {self.prompts_dir}/"
                     )
                 )
                 continue

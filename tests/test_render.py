@@ -152,3 +152,36 @@ def test_example_suite_renders_every_case(repo_root: Path) -> None:
     for case in suite.cases:
         msgs = render_prompt(renderer, suite.prompts[case.prompt], case.vars, where=case.loc)
         assert msgs and all(m["content"] for m in msgs)
+
+
+def test_symlinked_partial_cannot_escape_prompts(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            **MINIMAL,
+            "secret.txt": "TOP-SECRET",
+            "prompts/leak.yaml": "template: \"{% include '_partials/link.j2' %}\"\n",
+        },
+    )
+    (tmp_path / "prompts/_partials").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "prompts/_partials/link.j2").symlink_to(tmp_path / "secret.txt")
+    lint = invoke("lint", cwd=tmp_path)
+    assert lint.exit_code == 2 and "resolves outside prompts/" in lint.stdout
+    result = invoke("render", "leak", cwd=tmp_path)
+    assert result.exit_code == 2 and "TOP-SECRET" not in result.output
+
+
+def test_symlinked_file_var_cannot_escape_repository(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("TOP-SECRET")
+    repo = tmp_path / "repo"
+    write_files(
+        repo,
+        {
+            **MINIMAL,
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars:\n      name: {file: link.txt}\n",
+        },
+    )
+    (repo / "cases/link.txt").symlink_to(outside)
+    result = invoke("render", "greet", "--case", "a", cwd=repo)
+    assert result.exit_code == 2 and "TOP-SECRET" not in result.output
