@@ -12,7 +12,7 @@ from promptctl.scaffold import template_text
 def _check(text: str) -> None:
     wf = yaml.safe_load(text)
     on = wf.get("on", wf.get(True))  # YAML 1.1 reads the key `on` as True
-    assert "pull_request" in on and "pull_request_target" not in text
+    assert "pull_request" in on and "pull_request_target" not in on
     gate = wf["jobs"]["gate"]
     steps = gate["steps"]
     checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
