@@ -16,6 +16,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import importlib
 import logging
@@ -37,6 +38,8 @@ __all__ = [
     "ensure_litellm",
     "estimate_cost",
     "limiter_for",
+    "prewarm",
+    "start_prewarm",
 ]
 
 # Set before litellm is imported: local price map and beta headers (no fetch at import), and no
@@ -46,6 +49,10 @@ LITELLM_ENV = {
     "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS": "True",
     "HF_HUB_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # litellm's own HTTP handler for OpenAI-compatible providers instead of the openai SDK
+    # underneath it: same litellm request/response transformation and error mapping, ~1.5 ms less
+    # CPU per call and ~500 fewer modules loaded on the first call. Overridable from outside.
+    "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER": "true",
 }
 
 # HTTP statuses worth another attempt: timeouts, conflicts, rate limits and server-side failures.
@@ -91,6 +98,49 @@ def ensure_litellm() -> Any:
                 logging.getLogger(name).setLevel(logging.ERROR)
             _litellm = litellm
     return _litellm
+
+
+def prewarm() -> None:
+    """Import litellm and what its first call would load lazily (tokenizer, provider modules).
+
+    Meant for a background thread started as soon as a run knows it will call a model, so this
+    work overlaps planning and the cache lookup instead of stalling the first call of the event
+    loop (where it would hold up every concurrent request). Never raises: a failure here
+    resurfaces, with its real error, in the first call.
+    """
+    try:
+        lm = ensure_litellm()
+        for name in _FIRST_CALL_MODULES:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+        get_encoding = getattr(getattr(lm, "main", None), "_get_encoding", None)
+        if callable(get_encoding):
+            get_encoding()
+    except Exception:
+        pass
+
+
+_prewarm_thread: threading.Thread | None = None
+
+
+def start_prewarm() -> None:
+    """Start :func:`prewarm` once, in a daemon thread; returns at once."""
+    global _prewarm_thread
+    with _import_lock:
+        if _litellm is not None or _prewarm_thread is not None:
+            return
+        _prewarm_thread = threading.Thread(target=prewarm, name="promptctl-litellm-import", daemon=True)
+        _prewarm_thread.start()
+
+
+# Modules litellm 1.106 imports on the first chat call (found by diffing sys.modules around it).
+_FIRST_CALL_MODULES = (
+    "litellm.proxy._types",
+    "litellm.llms.openai_like.chat.handler",
+    "litellm.litellm_core_utils.default_encoding",
+    "litellm._service_logger",
+    "litellm.llms.fal_ai",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,13 +353,48 @@ def count_tokens(model: str, text: str) -> int:
         return max(1, math.ceil(len(text) / 4))
 
 
-def _response_cost(lm: Any, model: str, response: Any) -> float | None:
-    if not _price_known(lm, model):
+_price_cache: dict[str, tuple[float, float, float | None] | None] = {}
+
+
+def _prices(lm: Any, model: str) -> tuple[float, float, float | None] | None:
+    """(input, output, cached-input) USD per token from litellm's local price table, or None."""
+    if model in _price_cache:
+        return _price_cache[model]
+    prices: tuple[float, float, float | None] | None = None
+    if _price_known(lm, model):
+        try:
+            info = lm.get_model_info(model)
+            cached = info.get("cache_read_input_token_cost")
+            prices = (
+                float(info["input_cost_per_token"]),
+                float(info["output_cost_per_token"]),
+                None if cached is None else float(cached),
+            )
+        except Exception:
+            prices = None
+    _price_cache[model] = prices
+    return prices
+
+
+def _response_cost(
+    lm: Any, model: str, input_tokens: int | None, output_tokens: int | None, usage: Any = None
+) -> float | None:
+    """Cost of a call: tokens x the model's prices (cached prompt tokens at the cached price when
+    the provider reports them). ``litellm.completion_cost`` costs ~1 ms per call; this is a few
+    multiplications on prices looked up once per model."""
+    prices = _prices(lm, model)
+    if prices is None or input_tokens is None or output_tokens is None:
         return None
-    try:
-        return float(lm.completion_cost(completion_response=response, model=model))
-    except Exception:
-        return None
+    price_in, price_out, price_cached = prices
+    cached = 0
+    if price_cached is not None and usage is not None:
+        details = getattr(usage, "prompt_tokens_details", None)
+        value = getattr(details, "cached_tokens", None) if details is not None else None
+        cached = int(value) if isinstance(value, int) and 0 < value <= input_tokens else 0
+    cost = (input_tokens - cached) * price_in + output_tokens * price_out
+    if cached and price_cached is not None:
+        cost += cached * price_cached
+    return cost
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,7 +499,7 @@ async def _attempt(
         latency_ms=latency_ms,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=_response_cost(lm, target.model, response),
+        cost=_response_cost(lm, target.model, input_tokens, output_tokens, usage),
         finish_reason=getattr(choice, "finish_reason", None),
         answered_by=target.name,
         provider_model=getattr(response, "model", None),

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from promptctl.execute.cache import ResponseCache
-from promptctl.execute.recordings import RecordingWriter, Recordings
+from promptctl.execute.recordings import Recordings, RecordingWriter
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, fingerprint
 from promptctl.plan import Row, resolve_target
 from promptctl.spec import Config
@@ -113,6 +113,10 @@ class Runner:
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
+        if live and not self.options.offline:
+            from promptctl.execute import llm
+
+            llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
         for row, resp in answered:
             await self._finish(row, resp)
         if live:
@@ -127,14 +131,17 @@ class Runner:
         return self.results
 
     # -- sources --------------------------------------------------------------------------------
-    def _lookup_offline_sources(self, rows: list[Row], answered: list[tuple[Row, ModelResponse]]) -> list[Row]:
+    def _lookup_offline_sources(
+        self, rows: list[Row], answered: list[tuple[Row, ModelResponse]]
+    ) -> list[Row]:
         """Recordings first, then the cache (one batched query); returns rows still unanswered."""
         rest: list[Row] = []
         self._stale: set[str] = set()
         for row in rows:
             if self.recordings is not None and self.options.use_recordings and not self.options.record:
-                state, resp = self.recordings.lookup(row.case.file, row.case.id, row.model_name, row.sample,
-                                                     row.fingerprint)
+                state, resp = self.recordings.lookup(
+                    row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint
+                )
                 if resp is not None:
                     answered.append((row, resp))
                     self.stats.replays += 1
@@ -156,15 +163,24 @@ class Runner:
         return rest
 
     def _offline_error(self, row: Row) -> ModelResponse:
-        why = ("its recording is stale (the prompt, vars or params changed since it was recorded)"
-               if row.key_str in self._stale else "it has no recording")
-        msg = (f"--offline: case '{row.case.id}' of {row.case.file} on model '{row.model_name}' "
-               f"(sample {row.sample}) would need a model call: {why}; refresh with "
-               f"`{self.options.refresh_hint} {row.case.file} -k {row.case.id}`")
+        why = (
+            "its recording is stale (the prompt, vars or params changed since it was recorded)"
+            if row.key_str in self._stale
+            else "it has no recording"
+        )
+        msg = (
+            f"--offline: case '{row.case.id}' of {row.case.file} on model '{row.model_name}' "
+            f"(sample {row.sample}) would need a model call: {why}; refresh with "
+            f"`{self.options.refresh_hint} {row.case.file} -k {row.case.id}`"
+        )
         return ModelResponse(status="error", error=msg, source="live")
 
     # -- live calls -----------------------------------------------------------------------------
     async def _run_live(self, live: dict[str, list[Row]]) -> None:
+        from promptctl.execute import llm
+
+        # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
         for group in live.values():
             queue.put_nowait(group)
@@ -178,15 +194,17 @@ class Runner:
                     return
                 first = group[0]
                 if self._over_budget():
-                    resp = ModelResponse(status="skipped", source="live",
-                                         error=f"not run: --max-cost {self.options.max_cost} USD reached "
-                                               f"(spent {self.stats.spent:.4f} USD)")
+                    resp = ModelResponse(
+                        status="skipped",
+                        source="live",
+                        error=f"not run: --max-cost {self.options.max_cost} USD reached "
+                        f"(spent {self.stats.spent:.4f} USD)",
+                    )
                 else:
                     resp = await self._call(first.request())
                     if resp.status == "ok" and self.cache is not None:
                         self.cache.put(first.fingerprint, resp, model=first.target.model)
-                for row in group:
-                    await self._finish(row, resp)
+                await self._finish_despite_cancel(group, resp)
 
         n = min(max(1, self.options.concurrency), len(live))
         workers = [asyncio.ensure_future(worker()) for _ in range(n)]
@@ -197,6 +215,28 @@ class Runner:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             raise
+
+    async def _finish_despite_cancel(self, group: list[Row], resp: ModelResponse) -> None:
+        """Validate and hand over the rows of an answered call even if the run is cancelled
+        meanwhile: the answer is paid for and already cached, so a row dropped here would be
+        missing from the record yet never asked again (the bench's interruption check caught
+        this: validation with several assertions awaits, and Ctrl-C landed there). Plain
+        assertions finish at once; a judge call is waited for (a second Ctrl-C still aborts)."""
+
+        async def finish_all() -> None:
+            for row in group:
+                await self._finish(row, resp)
+
+        task = asyncio.ensure_future(finish_all())
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        task.result()
+        if cancelled:
+            raise asyncio.CancelledError
 
     def _over_budget(self) -> bool:
         cap = self.options.max_cost
@@ -216,7 +256,9 @@ class Runner:
             self.stats.unknown_cost_calls += 1
         return resp
 
-    async def judge(self, model_name: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ModelResponse:
+    async def judge(
+        self, model_name: str, messages: list[dict[str, str]], params: dict[str, Any]
+    ) -> ModelResponse:
         """A model call on behalf of a validator (LLM-as-judge): same cache, retries, concurrency."""
         target, fallbacks = resolve_target(model_name, self.config)
         merged = {**target.params_dict, **params}
@@ -226,7 +268,9 @@ class Runner:
             if hit is not None:
                 return hit
         if self.options.offline:
-            return ModelResponse(status="error", error=f"--offline: judge call to '{model_name}' is not cached")
+            return ModelResponse(
+                status="error", error=f"--offline: judge call to '{model_name}' is not cached"
+            )
         fut = self._judge_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)
@@ -234,8 +278,9 @@ class Runner:
         fut = loop.create_future()
         self._judge_inflight[fp] = fut
         try:
-            resp = await self._call(ModelRequest(target=target, messages=messages, params=merged,
-                                                 fallbacks=fallbacks))
+            resp = await self._call(
+                ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
+            )
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved
@@ -253,9 +298,16 @@ class Runner:
 
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
-            ctx = ValidationContext(output=resp.text or "", case=row.case, prompt=row.prompt, config=self.config,
-                                    model=row.target.model, response=resp, judge=self.judge,
-                                    extra={"messages": row.messages})
+            ctx = ValidationContext(
+                output=resp.text or "",
+                case=row.case,
+                prompt=row.prompt,
+                config=self.config,
+                model=row.target.model,
+                response=resp,
+                judge=self.judge,
+                extra={"messages": row.messages},
+            )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)
         score = case_score(asserts) if status in ("pass", "fail") else None
@@ -287,6 +339,7 @@ def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
             runner.cache.flush()
 
 
-def recordings_for(root: Path, config: Config, source_reader: Callable[[str], str | None] | None = None
-                   ) -> Recordings:
+def recordings_for(
+    root: Path, config: Config, source_reader: Callable[[str], str | None] | None = None
+) -> Recordings:
     return Recordings(root, cases_dir=config.cases_dir.rstrip("/"), source_reader=source_reader)

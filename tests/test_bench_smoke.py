@@ -1,0 +1,67 @@
+"""``python -m bench`` at a tiny size: every benchmark's code path and correctness checks (rows
+neither lost nor duplicated, retries counted, the interrupted rerun sending exactly the unfinished
+rows, cached/replayed reruns not importing litellm). No timing assertions: timings are the
+benchmark's business, on a quiet machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.__main__ import ALL, run_benchmarks, table
+from bench.suites import Params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_benchmark_at_tiny_size_passes_its_checks(tmp_path: Path) -> None:
+    names = [n for n in ALL if n != "throughput_10k"]  # the same code path as throughput_1k
+    results = run_benchmarks(names, Params.tiny(), base=tmp_path, jobs=2, log=lambda _s: None)
+    by_name = {r.name: r for r in results}
+    assert set(by_name) == {
+        "throughput_1k",
+        "startup_help",
+        "startup_list",
+        "cached_rerun",
+        "replayed_rerun",
+        "faults",
+        "interrupt",
+    }
+    failed = {r.name: r.failed_checks() for r in results if r.failed_checks()}
+    assert not failed, failed
+    for r in results:
+        assert r.runs and all(run["wall_s"] > 0 for run in r.runs)
+    assert by_name["cached_rerun"].checks["litellm not imported"]
+    assert by_name["replayed_rerun"].checks["litellm not imported"]
+    interrupted = by_name["interrupt"].runs[0]
+    assert interrupted["rerun_requests"] == interrupted["unfinished_rows"] > 0
+    assert by_name["faults"].runs[0]["requests"] >= 20
+    assert "throughput_1k" in table(results)
+    assert not list(tmp_path.iterdir())  # the throwaway projects are gone
+
+
+def test_cli_options_parse_and_reject_unknown_names(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--only", "startup", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads(out.read_text())
+    assert data["machine"]["nproc"] and [x["name"] for x in data["results"]] == [
+        "startup_help",
+        "startup_list",
+    ]
+    bad = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "nope"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "unknown benchmark" in bad.stderr
