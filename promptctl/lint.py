@@ -91,13 +91,16 @@ def check_suite(
             problems.append(
                 Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used", "warning")
             )
+    # A case file's `defaults: assert:` objects are shared by all its cases: lint each once per
+    # (assertion, whether the case has an expected value, prompt) instead of once per case.
+    linted: dict[tuple[int, bool, str], list[str]] = {}
     for case in suite.cases:
         target = suite.prompts.get(case.prompt)
         for a in case.asserts:
-            problems.extend(
-                Problem(a.loc.path, a.loc.line, a.loc.col, msg)
-                for msg in lint_assertion(a, case=case, prompt=target)
-            )
+            key = (id(a), case.expected is None, case.prompt)
+            if key not in linted:
+                linted[key] = lint_assertion(a, case=case, prompt=target)
+            problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg) for msg in linted[key])
         if target is None:
             continue
         prompt = target

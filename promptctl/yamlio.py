@@ -26,6 +26,7 @@ except AttributeError:  # pragma: no cover - pure-Python PyYAML build
     _Loader = yaml.SafeLoader
 
 PathKey = tuple[str | int, ...]
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass
@@ -70,7 +71,10 @@ def _construct(loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: 
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+                key: Any = key_node.value
+            else:
+                key = loader.construct_object(key_node, deep=True)
             if isinstance(key, (dict, list)):
                 problems.append(
                     Problem(
@@ -97,8 +101,11 @@ def _construct(loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(loader, item, (*path, i), doc, problems) for i, item in enumerate(node.value)]
-    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
-        doc.block_scalar.add(path)
+    if isinstance(node, yaml.ScalarNode):
+        if node.style in ("|", ">"):
+            doc.block_scalar.add(path)
+        if node.tag == _STR_TAG:
+            return node.value  # the common case, without the constructor's bookkeeping
     return loader.construct_object(node, deep=True)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Source = Literal["live", "cache", "recording"]
@@ -30,6 +30,28 @@ class Target:
     def params_dict(self) -> dict[str, Any]:
         return dict(self.params)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (lists and dicts only): what crosses the process boundary to a model worker."""
+        return {
+            "name": self.name,
+            "model": self.model,
+            "api_base": self.api_base,
+            "api_key_env": self.api_key_env,
+            "params": [[k, v] for k, v in self.params],
+            "rpm": self.rpm,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Target:
+        return cls(
+            name=data["name"],
+            model=data["model"],
+            api_base=data.get("api_base"),
+            api_key_env=data.get("api_key_env"),
+            params=tuple((str(k), v) for k, v in data.get("params") or ()),
+            rpm=data.get("rpm"),
+        )
+
 
 @dataclass
 class ModelRequest:
@@ -47,6 +69,25 @@ class ModelRequest:
         known here, and even that is left out: rotating a key must not invalidate the cache).
         """
         return fingerprint(self.target.model, self.target.api_base, self.messages, self.params, self.sample)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target.to_dict(),
+            "messages": self.messages,
+            "params": self.params,
+            "fallbacks": [t.to_dict() for t in self.fallbacks],
+            "sample": self.sample,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRequest:
+        return cls(
+            target=Target.from_dict(data["target"]),
+            messages=list(data["messages"]),
+            params=dict(data.get("params") or {}),
+            fallbacks=[Target.from_dict(t) for t in data.get("fallbacks") or ()],
+            sample=int(data.get("sample") or 0),
+        )
 
 
 def canonical_json(value: Any) -> str:
@@ -79,7 +120,8 @@ class ModelResponse:
     source: Source = "live"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow: every field is a plain value (asdict's deep copy is slow on hot paths).
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelResponse:
@@ -96,3 +138,10 @@ class RetryPolicy:
     max_delay: float = 8.0
     retry_after_cap: float = 30.0  # never sleep longer than this for a Retry-After header
     timeout: float = 60.0  # per call
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RetryPolicy:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
