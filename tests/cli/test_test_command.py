@@ -391,3 +391,14 @@ def test_interrupt_keeps_finished_rows_and_rerun_sends_only_the_rest(
     r = invoke("test", cwd=proj)
     assert r.exit_code == 0, r.output
     assert server.stats()["requests"] == n - done
+
+
+def test_verbose_lists_every_case_and_show_reads_back(proj: Path) -> None:
+    r = invoke("test", "-v", cwd=proj)
+    assert r.exit_code == 0
+    lines = [line for line in r.stdout.splitlines() if line.startswith("PASS")]
+    assert {line.split()[2] for line in lines} == {"hello", "bye"}
+    shown = invoke("show", "-v", cwd=proj)
+    assert shown.exit_code == 0 and "hello" in shown.stdout and "2 passed" in shown.stdout
+    md = invoke("show", "--format", "markdown", cwd=proj)
+    assert md.stdout.startswith("### ✅")
