@@ -32,9 +32,13 @@ Options:
   --jobs J          run J benchmarks at once (default 1; >1 only for correctness, as in the smoke
                     test: parallel runs share the cores and skew every time).
 
-Memory: ``peak RSS`` is ``ru_maxrss`` from ``wait4`` on the promptctl process (the largest
-single process of its tree); ``tree RSS`` is the polled peak of the summed RSS of promptctl and
-any process it starts, so work moved into helper processes cannot hide there.
+  --workers K       PROMPTCTL_WORKERS for every promptctl run (0 = live calls in-process, K >= 2
+                    = K model worker processes; default: promptctl decides by run size).
+
+Memory: ``parent RSS`` is the peak RSS of the promptctl process alone (``VmHWM``, polled);
+``max RSS`` is ``ru_maxrss`` from ``wait4`` (the largest single process of its tree, workers
+included); ``tree RSS`` is the polled peak of the summed RSS of promptctl and every process it
+starts (model workers), so work moved into helper processes cannot hide there.
 
 Exit status: 0 when every correctness check held, 1 otherwise. Timing targets are reported,
 never enforced (the machine may be shared).
@@ -151,7 +155,8 @@ def table(results: list[suites.Result]) -> str:
         "wall s",
         "ideal s",
         "ratio",
-        "peak RSS MB",
+        "parent RSS MB",
+        "max RSS MB",
         "tree RSS MB",
         "checks",
         "target",
@@ -167,6 +172,7 @@ def table(results: list[suites.Result]) -> str:
                 _fmt(m.get("wall_s")),
                 _fmt(m.get("ideal_s")),
                 _fmt(m.get("ratio")),
+                _fmt(m.get("parent_rss_mb"), ".0f"),
                 _fmt(m.get("maxrss_mb"), ".0f"),
                 _fmt(m.get("tree_rss_mb"), ".0f"),
                 "ok" if not r.failed_checks() else "FAIL: " + "; ".join(r.failed_checks()),
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=None)
     args = ap.parse_args(argv)
 
     params = suites.Params.tiny() if args.tiny else suites.Params()
@@ -230,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
 
+    if args.workers is not None:
+        os.environ["PROMPTCTL_WORKERS"] = str(args.workers)  # cli_env passes it to every run
     facts = machine()
+    facts["promptctl_workers"] = os.environ.get("PROMPTCTL_WORKERS")
     print(
         f"machine: {facts['nproc']} CPUs, {facts['cpu']}, Python {facts['python']}, "
         f"load average {facts['loadavg_at_start'][0]:.2f}",

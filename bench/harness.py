@@ -205,6 +205,7 @@ class Run:
     stderr: str
     maxrss_mb: float  # ru_maxrss from wait4: the largest single process of the tree
     tree_rss_mb: float  # peak of the summed RSS of the process and its descendants (polled)
+    parent_rss_mb: float  # peak RSS of the promptctl process alone (VmHWM, polled)
     cpu_s: float  # user + system CPU of the process (and its reaped children)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -232,12 +233,25 @@ def _rss_kb(pid: int) -> int:
         return 0
 
 
+def _hwm_kb(pid: int) -> int:
+    """Peak RSS of one process so far (``VmHWM``): exact however briefly the peak lasted."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 class _TreeRss(threading.Thread):
-    """Polls the summed RSS of a process tree (promptctl plus any worker it may start)."""
+    """Polls the summed RSS of a process tree (promptctl plus any worker it may start) and the
+    high-water mark of the promptctl process itself."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval, self.peak_kb = pid, interval, 0
+        self.pid, self.interval, self.peak_kb, self.parent_hwm_kb = pid, interval, 0, 0
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -249,6 +263,7 @@ class _TreeRss(threading.Thread):
                 pids.extend(kids.get(pids[i], []))
                 i += 1
             self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in pids))
+            self.parent_hwm_kb = max(self.parent_hwm_kb, _hwm_kb(self.pid))
             self._halt.wait(self.interval)
 
     def stop(self) -> None:
@@ -316,6 +331,8 @@ def run_cli(
         stderr=stderr,
         maxrss_mb=usage.ru_maxrss / 1024,
         tree_rss_mb=poller.peak_kb / 1024,
+        # The last poll may miss the final tens of ms; never report less than the tree's share.
+        parent_rss_mb=(poller.parent_hwm_kb or usage.ru_maxrss) / 1024,
         cpu_s=usage.ru_utime + usage.ru_stime,
         extra=extra,
     )

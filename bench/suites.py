@@ -76,6 +76,7 @@ def _run_metrics(run: Run, **more: float) -> dict[str, float]:
         "wall_s": run.wall_s,
         "cpu_s": run.cpu_s,
         "maxrss_mb": run.maxrss_mb,
+        "parent_rss_mb": run.parent_rss_mb,
         "tree_rss_mb": run.tree_rss_mb,
         **more,
     }

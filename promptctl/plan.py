@@ -12,13 +12,15 @@ import fnmatch
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promptctl.errors import InputError, Problem, UsageError
 from promptctl.execute.types import ModelRequest, Target, fingerprint
-from promptctl.load import Suite
-from promptctl.render import Message, Renderer, RenderError, render_prompt
 from promptctl.spec import Case, Config, Prompt
+
+if TYPE_CHECKING:  # not at run time: a plan reused from the plan cache never needs jinja2
+    from promptctl.load import Suite
+    from promptctl.render import Message, Renderer
 
 
 @dataclass
@@ -138,6 +140,8 @@ def build_plan(
     repeat: int | None = None,
 ) -> list[Row]:
     """Render and fingerprint every row; raise InputError with every render problem at once."""
+    from promptctl.render import RenderError, render_prompt
+
     selection = selection or Selection()
     rows: list[Row] = []
     problems: list[Problem] = []

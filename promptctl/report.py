@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from xml.etree import ElementTree as ET
 
 from promptctl.records import Record, group_units, unit_outcome
 
@@ -100,6 +99,8 @@ def to_json(record: Record) -> str:
 
 def to_junit(record: Record) -> str:
     """One <testcase> per case × model; samples are summarised in its message."""
+    from xml.etree import ElementTree as ET  # only for JUnit: not on every `test` run
+
     s = record.summary
     suites = ET.Element(
         "testsuites",

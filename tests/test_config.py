@@ -31,8 +31,14 @@ def test_defaults_without_config_use_git_root(tmp_path: Path) -> None:
 
 
 def test_dotenv_loaded_without_overriding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_files(tmp_path, {**MINIMAL, ".env": "# keys\nPROMPTCTL_T_A=from-file\nexport PROMPTCTL_T_B='quoted value'\n"
-                                              "PROMPTCTL_T_C=keep # comment\n"})
+    write_files(
+        tmp_path,
+        {
+            **MINIMAL,
+            ".env": "# keys\nPROMPTCTL_T_A=from-file\nexport PROMPTCTL_T_B='quoted value'\n"
+            "PROMPTCTL_T_C=keep # comment\n",
+        },
+    )
     monkeypatch.setenv("PROMPTCTL_T_A", "from-env")
     monkeypatch.delenv("PROMPTCTL_T_B", raising=False)
     monkeypatch.delenv("PROMPTCTL_T_C", raising=False)
@@ -44,7 +50,10 @@ def test_dotenv_loaded_without_overriding(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_aliases_and_public_dict_has_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "sk-supersecret-value-123456")
-    write_files(tmp_path, {"promptctl.yaml": """
+    write_files(
+        tmp_path,
+        {
+            "promptctl.yaml": """
         model: fast
         models:
           fast:
@@ -55,7 +64,9 @@ def test_aliases_and_public_dict_has_no_secret(tmp_path: Path, monkeypatch: pyte
             params: {temperature: 0}
             rpm: 60
           slow: {model: openai/gpt-4o}
-    """})
+    """
+        },
+    )
     cfg = load_config(tmp_path)
     assert cfg.models["fast"].fallbacks == ["slow"] and cfg.models["fast"].rpm == 60
     dumped = json.dumps(cfg.public_dict())

@@ -34,7 +34,10 @@ SAMPLES: dict[str, list[Any]] = {
         {"cases": []},
         {"prompt": 3},
         {"prompt": "p", "repeat": 0, "min_pass_rate": 2},
-        {"prompt": "p", "cases": [{"id": 1.5, "assert": ["x", {"value": 1}, {"type": "t", "weight": -1}, 3]}]},
+        {
+            "prompt": "p",
+            "cases": [{"id": 1.5, "assert": ["x", {"value": 1}, {"type": "t", "weight": -1}, 3]}],
+        },
         {"prompt": "p", "defaults": {"transform": [1], "assert": "x"}},
         {"prompt": "p", "cases": [{"idd": "a"}]},
     ],

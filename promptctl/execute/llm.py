@@ -32,6 +32,7 @@ from typing import Any
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 
 __all__ = [
+    "NO_API_KEY",
     "RateLimiter",
     "complete",
     "count_tokens",
@@ -398,6 +399,39 @@ def _response_cost(
 
 
 # --------------------------------------------------------------------------------------------
+# Credentials
+# --------------------------------------------------------------------------------------------
+
+NO_API_KEY = "no API key for "  # start of the error of a target whose provider key is missing
+_SECRET_RE = re.compile(r"API_KEY|_TOKEN$", re.IGNORECASE)
+
+
+def missing_key_error(lm: Any, target: Target) -> str | None:
+    """Why ``target`` cannot be called for lack of credentials, or ``None``.
+
+    Only for targets with neither ``api_base`` nor ``api_key_env``: those rely on the provider's
+    usual variable (``OPENAI_API_KEY`` ...), which litellm's own ``validate_environment`` knows.
+    Without it every call would be an HTTP round trip ending in a 401 (or a retried connection
+    error), once per row; checked here, the rows fail at once with the fix in the message.
+    """
+    if target.api_base or target.api_key_env:
+        return None
+    try:
+        info = lm.validate_environment(model=target.model)
+    except Exception:
+        return None
+    if not isinstance(info, Mapping) or info.get("keys_in_environment"):
+        return None
+    # Only API keys: litellm also lists settings with usable defaults (OLLAMA_API_BASE: localhost)
+    # and credentials that have other sources (AWS keys: profiles, instance roles), whose absence
+    # must not stop a call.
+    missing = [str(k) for k in info.get("missing_keys") or [] if _SECRET_RE.search(str(k))]
+    if not missing:
+        return None
+    return f"{NO_API_KEY}{target.model}: set {' or '.join(missing)} (or put it in .env)"
+
+
+# --------------------------------------------------------------------------------------------
 # Calls
 # --------------------------------------------------------------------------------------------
 
@@ -526,6 +560,10 @@ async def complete(
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
     for index, target in enumerate(targets):
+        no_key = missing_key_error(lm, target)
+        if no_key is not None:
+            errors.append(f"{target.name}: {no_key}" if len(targets) > 1 else no_key)
+            continue
         api_key: str | None = None
         if target.api_key_env:
             api_key = os.environ.get(target.api_key_env) or None

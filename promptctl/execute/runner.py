@@ -10,6 +10,10 @@ Why this shape:
 - Identical requests in one run are sent once: rows are grouped by fingerprint.
 - Results are appended to ``self.results`` the moment they finish, so when the run is cancelled
   (Ctrl-C, SIGTERM) the caller still holds every finished row and can write them down.
+- With enough unique live requests, the calls themselves run in worker processes
+  (``execute/pool.py``): litellm's CPU per call, not the network, bounds a single process. The
+  runner's structure (queue, semaphore, dedupe, cache, validation) is the same either way; only
+  ``_call`` sends the request elsewhere, and the parent then never imports litellm.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ import contextlib
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings import Recordings, RecordingWriter
@@ -29,6 +33,12 @@ from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, fi
 from promptctl.plan import Row, resolve_target
 from promptctl.spec import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
+
+if TYPE_CHECKING:
+    from promptctl.execute.pool import WorkerPool
+
+# The start of llm.NO_API_KEY's errors; repeated here so the runner need not import the model layer.
+NO_API_KEY = "no API key for "
 
 RowStatus = Literal["pass", "fail", "error", "skipped"]
 
@@ -43,6 +53,9 @@ class RunOptions:
     max_cost: float | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
+    # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
+    # when there are enough unique live requests), 0 or 1 = in this process.
+    workers: int | None = None
 
 
 @dataclass
@@ -104,6 +117,8 @@ class Runner:
         self._sem: asyncio.Semaphore | None = None
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
         self._budget_spent = False
+        self._stale: set[str] = set()
+        self.pool: WorkerPool | None = None
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, rows: list[Row]) -> list[RowResult]:
@@ -114,21 +129,43 @@ class Runner:
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
         if live and not self.options.offline:
-            from promptctl.execute import llm
+            self.pool = self._start_pool(len(live))
+            if self.pool is None:
+                from promptctl.execute import llm
 
-            llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
-        for row, resp in answered:
-            await self._finish(row, resp)
-        if live:
-            if self.options.offline:
-                for group in live.values():
-                    for row in group:
-                        await self._finish(row, self._offline_error(row))
-            else:
-                await self._run_live(live)
+                llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
+        try:
+            for row, resp in answered:
+                await self._finish(row, resp)
+            if live:
+                if self.options.offline:
+                    for group in live.values():
+                        for row in group:
+                            await self._finish(row, self._offline_error(row))
+                else:
+                    await self._run_live(live)
+        finally:
+            if self.pool is not None:
+                self.pool.close()  # also on Ctrl-C/SIGTERM: workers stop, in-flight calls are dropped
         if self.cache is not None:
             self.cache.flush()
         return self.results
+
+    def _start_pool(self, unique: int) -> WorkerPool | None:
+        """Worker processes for the live calls, started now so their litellm imports overlap the
+        rest of the parent's work; None when the run is too small for them to pay off."""
+        from promptctl.execute.pool import WorkerPool, worker_count
+
+        k = worker_count(unique, self.options.concurrency, self.options.workers)
+        if k < 2:
+            return None
+        pool = WorkerPool(k, self.options.concurrency, self.options.policy)
+        try:
+            pool.start()
+        except Exception:
+            pool.close()
+            return None  # cannot start processes here: the in-process path still works
+        return pool
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -136,7 +173,7 @@ class Runner:
     ) -> list[Row]:
         """Recordings first, then the cache (one batched query); returns rows still unanswered."""
         rest: list[Row] = []
-        self._stale: set[str] = set()
+        self._stale = set()
         for row in rows:
             if self.recordings is not None and self.options.use_recordings and not self.options.record:
                 state, resp = self.recordings.lookup(
@@ -179,8 +216,9 @@ class Runner:
     async def _run_live(self, live: dict[str, list[Row]]) -> None:
         from promptctl.execute import llm
 
-        # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
-        await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+        if self.pool is None:
+            # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
+            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
         for group in live.values():
             queue.put_nowait(group)
@@ -244,10 +282,23 @@ class Runner:
 
     async def _call(self, req: ModelRequest) -> ModelResponse:
         from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
+        from promptctl.execute.pool import PoolUnavailable
 
         assert self._sem is not None
         async with self._sem:
-            resp = await llm.complete(req, self.options.policy)
+            pool = self.pool
+            if pool is None:
+                resp = await llm.complete(req, self.options.policy)
+            else:
+                try:
+                    resp = await pool.complete(req)
+                except PoolUnavailable:
+                    # Every worker died: finish the run in this process (importing litellm here,
+                    # off the event loop, once).
+                    pool.close()
+                    self.pool = None
+                    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+                    resp = await llm.complete(req, self.options.policy)
         self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:
@@ -296,6 +347,8 @@ class Runner:
     async def _finish(self, row: Row, resp: ModelResponse) -> None:
         from promptctl.validate import case_score, evaluate
 
+        if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
+            resp = self._explain_missing_key(row, resp)
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -317,6 +370,18 @@ class Runner:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:
             self.on_result(result)
+
+    def _explain_missing_key(self, row: Row, resp: ModelResponse) -> ModelResponse:
+        """A row that cannot be called for lack of a key: say what the way out is (recordings, or
+        refreshing a stale one) for this very row."""
+        if row.key_str in self._stale:
+            hint = (
+                f"its recording is stale: the request changed since it was recorded; refresh with "
+                f"`{self.options.refresh_hint} {row.case.file} -k {row.case.id}`"
+            )
+        else:
+            hint = "to use committed recordings instead run `promptctl test --offline`"
+        return replace(resp, error=f"{resp.error}; {hint}")
 
 
 def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:

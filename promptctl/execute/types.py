@@ -140,7 +140,7 @@ class RetryPolicy:
     timeout: float = 60.0  # per call
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RetryPolicy:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 from promptctl.spec import Assertion
 from promptctl.validate.registry import (
@@ -21,6 +22,7 @@ from promptctl.validate.registry import (
     KNOWN_TYPES,
     CheckError,
     Outcome,
+    ValidatorSpec,
     assertion_schemas,
     error,
     get,
@@ -45,7 +47,8 @@ __all__ = [
 ]
 
 
-async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
+def _start(a: Assertion, ctx: ValidationContext) -> Outcome | tuple[ValidatorSpec, str]:
+    """The validator and the transformed output to check, or the error that prevents the check."""
     spec = get(a.type)
     if spec is None:
         return error(f"unknown assertion type {a.type!r}")
@@ -53,17 +56,18 @@ async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
         output = apply_transforms(a.transform, ctx.output)
     except KeyError as e:
         return error(f"unknown transform {e.args[0]!r}")
-    try:
-        if spec.is_async:
-            result = await spec.check(a, output, ctx)  # type: ignore[misc]
-        else:
-            result = spec.check(a, output, ctx)
-    except CheckError as e:
+    return spec, output
+
+
+def _raised(a: Assertion, e: Exception) -> Outcome:
+    if isinstance(e, CheckError):
         return error(one_line(str(e), 300))
-    except Exception as e:  # never CancelledError/KeyboardInterrupt: those are BaseException
-        detail = one_line(str(e), 200)
-        what = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
-        return error(f"internal error in {a.type!r} check: {what}")
+    detail = one_line(str(e), 200)
+    what = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
+    return error(f"internal error in {a.type!r} check: {what}")
+
+
+def _settle(a: Assertion, result: Any) -> Outcome:
     if isinstance(result, tuple) and len(result) == 3:  # (passed, score, reason) from a plugin
         result = Outcome(bool(result[0]), float(result[1]), str(result[2]))
     if not isinstance(result, Outcome):
@@ -71,6 +75,28 @@ async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
     if not result.error and not (math.isfinite(result.score) and 0.0 <= result.score <= 1.0):
         return error(f"internal error in {a.type!r} check: score {result.score!r} outside [0, 1]")
     return result
+
+
+def _check_sync(a: Assertion, spec: ValidatorSpec, output: str, ctx: ValidationContext) -> Outcome:
+    try:
+        result = spec.check(a, output, ctx)
+    except Exception as e:  # never CancelledError/KeyboardInterrupt: those are BaseException
+        return _raised(a, e)
+    return _settle(a, result)
+
+
+async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
+    started = _start(a, ctx)
+    if isinstance(started, Outcome):
+        return started
+    spec, output = started
+    if not spec.is_async:
+        return _check_sync(a, spec, output, ctx)
+    try:
+        result = await spec.check(a, output, ctx)  # type: ignore[misc]
+    except Exception as e:  # never CancelledError/KeyboardInterrupt: those are BaseException
+        return _raised(a, e)
+    return _settle(a, result)
 
 
 def _negate(o: Outcome) -> Outcome:
@@ -83,8 +109,7 @@ def _negate(o: Outcome) -> Outcome:
     return Outcome(True, 1.0 - o.score, f"check failed as required (not): {o.reason}" if o.reason else "")
 
 
-async def evaluate_one(a: Assertion, ctx: ValidationContext) -> AssertionResult:
-    o = await _check(a, ctx)
+def _result(a: Assertion, o: Outcome) -> AssertionResult:
     if a.negate:
         o = _negate(o)
     return AssertionResult(
@@ -99,22 +124,43 @@ async def evaluate_one(a: Assertion, ctx: ValidationContext) -> AssertionResult:
     )
 
 
+async def evaluate_one(a: Assertion, ctx: ValidationContext) -> AssertionResult:
+    return _result(a, await _check(a, ctx))
+
+
 async def evaluate(asserts: list[Assertion], ctx: ValidationContext) -> list[AssertionResult]:
     """Results of ``asserts`` on ``ctx.output``, in order.
 
     Async checks (``judge``, ``python``) of one row run concurrently; the model layer behind
     ``ctx.judge`` enforces the run's concurrency and rate limits. Synchronous checks run on the
     event loop without yielding, which keeps ``python``'s temporary ``sys.path`` change atomic.
+    They are called directly, not wrapped in tasks: on a cached rerun of thousands of rows,
+    three tasks per row cost more than the checks themselves.
     """
-    if len(asserts) <= 1:
-        return [await evaluate_one(a, ctx) for a in asserts]
-    tasks = [asyncio.ensure_future(evaluate_one(a, ctx)) for a in asserts]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for t in tasks:
-            t.cancel()
-        raise
+    results: list[AssertionResult | None] = [None] * len(asserts)
+    pending: list[tuple[int, Assertion]] = []
+    for i, a in enumerate(asserts):
+        started = _start(a, ctx)
+        if isinstance(started, Outcome):
+            results[i] = _result(a, started)
+        elif started[0].is_async:
+            pending.append((i, a))
+        else:
+            results[i] = _result(a, _check_sync(a, started[0], started[1], ctx))
+    if len(pending) == 1:
+        i, a = pending[0]
+        results[i] = await evaluate_one(a, ctx)
+    elif pending:
+        tasks = [asyncio.ensure_future(evaluate_one(a, ctx)) for _i, a in pending]
+        try:
+            done = await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            raise
+        for (i, _a), r in zip(pending, done, strict=True):
+            results[i] = r
+    return [r for r in results if r is not None]
 
 
 def case_score(results: list[AssertionResult]) -> float:

@@ -105,11 +105,17 @@ def test_debug_flag_shows_traceback_only_on_request(tmp_path: Path) -> None:
 
 
 def test_lint_paths_limit_the_report(tmp_path: Path) -> None:
-    write_files(tmp_path, {**MINIMAL, "prompts/bad.yaml": "templte: x\n", "cases/other/bad.yaml": "prompt: nope\n"})
+    write_files(
+        tmp_path, {**MINIMAL, "prompts/bad.yaml": "templte: x\n", "cases/other/bad.yaml": "prompt: nope\n"}
+    )
     everything = invoke("lint", cwd=tmp_path)
     assert everything.exit_code == 2
     assert "prompts/bad.yaml" in everything.stdout and "cases/other/bad.yaml" in everything.stdout
     only = invoke("lint", "cases/other", cwd=tmp_path)
-    assert only.exit_code == 2 and "prompts/bad.yaml" not in only.stdout and "cases/other/bad.yaml" in only.stdout
+    assert (
+        only.exit_code == 2
+        and "prompts/bad.yaml" not in only.stdout
+        and "cases/other/bad.yaml" in only.stdout
+    )
     clean = invoke("lint", "cases/greet.yaml", cwd=tmp_path)
     assert clean.exit_code == 0, clean.output
