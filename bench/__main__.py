@@ -50,6 +50,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
@@ -203,6 +204,10 @@ def table(results: list[suites.Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored
+    # across exec: promptctl (correctly) would then never see the interrupt benchmark's Ctrl-C.
+    # Handling it here makes every child start with the default disposition.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--quick", action="store_true")

@@ -147,8 +147,8 @@ def reruns(p: Params, work: Path) -> list[Result]:
     """A fully cached rerun and a fully replayed one of N cases; neither may import litellm.
 
     One live run fills the cache; plain ``promptctl test`` reruns are then all cache hits. A
-    ``--record`` run (answered from the cache, so still no call) writes recordings; with the cache
-    cleared, plain reruns are all replays."""
+    ``--record`` run (answered from the cache, so still no call) writes recordings; plain reruns
+    are then all replays (recordings come before the cache)."""
     n = p.n_small
     root = work / "reruns"
     cached: list[dict[str, float]] = []
@@ -174,7 +174,9 @@ def reruns(p: Params, work: Path) -> list[Result]:
         r_checks["record run exit 0"] &= _check_rc(rec_run)
         r_checks["record run made no request"] &= srv.stats()["requests"] == 0
         for _ in range(p.runs):
-            clear_state(root, cache=True)
+            # Recordings are consulted before the response cache, so every row is a replay even
+            # with the cache left in place; the plan cache stays too, as on any rerun.
+            clear_state(root, cache=False)
             srv.reset()
             run = run_cli(["test"], root)
             rec = latest_record(root)

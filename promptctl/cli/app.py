@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -606,7 +605,7 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
-def main(argv: list[str] | None = None) -> None:
+def app_main(argv: list[str] | None = None) -> None:
     """Console-script entry: run the app and translate every error into a message + exit code."""
     import click
 
@@ -614,6 +613,8 @@ def main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, prog_name="promptctl", standalone_mode=False)
     except PromptctlError as exc:
         if _state["debug"]:
+            import traceback
+
             traceback.print_exc()
         if isinstance(exc, InputError):
             sys.stdout.flush()
@@ -634,6 +635,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # a bug: say so, keep the traceback behind --debug
         if _state["debug"]:
+            import traceback
+
             traceback.print_exc()
         _fail(
             f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in promptctl; rerun with --debug "
@@ -642,6 +645,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     sys.exit(rv if isinstance(rv, int) else 0)
 
+
+main = app_main  # the console script enters through promptctl.cli.main (fast --help first)
 
 # Verbs of the git-native review workflow (diff, compare) live in their own module.
 from promptctl.cli import review_cmds  # noqa: E402,F401
