@@ -19,9 +19,8 @@ def render_help() -> str:
     os.environ["COLUMNS"] = str(HELP_WIDTH + 20)
     buf = io.StringIO()
     try:
-        with redirect_stdout(buf):
-            with suppress(SystemExit):
-                app_main(["--help"])
+        with redirect_stdout(buf), suppress(SystemExit):
+            app_main(["--help"])
     finally:
         if old is None:
             os.environ.pop("COLUMNS", None)
