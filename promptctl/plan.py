@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -169,7 +168,3 @@ def build_plan(
     if problems:
         raise InputError(problems)
     return rows
-
-
-def case_keys(rows: Iterable[Row]) -> list[str]:
-    return list(dict.fromkeys(r.case.key for r in rows))

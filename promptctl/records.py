@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -367,7 +366,3 @@ def _redacted_argv(argv: list[str]) -> list[str]:
     """The command line, with any value that looks like a secret from the environment masked."""
     secrets_ = {v for k, v in os.environ.items() if len(v) >= 8 and k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
     return ["***" if a in secrets_ else a for a in argv]
-
-
-def elapsed_since(start: float) -> float:
-    return time.monotonic() - start

@@ -25,16 +25,6 @@ from promptctl.spec import ROLES, Loc, MessageSpec, Prompt
 Message = dict[str, str]
 
 
-class SourceReader:
-    """What the renderer needs from a file source (worktree or a git commit)."""
-
-    def read_text(self, relpath: str) -> str:  # pragma: no cover - protocol
-        raise NotImplementedError
-
-    def exists(self, relpath: str) -> bool:  # pragma: no cover - protocol
-        raise NotImplementedError
-
-
 class _ConfinedLoader(jinja2.BaseLoader):
     """Resolves ``{% include "x" %}`` to ``prompts/x``, refusing anything outside ``prompts/``."""
 

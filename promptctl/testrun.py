@@ -11,7 +11,6 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
@@ -21,7 +20,7 @@ from promptctl.execute.types import RetryPolicy
 from promptctl.load import Suite
 from promptctl.plan import Row, Selection, build_plan
 from promptctl.project import Project, load_checked
-from promptctl.records import Record, latest_record, new_record, row_to_dict, summarize, write_record
+from promptctl.records import Record, latest_record, new_record, row_to_dict, write_record
 
 
 @dataclass
@@ -423,11 +422,3 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
         "unknown_price_models": sorted(unknown_models),
         "notes": notes,
     }
-
-
-def summary_of(results: list[RowResult]) -> dict[str, Any]:
-    return summarize([row_to_dict(r) for r in results])
-
-
-def root_of(project: Project) -> Path:
-    return project.root

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -90,3 +95,52 @@ MINIMAL = {
             assert: [not_empty]
     """,
 }
+
+
+@dataclass
+class Interrupted:
+    returncode: int
+    stdout: str
+    stderr: str
+    record: dict[str, Any]
+    seen: Any  # what ``while_running`` returned just before the signal
+
+
+def interrupt_cli_test(
+    root: Path,
+    requests: Callable[[], int],
+    *,
+    sig: int = signal.SIGINT,
+    env: dict[str, str] | None = None,
+    after_requests: int = 5,
+    while_running: Callable[[subprocess.Popen[str]], Any] | None = None,
+) -> Interrupted:
+    """Run ``promptctl test -j 2`` as a real process, send ``sig`` once the server has seen
+    ``after_requests`` requests, and return the exit, output and the (single) run record."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "promptctl", "test", "-j", "2"],
+        cwd=root,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while requests() < after_requests and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen = while_running(proc) if while_running else None
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    records = list((root / ".promptctl/runs").rglob("*.json"))
+    assert len(records) == 1, records
+    return Interrupted(proc.returncode, out, err, json.loads(records[0].read_text()), seen)
+
+
+def many_cases(n: int, prompt: str = "echo") -> str:
+    return f"prompt: {prompt}\ncases:\n" + "".join(
+        f"  - {{id: c{i}, vars: {{text: 'row {i}'}}, assert: [not_empty]}}\n" for i in range(n)
+    )

@@ -116,7 +116,6 @@ class Runner:
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
-        self._budget_spent = False
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
 

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.fakeserver import FakeServer
-from tests.helpers import commit_all, init_repo, invoke, write_files
+from tests.helpers import commit_all, init_repo, interrupt_cli_test, invoke, many_cases, write_files
 
 KEY = "sk-test-0123456789abcdef0123456789"
 
@@ -343,48 +338,18 @@ def test_invalid_input_is_exit_2_before_any_call(proj: Path, server: FakeServer)
     assert server.stats()["requests"] == 0
 
 
-def _wait_for(pred: Any, timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_keeps_finished_rows_and_rerun_sends_only_the_rest(
     proj: Path, server: FakeServer, sig: int
 ) -> None:
     n = 12
-    cases = "prompt: echo\ncases:\n" + "".join(
-        f"  - {{id: c{i}, vars: {{text: 'row {i}'}}, assert: [not_empty]}}\n" for i in range(n)
-    )
-    write_files(proj, {"cases/echo.yaml": cases})
+    write_files(proj, {"cases/echo.yaml": many_cases(n)})
     server.configure(latency=0.4)
-    env = {**os.environ, "FAKE_KEY": KEY}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "promptctl", "test", "-j", "2"],
-        cwd=proj,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for(lambda: server.stats()["requests"] >= 5)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, (out, err)
-    assert "interrupted" in err and "Traceback" not in err
-    records = list((proj / ".promptctl/runs").rglob("*.json"))
-    assert len(records) == 1
-    rec = json.loads(records[0].read_text())
-    assert rec["complete"] is False and rec["interrupted"] is True
-    done = len(rec["rows"])
+    run = interrupt_cli_test(proj, lambda: server.stats()["requests"], sig=sig, env={"FAKE_KEY": KEY})
+    assert run.returncode == 130, (run.stdout, run.stderr)
+    assert "interrupted" in run.stderr and "Traceback" not in run.stderr
+    assert run.record["complete"] is False and run.record["interrupted"] is True
+    done = len(run.record["rows"])
     assert 0 < done < n
     server.configure(latency=0.0)
     server.reset()

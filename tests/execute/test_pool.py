@@ -12,8 +12,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ from promptctl.execute import llm, runner
 from promptctl.execute.pool import WorkerPool, worker_count
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 from tests.fakeserver import FakeServer
-from tests.helpers import init_repo, invoke, write_files
+from tests.helpers import init_repo, interrupt_cli_test, invoke, write_files
 
 KEY = "sk-test-0123456789abcdef0123456789"
 SAME = ("status", "output", "error", "attempts", "retries", "answered_by", "provider_model")
@@ -231,33 +229,19 @@ def test_interrupted_cli_run_keeps_rows_and_leaves_no_worker(
         {"promptctl.yaml": config(server.url, 2), "prompts/echo.yaml": ECHO, "cases/echo.yaml": cases(n)},
     )
     server.configure(latency=0.4)
-    env = {**os.environ, "FAKE_KEY": KEY, "PROMPTCTL_WORKERS": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "promptctl", "test", "-j", "2"],
-        cwd=root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = interrupt_cli_test(
+        root,
+        lambda: server.stats()["requests"],
+        env={"FAKE_KEY": KEY, "PROMPTCTL_WORKERS": "2"},
+        while_running=lambda proc: _children(proc.pid),
     )
-    try:
-        deadline = time.monotonic() + 60
-        while server.stats()["requests"] < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        workers = _children(proc.pid)
-        assert len(workers) == 2, workers
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, (out, err)
-    assert "interrupted" in err and "Traceback" not in err
+    workers = run.seen
+    assert len(workers) == 2, workers
+    assert run.returncode == 130, (run.stdout, run.stderr)
+    assert "interrupted" in run.stderr and "Traceback" not in run.stderr
     assert not any(_running(pid) for pid in workers)
-    records = list((root / ".promptctl/runs").rglob("*.json"))
-    rec = json.loads(records[0].read_text())
-    done = len(rec["rows"])
-    assert rec["interrupted"] is True and 0 < done < n
+    done = len(run.record["rows"])
+    assert run.record["interrupted"] is True and 0 < done < n
     server.configure(latency=0.0)
     server.reset()
     monkeypatch.setenv("FAKE_KEY", KEY)
