@@ -259,7 +259,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if st != "skipped":
             if r.get("latency_ms") is not None:
                 latencies.append(r["latency_ms"])
-            if source == "live":
+            if source == "live" and st != "error":  # a call that failed produced nothing to price
                 c = r.get("cost")
                 spent = None if c is None or spent is None else spent + c
             if st != "error":

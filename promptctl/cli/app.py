@@ -246,7 +246,7 @@ def _print_record(record: Any, fmt: str, output: Path | None, verbose: bool) -> 
                     f["case"],
                     f["model"],
                     f["assertion"],
-                    report.trim(f["reason"], 100),
+                    report.trim(f["reason"], 220),
                     report.trim(f["output"], 60),
                 ]
                 for f in fails
