@@ -367,3 +367,43 @@ def test_verbose_lists_every_case_and_show_reads_back(proj: Path) -> None:
     assert shown.exit_code == 0 and "hello" in shown.stdout and "2 passed" in shown.stdout
     md = invoke("show", "--format", "markdown", cwd=proj)
     assert md.stdout.startswith("### ✅")
+
+
+def test_judge_goes_through_the_model_layer_and_prose_is_an_error(proj: Path, server: FakeServer) -> None:
+    server.configure(
+        spec={
+            "mode": "rules",
+            "rules": [
+                {"match": "STRICT-RUBRIC", "reply": "I think it is pretty good."},
+                {"match": "(?i)rubric", "reply": '{"score": 0.9, "reason": "polite and on topic"}'},
+            ],
+            "default": "Hello there, happy to help.",
+        }
+    )
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
+        prompt: echo
+        cases:
+          - id: graded
+            vars: {text: greet me}
+            assert:
+              - {type: judge, rubric: "Is the reply polite?", model: other, threshold: 0.8}
+          - id: unparseable
+            vars: {text: greet me again}
+            assert:
+              - {type: judge, rubric: "STRICT-RUBRIC polite?", model: other}
+    """
+        },
+    )
+    r = invoke("test", "--format", "json", cwd=proj)
+    rows = {row["case"]: row for row in json.loads(r.stdout)["rows"]}
+    assert rows["graded"]["status"] == "pass" and rows["graded"]["asserts"][0]["score"] == 0.9
+    assert rows["unparseable"]["status"] == "error" and rows["unparseable"]["asserts"][0]["error"] is True
+    assert r.exit_code == 3
+    judged = [b for b in server.stats()["bodies"] if "rubric" in json.dumps(b).lower()]
+    assert len(judged) == 2 and all(b["model"] == "other-model" for b in judged)
+    server.reset()
+    assert invoke("test", cwd=proj).exit_code == 3
+    assert server.stats()["requests"] == 0  # outputs and judge answers both come from the cache
