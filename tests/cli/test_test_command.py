@@ -407,3 +407,35 @@ def test_judge_goes_through_the_model_layer_and_prose_is_an_error(proj: Path, se
     server.reset()
     assert invoke("test", cwd=proj).exit_code == 3
     assert server.stats()["requests"] == 0  # outputs and judge answers both come from the cache
+
+
+def test_selection_by_keyword_glob_negation_tag_and_path(proj: Path) -> None:
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
+            prompt: echo
+            cases:
+              - {id: alpha-1, vars: {text: a}, tags: [smoke], assert: [not_empty]}
+              - {id: alpha-2, vars: {text: b}, assert: [not_empty]}
+              - {id: beta-1, vars: {text: c}, tags: [smoke], assert: [not_empty]}
+        """,
+            "cases/more.yaml": "prompt: echo\ncases:\n  - {id: gamma, vars: {text: d}, assert: [not_empty]}\n",
+        },
+    )
+
+    def selected(*args: str) -> list[str]:
+        r = invoke("test", *args, "--format", "json", cwd=proj)
+        assert r.exit_code == 0, r.output
+        return sorted(row["case"] for row in json.loads(r.stdout)["rows"])
+
+    assert selected("-k", "alpha") == ["alpha-1", "alpha-2"]
+    assert selected("-k", "*::*-1") == ["alpha-1", "beta-1"]
+    assert selected("-k", "not alpha") == ["beta-1", "gamma"]
+    assert selected("-k", "alpha-2", "-k", "gamma") == ["alpha-2", "gamma"]
+    assert selected("--tag", "smoke") == ["alpha-1", "beta-1"]
+    assert selected("cases/more.yaml") == ["gamma"]
+    assert selected("prompts/echo.yaml") == ["alpha-1", "alpha-2", "beta-1", "gamma"]
+    both = sorted(selected("--shard", "1/2") + selected("--shard", "2/2"))
+    assert both == ["alpha-1", "alpha-2", "beta-1", "gamma"]
+    assert invoke("test", "--shard", "3/2", cwd=proj).exit_code == 2
