@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from promptctl.errors import InputError, Problem
+from promptctl.paths import confined
 from promptctl.spec import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
 from promptctl.yamlio import Doc, PathKey, check_schema, load_yaml, suggest
 
@@ -203,12 +204,7 @@ def parse_assertion(raw: Any, doc: Doc, key: PathKey, default_transform: list[st
 
 def _join_confined(base_file: str, rel: str) -> str | None:
     """``rel`` relative to the directory of ``base_file``; None if it escapes the repository."""
-    if rel.startswith("/") or "\\" in rel:
-        return None
-    joined = posixpath.normpath(posixpath.join(posixpath.dirname(base_file), rel))
-    if joined == ".." or joined.startswith("../") or joined.startswith("/"):
-        return None
-    return joined
+    return confined(posixpath.join(posixpath.dirname(base_file), rel))
 
 
 def _resolve_file_vars(

@@ -36,5 +36,5 @@ def run_once(
     req = ModelRequest(
         target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
     )
-    policy = RetryPolicy(max_retries=cfg.max_retries, retry_after_cap=cfg.retry_max_wait, timeout=cfg.timeout)
+    policy = RetryPolicy.from_config(cfg)
     return asyncio.run(llm.complete(req, policy, on_token=on_token))

@@ -9,7 +9,6 @@ stays literal. ``{% include %}`` is resolved by a loader that only reads below `
 from __future__ import annotations
 
 import contextlib
-import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from promptctl.errors import InputError, Problem
+from promptctl.paths import confined
 from promptctl.spec import ROLES, Loc, MessageSpec, Prompt
 
 Message = dict[str, str]
@@ -33,12 +33,7 @@ class _ConfinedLoader(jinja2.BaseLoader):
         self.prompts_dir = prompts_dir.rstrip("/")
 
     def resolve(self, name: str) -> str | None:
-        if not name or name.startswith("/") or "\\" in name:
-            return None
-        norm = posixpath.normpath(name)
-        if norm.startswith("..") or norm.startswith("/") or norm == ".":
-            return None
-        return f"{self.prompts_dir}/{norm}"
+        return confined(name, self.prompts_dir)
 
     def get_source(
         self, environment: jinja2.Environment, template: str

@@ -210,7 +210,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
     from promptctl.execute.recordings import RecordingWriter
 
     cfg = project.config
-    policy = RetryPolicy(max_retries=cfg.max_retries, retry_after_cap=cfg.retry_max_wait, timeout=cfg.timeout)
+    policy = RetryPolicy.from_config(cfg)
     run_opts = RunOptions(
         concurrency=opts.concurrency or cfg.concurrency,
         use_cache=opts.use_cache,

@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from promptctl.spec import Config
 
 Source = Literal["live", "cache", "recording"]
 Status = Literal["ok", "error", "skipped"]
@@ -138,6 +141,11 @@ class RetryPolicy:
     max_delay: float = 8.0
     retry_after_cap: float = 30.0  # never sleep longer than this for a Retry-After header
     timeout: float = 60.0  # per call
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> RetryPolicy:
+        """The policy promptctl.yaml asks for (``max_retries``, ``retry_max_wait``, ``timeout``)."""
+        return cls(max_retries=cfg.max_retries, retry_after_cap=cfg.retry_max_wait, timeout=cfg.timeout)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}

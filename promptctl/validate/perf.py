@@ -9,6 +9,8 @@ An unknown value is an *error*, never a pass: a budget you cannot measure is not
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from promptctl.spec import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, validator
 from promptctl.validate.types import ValidationContext
@@ -20,13 +22,8 @@ from promptctl.validate.types import ValidationContext
 )
 def latency(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
     """The model call took at most ``max_ms`` milliseconds."""
-    limit = float(a.options["max_ms"])
     ms = ctx.response.latency_ms if ctx.response is not None else None
-    if ms is None:
-        raise CheckError(f"latency unknown for model {ctx.model}")
-    if ms > limit:
-        return fail(f"expected latency <= {limit:g} ms, got {ms:.0f} ms")
-    return ok(f"latency {ms:.0f} ms <= {limit:g} ms")
+    return _at_most("latency", ms, float(a.options["max_ms"]), ctx, lambda v: f"{v:.0f} ms", "{:g} ms")
 
 
 @validator(
@@ -35,10 +32,21 @@ def latency(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
 )
 def cost(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
     """The model call cost at most ``max_usd`` US dollars (unknown price: error)."""
-    limit = float(a.options["max_usd"])
     usd = ctx.response.cost if ctx.response is not None else None
-    if usd is None:
-        raise CheckError(f"cost unknown for model {ctx.model}")
-    if usd > limit:
-        return fail(f"expected cost <= ${limit:g}, got ${usd:.6g}")
-    return ok(f"cost ${usd:.6g} <= ${limit:g}")
+    return _at_most("cost", usd, float(a.options["max_usd"]), ctx, lambda v: f"${v:.6g}", "${:g}")
+
+
+def _at_most(
+    what: str,
+    value: float | None,
+    limit: float,
+    ctx: ValidationContext,
+    shown: Callable[[float], str],
+    bound: str,
+) -> Outcome:
+    """Pass when the row's measured ``value`` is at most ``limit``; unknown is an error, never a pass."""
+    if value is None:
+        raise CheckError(f"{what} unknown for model {ctx.model}")
+    if value > limit:
+        return fail(f"expected {what} <= {bound.format(limit)}, got {shown(value)}")
+    return ok(f"{what} {shown(value)} <= {bound.format(limit)}")

@@ -12,7 +12,6 @@ level; they are imported inside the check functions that need them.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any, TypeAlias
 
 from promptctl.spec import Assertion, Case, Prompt
 from promptctl.validate.types import ValidationContext
+from promptctl.yamlio import closest
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
 
@@ -251,9 +251,9 @@ def one_line(msg: str, n: int = 200) -> str:
 def _unknown(what: str, name: Any, known: list[str], where: str = "") -> str:
     """``unknown X 'containz'; did you mean 'contains'? known: a, b``."""
     msg = f"unknown {what} {name!r}{where}"
-    close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+    close = closest(str(name), known)
     if close:
-        msg += f"; did you mean {close[0]!r}?"
+        msg += f"; did you mean {close!r}?"
     else:
         msg += ";"
     return f"{msg} known: {', '.join(known)}" if known else f"{msg} none are accepted"

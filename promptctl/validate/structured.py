@@ -16,12 +16,12 @@ from __future__ import annotations
 import ast
 import json
 import os
-import posixpath
 import re
 from functools import lru_cache
 from typing import Any
 
 from promptctl.execute.types import canonical_json
+from promptctl.paths import confined
 from promptctl.spec import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, one_line, show, validator
 from promptctl.validate.types import ValidationContext
@@ -104,16 +104,6 @@ def load_schema(a: Assertion, ctx: ValidationContext) -> dict[str, Any] | bool:
         f"no schema: give `value` (inline or a file path) "
         f"or declare output_schema in prompt {ctx.prompt.name!r}"
     )
-
-
-def confined(rel: str) -> str | None:
-    """``rel`` normalised, or None when absolute or escaping the repository (``../``)."""
-    if rel.startswith("/") or "\\" in rel or re.match(r"^[A-Za-z]:", rel):
-        return None
-    norm = posixpath.normpath(rel)
-    if norm == ".." or norm.startswith("../") or norm.startswith("/"):
-        return None
-    return norm
 
 
 def _load_schema_file(path: str, shown: str) -> dict[str, Any] | bool:
