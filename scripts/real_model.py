@@ -47,10 +47,10 @@ MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 MODEL_SIZE = 98_362_432
 MODEL_ALIAS = "smollm2"
-# Server settings: a context big enough for the judge prompt; one thread (on 2 shared cores, a
+# Server settings: a context big enough for the judge prompt; one thread (on 2 shared cores a
 # second llama.cpp thread makes generation several times slower whenever promptctl or another
-# process is busy: measured 0.4 s vs 0.4-2.8 s for the same answer); and no interruption of a
-# streaming answer when another request arrives (llama-cpp-python's default interrupts it).
+# process is busy: the same answer took 0.4-0.7 s with one thread, 0.4-2.8 s with two); and no
+# interruption of a streaming answer when another request arrives (llama-cpp-python's default).
 SERVER_ARGS = [
     "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1", "--interrupt_requests", "False",
 ]  # fmt: skip
@@ -158,7 +158,7 @@ def setup_venv(lay: Layout, log: Path) -> None:
         say(f"creating the virtual environment {lay.venv}")
         _run_logged([sys.executable, "-m", "venv", str(lay.venv)], log, "creating the virtual environment")
     say(
-        f"installing {LLAMA_REQUIREMENT} (built from source the first time: 10-15 minutes on 2 cores; "
+        f"installing {LLAMA_REQUIREMENT} (built from source the first time: about 6 minutes on 2 cores; "
         f"then pip's wheel cache makes it seconds); log: {log}"
     )
     started = time.monotonic()
