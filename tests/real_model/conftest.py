@@ -32,7 +32,7 @@ SCRIPT = REPO / "scripts" / "real_model.py"
 SKIP_VAR = "PROMPTCTL_SKIP_REAL_MODEL"
 DIR_VAR = "PROMPTCTL_REAL_MODEL_DIR"
 # Read at import, before the autouse isolation fixture removes PROMPTCTL_* variables.
-SKIP = os.environ.get(SKIP_VAR, "") not in ("", "0")
+SKIP = os.environ.get(SKIP_VAR) == "1"
 DIR_ARGS = ["--dir", os.environ[DIR_VAR]] if os.environ.get(DIR_VAR) else []
 MODEL_NAME = "smol"
 
