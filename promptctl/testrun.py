@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
-from promptctl.execute.recordings import Recordings
 from promptctl.execute.runner import RowResult, Runner, RunOptions, RunStats, recordings_for, run_rows
 from promptctl.execute.types import RetryPolicy
 from promptctl.load import Suite
@@ -40,7 +39,6 @@ class TestOptions:
     record: bool = False
     max_cost: float | None = None
     write_record: bool = True
-    use_plan_cache: bool = True  # reuse the rendered plan of an unchanged suite (see plancache.py)
 
 
 @dataclass
@@ -111,72 +109,9 @@ def selection_for(
 
 def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], list[str]]:
     """Load + lint (exit 2 on any error) + select + render every row."""
-    suite, rows, notes, _status = _plan_tests(project, opts)
-    return suite, rows, notes
-
-
-def _plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], list[str], str]:
-    """``plan_tests`` plus the plan cache's outcome: "hit", "miss" or "off".
-
-    On the worktree, the plan is cached (``plancache``): when neither the code, the config, the
-    selection nor any file the plan was built from changed, the rows come back without loading
-    YAML, linting, or importing and running Jinja.
-    """
     sel, only, prompt_names, notes = selection_for(project, opts)
-    cache = _plan_cache(project, opts, sel, only, prompt_names)
-    if cache is None:
-        suite, rows = _plan(project, opts, sel, only, prompt_names)
-        return suite, rows, notes, "off"
-    hit = cache.load(project.source)
-    if hit is not None:
-        suite, rows = hit
-        suite.source = project.source
-        return suite, rows, notes, "hit"
-    from dataclasses import replace
-
-    from promptctl.plancache import RecordingSource
-
-    recorder = RecordingSource(project.source)
-    suite, rows = _plan(replace(project, source=recorder), opts, sel, only, prompt_names)
-    suite.source = None  # type: ignore[assignment]  # not pickled: re-attached on reuse
-    try:
-        cache.save(recorder.calls, (suite, rows))
-    finally:
-        suite.source = project.source
-    return suite, rows, notes, "miss"
-
-
-def _plan_cacheable(project: Project, opts: TestOptions) -> bool:
-    """Plans (and parsed recordings) are cached for the worktree only, never for ``--ref``."""
-    if not opts.use_plan_cache or project.ref is not None:
-        return False
-    from promptctl.gitrepo import WorktreeSource
-
-    return type(project.source) is WorktreeSource
-
-
-def _plan_cache(
-    project: Project, opts: TestOptions, sel: Selection, only: list[str] | None, prompt_names: list[str]
-) -> Any:
-    """The plan cache entry for this selection, or None when the plan must not be cached."""
-    if not _plan_cacheable(project, opts):
-        return None
-    from promptctl.plancache import PlanCache, plan_key
-
-    selection = {
-        "only": only,
-        "prompt_names": prompt_names,
-        "keywords": sel.keywords,
-        "tags": sel.tags,
-        "only_keys": None if sel.only_keys is None else sorted(sel.only_keys),
-        "shard": sel.shard,
-        "models": opts.models or None,
-        "repeat": opts.repeat,
-    }
-    try:
-        return PlanCache(project.root, plan_key(project.config, selection))
-    except Exception:
-        return None
+    suite, rows = _plan(project, opts, sel, only, prompt_names)
+    return suite, rows, notes
 
 
 def _plan(
@@ -229,13 +164,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
 
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
-    recordings: Recordings
-    if _plan_cacheable(project, opts):
-        from promptctl.plancache import CachedRecordings
-
-        recordings = CachedRecordings(project.root, cases_dir=cfg.cases_dir.rstrip("/"))
-    else:
-        recordings = recordings_for(project.root, cfg, reader)
+    recordings = recordings_for(project.root, cfg, reader)
     return Runner(
         cfg,
         run_opts,
@@ -267,7 +196,7 @@ def run_tests(
         config=project.config.public_dict(),
         ref=project.ref,
     )
-    suite, rows, notes, plan_status = _plan_tests(project, opts)
+    suite, rows, notes = plan_tests(project, opts)
     if on_plan is not None:
         on_plan(rows)
     runner = _runner(project, opts, on_result)
@@ -289,7 +218,7 @@ def run_tests(
         run_rows(runner, rows)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
-    outcome = _finish(project, opts, runner, record, rows, interrupted, notes, plan_status)
+    outcome = _finish(project, opts, runner, record, rows, interrupted, notes)
     if interrupted:
         done = len(outcome.results)
         raise Interrupted(
@@ -355,7 +284,6 @@ def _finish(
     rows: list[Row],
     interrupted: bool,
     notes: list[str],
-    plan_status: str = "off",
 ) -> TestOutcome:
     results = sorted(runner.results, key=lambda r: r.row.index)
     record.rows = [row_to_dict(r) for r in results]
@@ -370,7 +298,6 @@ def _finish(
         "retries": st.retries,
         "spent": st.spent,
         "elapsed_s": getattr(runner, "elapsed", None),
-        "plan_cache": plan_status,
     }
     outcome = TestOutcome(record=record, results=results, stats=st, rows_planned=len(rows), notes=notes)
     if runner.writer is not None:

@@ -394,7 +394,8 @@ def _parse_entry(
 # -- fast path ---------------------------------------------------------------------------------
 # Even the C YAML loader builds every node through Python code (~0.2 s for 1,000 entries on a
 # slow machine), and replay loads every touched recording. Files promptctl wrote itself use a
-# small, fixed subset of YAML, parsed here line by line in a few milliseconds. Anything outside
+# small, fixed subset of YAML, parsed here line by line (~15 ms for 1,000 entries): a plain
+# scalar is resolved with PyYAML's own implicit resolvers, never by starting a YAML parser. Anything outside
 # that subset (hand edits with comments after values, flow collections, anchors, multi-line
 # quoted strings, ...) returns _NOT_FAST and goes through the real loader, so the fast path
 # only ever accepts text whose meaning it knows to be identical to what YAML would give.
@@ -405,6 +406,8 @@ _BLOCK_HEADER = re.compile(r"^\|([1-9])?([-+])?$")
 _INT_RE = re.compile(r"^(?:0|[1-9][0-9]*)$")
 _FLOAT_RE = re.compile(r"^[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?$")
 _NOT_STR_WORDS = frozenset({"yes", "no", "true", "false", "on", "off", "null"})
+_Resolvers = dict[str | None, list[tuple[str, re.Pattern[str]]]]
+_IMPLICIT: _Resolvers = yaml.resolver.Resolver.yaml_implicit_resolvers
 
 
 def _fast_scalar(value: str) -> Any:
@@ -423,9 +426,17 @@ def _fast_scalar(value: str) -> Any:
         return value
     if value == "[]":
         return []
-    if (len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'") or (
-        _PLAIN_RE.match(value) and not value.endswith(":") and ": " not in value
-    ):
+    if _PLAIN_RE.match(value) and not value.endswith(":") and ": " not in value:
+        # A plain scalar is a string unless one of YAML's implicit resolvers (int, float, bool,
+        # null, timestamp, ...) claims it: the very test PyYAML makes, without building a parser.
+        resolvers = [*_IMPLICIT.get(value[0], ()), *_IMPLICIT.get(None, ())]
+        if not any(regexp.match(value) for _tag, regexp in resolvers):
+            return value
+        try:
+            return yaml.load(value, Loader=_Loader)
+        except yaml.YAMLError:
+            return _NOT_FAST
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         # A one-line quoted or plain scalar means the same on its own as inside the mapping.
         try:
             return yaml.load(value, Loader=_Loader)
