@@ -646,7 +646,5 @@ def app_main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-main = app_main  # the console script enters through promptctl.cli.main (fast --help first)
-
 # Verbs of the git-native review workflow (diff, compare) live in their own module.
 from promptctl.cli import review_cmds  # noqa: E402,F401
