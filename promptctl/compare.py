@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from promptctl import gitrepo
 from promptctl.errors import UsageError
+from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 from promptctl.project import open_project
 from promptctl.records import Record, group_units, read_record, records_for_commit, summarize, unit_outcome
 from promptctl.spec import GateConfig
@@ -111,22 +111,22 @@ def obtain(
     from promptctl.notes import record_from_notes
 
     if ref is None:
-        head = gitrepo.head_commit(root)
+        head = head_commit(root)
         cfg = open_project(root).config
         paths = [p for p in (cfg.prompts_dir, cfg.cases_dir, "promptctl.yaml") if (root / p).exists()]
-        if head is not None and not gitrepo.is_dirty(root, paths):
+        if head is not None and not is_dirty(root, paths):
             side = obtain(root, head, offline=offline, rerun=rerun, note=note)
             side.label, side.ref = f"HEAD ({head[:10]})", None
             return side
         if head is not None and not rerun:
-            folder = f"{head}-dirty-{gitrepo.content_hash(root, paths)[:12]}"
+            folder = f"{head}-dirty-{content_hash(root, paths)[:12]}"
             mine = [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder]
             rec = _best_local(mine)
             if rec is not None:
                 return SideResult("worktree", None, head, True, rec, "record")
         note("worktree: running the suite (uncommitted changes, no record of this state yet)")
         return SideResult("worktree", None, head, True, _run(root, None, offline, note), "ran")
-    sha = gitrepo.resolve(root, ref)
+    sha = resolve(root, ref)
     label = ref if ref != sha else sha[:10]
     if not rerun:
         rec = _best_local(records_for_commit(root, sha))

@@ -11,11 +11,12 @@ from promptctl.records import Record, latest_record, list_records, read_record
 
 def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
     """Newest first: one row per record with its commit's subject and date."""
-    from promptctl import gitrepo
+    from promptctl.git.plumbing import find_repo_root
+    from promptctl.git.repo import commit_info
 
     paths = list_records(root)[-limit:][::-1] if limit > 0 else list_records(root)[::-1]
     infos: dict[str, Any] = {}
-    in_git = gitrepo.find_repo_root(root) is not None
+    in_git = find_repo_root(root) is not None
     out = []
     for p in paths:
         try:
@@ -26,7 +27,7 @@ def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
         if rec.commit and in_git:
             if rec.commit not in infos:
                 try:
-                    infos[rec.commit] = gitrepo.commit_info(root, rec.commit)
+                    infos[rec.commit] = commit_info(root, rec.commit)
                 except Exception:  # commit gone (rebased away): still list the record
                     infos[rec.commit] = None
             info = infos[rec.commit]
@@ -56,9 +57,9 @@ def find_record(root: Path, ref: str | None) -> Record:
         if rec is None:
             raise UsageError("no run records yet", hint="run `promptctl test`")
         return rec
-    from promptctl import gitrepo
+    from promptctl.git.repo import resolve
 
-    sha = gitrepo.resolve(root, ref)
+    sha = resolve(root, ref)
     rec = latest_record(root, sha, include_dirty=False) or latest_record(root, sha, include_dirty=True)
     if rec is not None:
         return rec

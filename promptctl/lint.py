@@ -18,10 +18,9 @@ def make_renderer(suite: Suite) -> Renderer:
     worktree, symlinks included: a link inside prompts/ cannot point outside it)."""
     pdir = suite.config.prompts_dir.rstrip("/")
     source = suite.source
-    within = getattr(source, "resolves_within", None)
 
     def read(relpath: str) -> str:
-        if within is not None and source.exists(relpath) and not within(relpath, pdir):
+        if source.exists(relpath) and not source.resolves_within(relpath, pdir):
             raise PermissionError(f"{relpath} resolves outside {pdir}/")
         return source.read_text(relpath)
 

@@ -12,25 +12,17 @@ import io
 import json
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from promptctl.errors import InputError, Problem
+from promptctl.git.sources import Source
 from promptctl.paths import confined
 from promptctl.spec import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
-from promptctl.yamlio import Doc, PathKey, check_schema, load_yaml, suggest
+from promptctl.suggest import suggest
+from promptctl.yamlio import Doc, PathKey, check_schema, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ASSERT_COMMON = {"type", "value", "threshold", "weight", "metric", "not", "transform"}
-
-
-class Source(Protocol):
-    label: str
-
-    def read_text(self, relpath: str) -> str: ...
-
-    def exists(self, relpath: str) -> bool: ...
-
-    def list_files(self, reldir: str, suffixes: tuple[str, ...]) -> list[str]: ...
 
 
 @dataclass

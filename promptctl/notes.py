@@ -1,7 +1,7 @@
 """Run records shared through git notes (``refs/notes/promptctl``).
 
 A commit's note holds one JSON record per line, so notes from two machines merge by a line union
-(``gitrepo.union_lines``) without losing either side. A pull-request job pulls the notes and
+(``union_lines``) without losing either side. A pull-request job pulls the notes and
 compares against the base commit's record instead of re-running it.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promptctl import gitrepo
 from promptctl.errors import UsageError
+from promptctl.git.notes import notes_pull, notes_push, notes_read, notes_write
 from promptctl.records import Record, list_records, read_record, write_record
 
 
@@ -30,7 +30,7 @@ def _note_records(text: str | None) -> list[Record]:
 
 def record_from_notes(root: Path, sha: str) -> Record | None:
     """The newest complete record attached to ``sha`` (else the newest at all)."""
-    recs = _note_records(gitrepo.notes_read(root, sha))
+    recs = _note_records(notes_read(root, sha))
     if not recs:
         return None
     recs.sort(key=lambda r: r.created_at)
@@ -51,21 +51,21 @@ def push(root: Path, remote: str = "origin") -> tuple[int, int]:
         )
     added = 0
     for sha, lines in by_commit.items():
-        existing = gitrepo.notes_read(root, sha) or ""
+        existing = notes_read(root, sha) or ""
         have = set(existing.splitlines())
         new = [line for line in lines if line not in have]
         if new:
             text = (
                 existing + ("" if not existing or existing.endswith("\n") else "\n") + "\n".join(new) + "\n"
             )
-            gitrepo.notes_write(root, sha, text)
+            notes_write(root, sha, text)
             added += len(new)
-    gitrepo.notes_push(root, remote)
+    notes_push(root, remote)
     return added, len(by_commit)
 
 
 def pull(root: Path, remote: str = "origin") -> list[str]:
-    return gitrepo.notes_pull(root, remote)
+    return notes_pull(root, remote)
 
 
 def merge_records(root: Path, paths: list[Path]) -> Record:

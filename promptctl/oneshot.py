@@ -12,7 +12,7 @@ from promptctl.lint import make_renderer
 from promptctl.plan import resolve_target
 from promptctl.project import Project
 from promptctl.render import render_prompt
-from promptctl.yamlio import suggest
+from promptctl.suggest import suggest
 
 
 def run_once(

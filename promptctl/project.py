@@ -11,7 +11,8 @@ from pathlib import Path
 
 from promptctl.config import CONFIG_NAME, load_config
 from promptctl.errors import InputError
-from promptctl.load import Source, Suite, load_suite
+from promptctl.git.sources import Source
+from promptctl.load import Suite, load_suite
 from promptctl.spec import Config
 
 
@@ -31,14 +32,14 @@ class Project:
 
 def open_project(cwd: Path | None = None, ref: str | None = None) -> Project:
     """The project around ``cwd``; with ``ref``, its files as of that git revision."""
-    from promptctl import gitrepo
+    from promptctl.git.sources import GitSource, WorktreeSource
 
     if ref is None:
         config = load_config(cwd)
-        return Project(config=config, source=gitrepo.WorktreeSource(Path(config.root)))
+        return Project(config=config, source=WorktreeSource(Path(config.root)))
     base = load_config(cwd)  # finds the root (and .env) from the worktree
     root = Path(base.root)
-    source = gitrepo.GitSource(root, ref)
+    source = GitSource(root, ref)
     text = source.read_text(CONFIG_NAME) if source.exists(CONFIG_NAME) else None
     config = load_config(cwd, text_override=text) if text is not None else type(base)(root=str(root))
     return Project(config=config, source=source, ref=ref)

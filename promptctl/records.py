@@ -337,20 +337,21 @@ def row_to_dict(result: Any) -> dict[str, Any]:
 
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:
     """A record stamped with provenance: HEAD (or --ref's commit), the dirty flag and content hash."""
-    from promptctl import gitrepo
+    from promptctl.git.plumbing import find_repo_root
+    from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 
     commit = dirty_hash = None
     dirty = False
-    if gitrepo.find_repo_root(root) is not None:
+    if find_repo_root(root) is not None:
         if ref is not None:
-            commit = gitrepo.resolve(root, ref)
+            commit = resolve(root, ref)
         else:
-            commit = gitrepo.head_commit(root)
+            commit = head_commit(root)
             paths = [config.get("prompts_dir", "prompts"), config.get("cases_dir", "cases"), "promptctl.yaml"]
             paths = [p for p in paths if (root / p).exists()]
-            if commit is None or gitrepo.is_dirty(root, paths):
+            if commit is None or is_dirty(root, paths):
                 dirty = True
-                dirty_hash = gitrepo.content_hash(root, paths)
+                dirty_hash = content_hash(root, paths)
     return Record(
         commit=commit,
         dirty=dirty,

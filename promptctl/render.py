@@ -19,6 +19,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from promptctl.errors import InputError, Problem
+from promptctl.jsonutil import is_json_type
 from promptctl.paths import confined
 from promptctl.spec import ROLES, Loc, MessageSpec, Prompt
 
@@ -309,25 +310,13 @@ def resolve_vars(prompt: Prompt, given: dict[str, Any]) -> tuple[dict[str, Any],
     return out, missing
 
 
-_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": lambda v: isinstance(v, list),
-    "object": lambda v: isinstance(v, dict),
-    "messages": lambda v: isinstance(v, list),
-    "any": lambda v: True,
-}
-
-
 def type_errors(prompt: Prompt, variables: dict[str, Any]) -> list[str]:
     """Messages for variables whose value does not match the declared input type."""
     out = []
     for name, spec in prompt.inputs.items():
         if name in variables and variables[name] is not None:
-            check = _TYPE_CHECKS.get(spec.type)
-            if check and not check(variables[name]):
+            json_type = "array" if spec.type == "messages" else spec.type
+            if not is_json_type(variables[name], json_type):
                 out.append(f"variable '{name}' should be {spec.type}, got {type(variables[name]).__name__}")
     return out
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptctl import gitrepo
 from promptctl.errors import InputError, UsageError
 from promptctl.execute.recordings import Recordings
+from promptctl.git.repo import changed_files, default_branch, merge_base, resolve
 from promptctl.lint import make_renderer
 from promptctl.load import Suite, prompt_name
 from promptctl.plan import Row, Selection, build_plan, models_for
@@ -68,10 +68,10 @@ class Side:
 
 def default_base(root: Path) -> str:
     """The merge-base of HEAD with the default branch: what a pull request would be compared with."""
-    branch = gitrepo.default_branch(root)
+    branch = default_branch(root)
     if branch is None:
         raise UsageError("no default branch (main/master) to compare with", hint="give BASE explicitly")
-    return gitrepo.merge_base(root, "HEAD", branch)
+    return merge_base(root, "HEAD", branch)
 
 
 def _units_from_rows(rows: list[Row]) -> dict[UnitKey, Unit]:
@@ -132,7 +132,7 @@ def open_side(root: Path, ref: str | None) -> Side:
         if close is not None:
             close()
         raise
-    sha = gitrepo.resolve(project.root, ref) if ref is not None else None
+    sha = resolve(project.root, ref) if ref is not None else None
     label = "worktree" if ref is None else getattr(project.source, "label", ref)
     return Side(label=label, ref=ref, sha=sha, project=project, suite=suite, units=units, problems=problems)
 
@@ -261,7 +261,7 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
         | {p for p in suite_paths if not p.startswith((pdir + "/", cdir + "/"))}  # datasets elsewhere
     )
     assert base.sha is not None
-    changed = gitrepo.changed_files(root, base.sha, head.sha, specs)
+    changed = changed_files(root, base.sha, head.sha, specs)
     files = [{"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir)} for s, p in changed]
 
     recordings: dict[str, Recordings] = {}

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from promptctl.jsonutil import is_json_type
+
 SUPPORTED = {
     "$schema", "$id", "$defs", "$ref", "title", "description", "type", "properties", "additionalProperties",
     "required", "enum", "items", "anyOf", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
@@ -35,19 +37,6 @@ class SchemaError:
     message: str
     absolute_path: deque[str | int] = field(default_factory=deque)
     context: list[SchemaError] = field(default_factory=list)
-
-
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-    ),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "null": lambda v: v is None,
-}
 
 
 _BOUNDS: tuple[tuple[str, Callable[[float, float], bool]], ...] = (
@@ -97,7 +86,7 @@ class Checker:
         schema = self._resolve(schema)
         if "type" in schema:
             types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-            if not any(_TYPES[t](inst) for t in types):
+            if not any(is_json_type(inst, t) for t in types):
                 yield self._err(
                     "type", schema["type"], inst, schema, path, f"{inst!r} is not of type {types}"
                 )

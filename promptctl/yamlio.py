@@ -8,7 +8,6 @@ Duplicate mapping keys, which ``safe_load`` silently resolves to the last one, a
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from functools import cache
@@ -19,6 +18,7 @@ import yaml
 
 from promptctl.errors import Problem
 from promptctl.spec import Loc
+from promptctl.suggest import suggest
 
 try:
     _Loader: type = yaml.CSafeLoader
@@ -175,20 +175,6 @@ def _type_name(value: Any) -> str:
         dict: "mapping",
         type(None): "null",
     }.get(type(value), type(value).__name__)
-
-
-def closest(word: str, choices: list[str]) -> str | None:
-    """The valid choice a typo most likely meant, if any is close enough."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
-def suggest(word: str, choices: list[str]) -> str:
-    """``; did you mean 'x'?`` when a close match exists, else a list of the valid choices."""
-    close = closest(word, choices)
-    if close:
-        return f"; did you mean '{close}'?"
-    return f"; expected one of: {', '.join(sorted(choices))}" if choices else ""
 
 
 def check_schema(doc: Doc, schema_name: str) -> list[Problem]:

@@ -132,7 +132,7 @@ def render(
     """Print the rendered messages of a prompt. No model is called."""
     from promptctl.lint import make_renderer
     from promptctl.render import render_prompt
-    from promptctl.yamlio import suggest
+    from promptctl.suggest import suggest
 
     project = _project(ref)
     suite = project.load()

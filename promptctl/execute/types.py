@@ -6,9 +6,10 @@ Nothing here imports litellm: cached and replayed runs must never pay its ~2 s i
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from promptctl.jsonutil import canonical_json
 
 if TYPE_CHECKING:
     from promptctl.spec import Config
@@ -91,10 +92,6 @@ class ModelRequest:
             fallbacks=[Target.from_dict(t) for t in data.get("fallbacks") or ()],
             sample=int(data.get("sample") or 0),
         )
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def fingerprint(

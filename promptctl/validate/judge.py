@@ -23,7 +23,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from promptctl.execute.types import canonical_json
+from promptctl.jsonutil import canonical_json
 from promptctl.spec import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, validator
 from promptctl.validate.structured import JSON_FENCE, unfence

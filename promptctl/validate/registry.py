@@ -18,9 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from promptctl.jsonutil import is_json_type, json_type_name
 from promptctl.spec import Assertion, Case, Prompt
+from promptctl.suggest import closest
 from promptctl.validate.types import ValidationContext
-from promptctl.yamlio import closest
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
 
@@ -187,32 +188,13 @@ def known_types() -> list[str]:
 
 
 def type_ok(v: Any, t: str) -> bool:
-    """JSON-schema type check of a YAML-loaded value (bools are not numbers)."""
-    if t == "string":
-        return isinstance(v, str)
-    if t == "boolean":
-        return isinstance(v, bool)
-    if t == "integer":
-        return isinstance(v, int) and not isinstance(v, bool)
-    if t == "number":
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if t == "array":
-        return isinstance(v, list)
-    if t == "object":
-        return isinstance(v, dict)
-    if t == "null":
-        return v is None
-    return True  # "any"
-
-
-def _describe(v: Any) -> str:
-    kinds = {bool: "boolean", str: "string", int: "integer", float: "number", list: "array", dict: "object"}
-    return "null" if v is None else kinds.get(type(v), type(v).__name__)
+    """An option value's JSON type (:func:`is_json_type`); a number must also be finite."""
+    return is_json_type(v, t) and (t != "number" or math.isfinite(v))
 
 
 def _check_opt(where: str, v: Any, o: Opt) -> list[str]:
     if not any(type_ok(v, t) for t in o.types):
-        return [f"{where} must be {' or '.join(o.types)}, got {_describe(v)} {_short(v)}"]
+        return [f"{where} must be {' or '.join(o.types)}, got {json_type_name(v)} {_short(v)}"]
     problems: list[str] = []
     if o.enum is not None and v not in o.enum:
         problems.append(f"{where} must be one of {', '.join(map(str, o.enum))}, got {_short(v)}")
@@ -224,7 +206,7 @@ def _check_opt(where: str, v: Any, o: Opt) -> list[str]:
     if isinstance(v, list) and o.items is not None:
         bad = [x for x in v if not type_ok(x, o.items)]
         if bad:
-            problems.append(f"{where} items must be {o.items}, got {_describe(bad[0])} {_short(bad[0])}")
+            problems.append(f"{where} items must be {o.items}, got {json_type_name(bad[0])} {_short(bad[0])}")
         if not v:
             problems.append(f"{where} must not be an empty list")
     return problems

@@ -1,4 +1,4 @@
-"""promptctl.gitrepo on real throwaway repositories (git env pinned by conftest)."""
+"""promptctl.git on real throwaway repositories (git env pinned by conftest)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from promptctl import gitrepo
 from promptctl.errors import GitError
-from promptctl.gitrepo import GitSource, WorktreeSource
+from promptctl.git import notes as git_notes
+from promptctl.git import repo as git_repo
+from promptctl.git.plumbing import find_repo_root
+from promptctl.git.sources import GitSource, WorktreeSource
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -47,9 +49,9 @@ def repo(tmp_path: Path) -> Path:
 
 def test_import_does_not_import_git(repo: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; import promptctl.gitrepo as g; "
+        "import sys; from pathlib import Path; import promptctl.git.sources as g, promptctl.git.plumbing as p; "
         f"s = g.WorktreeSource(Path({str(repo)!r})); s.list_files('prompts', ('.yaml',)); "
-        f"s.read_text('promptctl.yaml'); g.find_repo_root(Path({str(repo)!r})); "
+        f"s.read_text('promptctl.yaml'); p.find_repo_root(Path({str(repo)!r})); "
         "assert 'git' not in sys.modules, 'git imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -142,29 +144,29 @@ def test_unknown_revision(repo: Path) -> None:
     with pytest.raises(GitError, match="unknown revision 'foo'"):
         GitSource(repo, "foo")
     with pytest.raises(GitError, match="unknown revision 'nope'"):
-        gitrepo.resolve(repo, "nope")
+        git_repo.resolve(repo, "nope")
     with pytest.raises(GitError, match="invalid revision"):
-        gitrepo.resolve(repo, "--all")
+        git_repo.resolve(repo, "--all")
 
 
 def test_not_a_repository(tmp_path: Path) -> None:
-    assert gitrepo.find_repo_root(tmp_path) is None
-    assert gitrepo.head_commit(tmp_path) is None
+    assert find_repo_root(tmp_path) is None
+    assert git_repo.head_commit(tmp_path) is None
     with pytest.raises(GitError, match="not a git repository"):
-        gitrepo.resolve(tmp_path, "HEAD")
+        git_repo.resolve(tmp_path, "HEAD")
 
 
 # ---------------------------------------------------------------------------- repository facts
 
 
 def test_repo_root_head_resolve_commit_info(repo: Path) -> None:
-    assert gitrepo.find_repo_root(repo / "prompts" / "sub") == repo.resolve()
-    assert gitrepo.head_commit(repo) is None  # no commits yet
+    assert find_repo_root(repo / "prompts" / "sub") == repo.resolve()
+    assert git_repo.head_commit(repo) is None  # no commits yet
     sha = commit_all(repo, "first commit\n\nbody text")
-    assert gitrepo.head_commit(repo) == sha
-    assert gitrepo.resolve(repo, "main") == sha
-    assert gitrepo.resolve(repo, sha[:8]) == sha
-    info = gitrepo.commit_info(repo, "HEAD")
+    assert git_repo.head_commit(repo) == sha
+    assert git_repo.resolve(repo, "main") == sha
+    assert git_repo.resolve(repo, sha[:8]) == sha
+    info = git_repo.commit_info(repo, "HEAD")
     assert info["sha"] == sha and sha.startswith(info["short"])
     assert info["subject"] == "first commit"
     assert info["author"] == "Test Author" and info["author_email"] == "author@example.invalid"
@@ -173,54 +175,54 @@ def test_repo_root_head_resolve_commit_info(repo: Path) -> None:
 
 def test_is_dirty_tracks_edits_and_untracked_files_under_paths(repo: Path) -> None:
     paths = ["prompts", "cases", "promptctl.yaml"]
-    assert gitrepo.is_dirty(repo, paths)  # nothing committed yet
+    assert git_repo.is_dirty(repo, paths)  # nothing committed yet
     commit_all(repo, "first")
-    assert not gitrepo.is_dirty(repo, paths)
+    assert not git_repo.is_dirty(repo, paths)
     write(repo, "README.md", "outside the suite\n")
-    assert not gitrepo.is_dirty(repo, paths)
-    assert gitrepo.is_dirty(repo, [])  # whole repository
+    assert not git_repo.is_dirty(repo, paths)
+    assert git_repo.is_dirty(repo, [])  # whole repository
     write(repo, "cases/new/untracked.yaml", "x\n")
-    assert gitrepo.is_dirty(repo, paths)
+    assert git_repo.is_dirty(repo, paths)
     (repo / "cases/new/untracked.yaml").unlink()
-    assert not gitrepo.is_dirty(repo, paths)
+    assert not git_repo.is_dirty(repo, paths)
     write(repo, ".gitignore", "*.log\n")
     write(repo, "prompts/debug.log", "ignored\n")
-    assert not gitrepo.is_dirty(repo, ["prompts"])
+    assert not git_repo.is_dirty(repo, ["prompts"])
     write(repo, "promptctl.yaml", "version: 2\n")
-    assert gitrepo.is_dirty(repo, ["promptctl.yaml"])
-    assert not gitrepo.is_dirty(repo, ["prompts"])
+    assert git_repo.is_dirty(repo, ["promptctl.yaml"])
+    assert not git_repo.is_dirty(repo, ["prompts"])
 
 
 def test_content_hash_is_stable_and_tracks_content(repo: Path) -> None:
     paths = ["prompts", "cases", "promptctl.yaml"]
-    h1 = gitrepo.content_hash(repo, paths)
+    h1 = git_repo.content_hash(repo, paths)
     commit_all(repo, "first")
-    assert gitrepo.content_hash(repo, paths) == h1  # committing does not change content
-    assert gitrepo.content_hash(repo, list(reversed(paths))) == h1
+    assert git_repo.content_hash(repo, paths) == h1  # committing does not change content
+    assert git_repo.content_hash(repo, list(reversed(paths))) == h1
     assert len(h1) == 64
     write(repo, "prompts/greet.yaml", "v: 2\n")
-    h2 = gitrepo.content_hash(repo, paths)
+    h2 = git_repo.content_hash(repo, paths)
     assert h2 != h1
     write(repo, "prompts/greet.yaml", "v: 1\n")
-    assert gitrepo.content_hash(repo, paths) == h1
+    assert git_repo.content_hash(repo, paths) == h1
     write(repo, "prompts/extra.yaml", "")  # an empty untracked file still counts
-    assert gitrepo.content_hash(repo, paths) != h1
+    assert git_repo.content_hash(repo, paths) != h1
     (repo / "prompts/extra.yaml").unlink()
     write(repo, ".gitignore", "*.log\n")
     write(repo, "prompts/debug.log", "ignored\n")
-    assert gitrepo.content_hash(repo, paths) == h1
+    assert git_repo.content_hash(repo, paths) == h1
     # moving content between files changes the hash
     (repo / "prompts/greet.yaml").rename(repo / "prompts/greet2.yaml")
-    assert gitrepo.content_hash(repo, paths) != h1
+    assert git_repo.content_hash(repo, paths) != h1
     # a copy elsewhere with the same content hashes the same
     clone = repo.parent / "clone"
     git(repo.parent, "clone", "-q", str(repo), str(clone))
-    assert gitrepo.content_hash(clone, paths) == h1
+    assert git_repo.content_hash(clone, paths) == h1
 
 
 def test_merge_base_default_branch_and_changed_files(repo: Path) -> None:
     base = commit_all(repo, "base")
-    assert gitrepo.default_branch(repo) == "main"
+    assert git_repo.default_branch(repo) == "main"
     git(repo, "checkout", "-q", "-b", "feature")
     write(repo, "prompts/greet.yaml", "v: 2\n")
     (repo / "cases/greet.yaml").unlink()
@@ -231,20 +233,20 @@ def test_merge_base_default_branch_and_changed_files(repo: Path) -> None:
     commit_all(repo, "main moves on")
     git(repo, "checkout", "-q", "feature")
 
-    mb = gitrepo.merge_base(repo, "main", "feature")
+    mb = git_repo.merge_base(repo, "main", "feature")
     assert mb == base
-    assert gitrepo.changed_files(repo, mb, "HEAD") == [
+    assert git_repo.changed_files(repo, mb, "HEAD") == [
         ("D", "cases/greet.yaml"),
         ("A", "prompts/added.yaml"),
         ("M", "prompts/greet.yaml"),
     ]
-    assert gitrepo.changed_files(repo, mb, "HEAD", paths=["cases"]) == [("D", "cases/greet.yaml")]
+    assert git_repo.changed_files(repo, mb, "HEAD", paths=["cases"]) == [("D", "cases/greet.yaml")]
     # worktree mode: committed + unstaged + untracked, ignored excluded
     write(repo, "prompts/sub/deep.yaml", "deep: 2\n")
     write(repo, "cases/brand_new.yaml", "n\n")
     write(repo, ".gitignore", "*.log\n")
     write(repo, "cases/x.log", "ignored\n")
-    assert gitrepo.changed_files(repo, mb, None) == [
+    assert git_repo.changed_files(repo, mb, None) == [
         ("A", ".gitignore"),
         ("A", "cases/brand_new.yaml"),
         ("D", "cases/greet.yaml"),
@@ -257,10 +259,10 @@ def test_merge_base_default_branch_and_changed_files(repo: Path) -> None:
 def test_default_branch_prefers_origin_head(repo: Path, tmp_path: Path) -> None:
     commit_all(repo, "first")
     git(repo, "branch", "-m", "main", "trunk")
-    assert gitrepo.default_branch(repo) is None
+    assert git_repo.default_branch(repo) is None
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
-    assert gitrepo.default_branch(clone) == "origin/trunk"
+    assert git_repo.default_branch(clone) == "origin/trunk"
 
 
 def test_merge_base_unrelated_histories(repo: Path) -> None:
@@ -268,7 +270,7 @@ def test_merge_base_unrelated_histories(repo: Path) -> None:
     git(repo, "checkout", "-q", "--orphan", "other")
     commit_all(repo, "unrelated")
     with pytest.raises(GitError, match="no common ancestor"):
-        gitrepo.merge_base(repo, "main", "other")
+        git_repo.merge_base(repo, "main", "other")
 
 
 # ---------------------------------------------------------------------------- notes
@@ -278,18 +280,18 @@ def test_notes_write_read_list_roundtrip(repo: Path) -> None:
     a = commit_all(repo, "a")
     write(repo, "prompts/greet.yaml", "v: 2\n")
     b = commit_all(repo, "b")
-    assert gitrepo.notes_list(repo) == []
-    assert gitrepo.notes_read(repo, a) is None
+    assert git_notes.notes_list(repo) == []
+    assert git_notes.notes_read(repo, a) is None
     text = '{"run": 1}\n\n\n{"run": 2}   \n# not a comment'  # no stripspace cleanup
-    gitrepo.notes_write(repo, a, text)
-    assert gitrepo.notes_read(repo, a) == text
-    gitrepo.notes_write(repo, "HEAD", "first")
-    gitrepo.notes_write(repo, b, "second")  # overwrite
-    assert gitrepo.notes_read(repo, "HEAD") == "second"
-    assert gitrepo.notes_list(repo) == sorted([a, b])
+    git_notes.notes_write(repo, a, text)
+    assert git_notes.notes_read(repo, a) == text
+    git_notes.notes_write(repo, "HEAD", "first")
+    git_notes.notes_write(repo, b, "second")  # overwrite
+    assert git_notes.notes_read(repo, "HEAD") == "second"
+    assert git_notes.notes_list(repo) == sorted([a, b])
     big = "x" * 300_000  # larger than one argv string may be
-    gitrepo.notes_write(repo, a, big)
-    assert gitrepo.notes_read(repo, a) == big
+    git_notes.notes_write(repo, a, big)
+    assert git_notes.notes_read(repo, a) == big
     assert git(repo, "status", "--porcelain") == ""
     # the default notes ref is untouched
     assert subprocess.run(["git", "notes", "list"], cwd=repo, capture_output=True, text=True).stdout == ""
@@ -308,15 +310,15 @@ def remote_setup(repo: Path, tmp_path: Path) -> tuple[Path, Path, str]:
 
 def test_notes_push_and_pull_into_fresh_clone(remote_setup: tuple[Path, Path, str], tmp_path: Path) -> None:
     repo, bare, sha = remote_setup
-    gitrepo.notes_write(repo, sha, '{"run": "a"}\n')
-    gitrepo.notes_push(repo)
+    git_notes.notes_write(repo, sha, '{"run": "a"}\n')
+    git_notes.notes_push(repo)
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone))
-    assert gitrepo.notes_read(clone, sha) is None  # notes are not cloned by default
-    assert gitrepo.notes_pull(clone) == [sha]
-    assert gitrepo.notes_read(clone, sha) == '{"run": "a"}\n'
-    assert gitrepo.notes_pull(clone) == []  # idempotent
-    assert gitrepo.notes_list(clone) == [sha]
+    assert git_notes.notes_read(clone, sha) is None  # notes are not cloned by default
+    assert git_notes.notes_pull(clone) == [sha]
+    assert git_notes.notes_read(clone, sha) == '{"run": "a"}\n'
+    assert git_notes.notes_pull(clone) == []  # idempotent
+    assert git_notes.notes_list(clone) == [sha]
     refs = git(clone, "for-each-ref", "--format=%(refname)", "refs/notes/")
     assert refs.split() == ["refs/notes/promptctl"]  # scratch ref cleaned up
 
@@ -326,30 +328,30 @@ def test_notes_pull_merges_diverged_notes(remote_setup: tuple[Path, Path, str], 
     write(repo, "prompts/greet.yaml", "v: 2\n")
     sha2 = commit_all(repo, "second")
     git(repo, "push", "-q", "origin", "main")
-    gitrepo.notes_write(repo, sha, '{"run": "base"}\n')
-    gitrepo.notes_push(repo)
+    git_notes.notes_write(repo, sha, '{"run": "base"}\n')
+    git_notes.notes_push(repo)
 
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone))
-    gitrepo.notes_pull(clone)
+    git_notes.notes_pull(clone)
     # both machines record runs for the same commit, and one for another commit
-    gitrepo.notes_write(clone, sha, '{"run": "base"}\n{"run": "clone"}\n')
-    gitrepo.notes_write(clone, sha2, '{"run": "clone2"}\n')
-    gitrepo.notes_push(clone)
-    gitrepo.notes_write(repo, sha, '{"run": "base"}\n{"run": "repo"}\n')
+    git_notes.notes_write(clone, sha, '{"run": "base"}\n{"run": "clone"}\n')
+    git_notes.notes_write(clone, sha2, '{"run": "clone2"}\n')
+    git_notes.notes_push(clone)
+    git_notes.notes_write(repo, sha, '{"run": "base"}\n{"run": "repo"}\n')
 
     with pytest.raises(GitError, match="push failed") as err:
-        gitrepo.notes_push(repo)  # diverged: never forced
+        git_notes.notes_push(repo)  # diverged: never forced
     assert err.value.hint is not None and "pull" in err.value.hint
 
-    changed = gitrepo.notes_pull(repo)
+    changed = git_notes.notes_pull(repo)
     assert changed == sorted([sha, sha2])
-    assert gitrepo.notes_read(repo, sha) == '{"run": "base"}\n{"run": "repo"}\n{"run": "clone"}\n'
-    assert gitrepo.notes_read(repo, sha2) == '{"run": "clone2"}\n'
-    gitrepo.notes_push(repo)  # now a fast-forward
-    gitrepo.notes_pull(clone)
-    assert gitrepo.notes_read(clone, sha) == gitrepo.notes_read(repo, sha)
-    assert gitrepo.notes_read(clone, sha2) == '{"run": "clone2"}\n'
+    assert git_notes.notes_read(repo, sha) == '{"run": "base"}\n{"run": "repo"}\n{"run": "clone"}\n'
+    assert git_notes.notes_read(repo, sha2) == '{"run": "clone2"}\n'
+    git_notes.notes_push(repo)  # now a fast-forward
+    git_notes.notes_pull(clone)
+    assert git_notes.notes_read(clone, sha) == git_notes.notes_read(repo, sha)
+    assert git_notes.notes_read(clone, sha2) == '{"run": "clone2"}\n'
 
 
 def test_notes_pull_unrelated_histories_and_custom_merge(
@@ -359,29 +361,29 @@ def test_notes_pull_unrelated_histories_and_custom_merge(
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(bare), str(clone))
     # two machines start notes independently: no common notes history
-    gitrepo.notes_write(repo, sha, "A")
-    gitrepo.notes_push(repo)
-    gitrepo.notes_write(clone, sha, "B")
-    changed = gitrepo.notes_pull(clone, merge=lambda local, remote: f"{local}+{remote}")
+    git_notes.notes_write(repo, sha, "A")
+    git_notes.notes_push(repo)
+    git_notes.notes_write(clone, sha, "B")
+    changed = git_notes.notes_pull(clone, merge=lambda local, remote: f"{local}+{remote}")
     assert changed == [sha]
-    assert gitrepo.notes_read(clone, sha) == "B+A"
+    assert git_notes.notes_read(clone, sha) == "B+A"
 
 
 def test_notes_remote_errors(repo: Path) -> None:
     sha = commit_all(repo, "first")
-    gitrepo.notes_write(repo, sha, "x")
+    git_notes.notes_write(repo, sha, "x")
     with pytest.raises(GitError, match="no remote named 'origin'") as err:
-        gitrepo.notes_push(repo)
+        git_notes.notes_push(repo)
     assert err.value.hint is not None and "git remote add origin" in err.value.hint
     with pytest.raises(GitError, match="no remote named 'upstream'"):
-        gitrepo.notes_pull(repo, "upstream")
+        git_notes.notes_pull(repo, "upstream")
     git(repo, "remote", "add", "broken", str(repo.parent / "does-not-exist.git"))
     with pytest.raises(GitError, match="git push failed: fatal:"):
-        gitrepo.notes_push(repo, "broken")
+        git_notes.notes_push(repo, "broken")
 
 
 def test_notes_pull_from_remote_without_notes_is_noop(remote_setup: tuple[Path, Path, str]) -> None:
     repo, _bare, _sha = remote_setup
-    assert gitrepo.notes_pull(repo) == []
+    assert git_notes.notes_pull(repo) == []
     with pytest.raises(GitError, match="no promptctl notes to push"):
-        gitrepo.notes_push(repo)
+        git_notes.notes_push(repo)
