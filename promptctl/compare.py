@@ -19,11 +19,11 @@ from typing import Any, cast
 
 from promptctl.errors import UsageError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
-from promptctl.project import open_project
 from promptctl.records import Record, group_units, read_record, records_for_commit, summarize, unit_outcome
-from promptctl.spec import GateConfig
 from promptctl.stats import CaseCounts, Correction
 from promptctl.stats import gate as stats_gate
+from promptctl.suite.model import GateConfig
+from promptctl.suite.project import open_project
 
 Note = Callable[[str], None]
 

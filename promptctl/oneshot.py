@@ -8,11 +8,10 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
-from promptctl.lint import make_renderer
 from promptctl.plan import resolve_target
-from promptctl.project import Project
-from promptctl.render import render_prompt
 from promptctl.suggest import suggest
+from promptctl.suite.project import Project
+from promptctl.suite.render import make_renderer, render_prompt
 
 
 def run_once(

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from promptctl.errors import InputError, Problem, UsageError
 from promptctl.execute.types import ModelRequest, Target, fingerprint
-from promptctl.spec import Case, Config, Prompt
+from promptctl.suite.model import Case, Config, Prompt
 
 if TYPE_CHECKING:  # not at run time: a plan reused from the plan cache never needs jinja2
-    from promptctl.load import Suite
-    from promptctl.render import Message, Renderer
+    from promptctl.suite.load import Suite
+    from promptctl.suite.render import Message, Renderer
 
 
 @dataclass
@@ -139,7 +139,7 @@ def build_plan(
     repeat: int | None = None,
 ) -> list[Row]:
     """Render and fingerprint every row; raise InputError with every render problem at once."""
-    from promptctl.render import RenderError, render_prompt
+    from promptctl.suite.render import RenderError, render_prompt
 
     selection = selection or Selection()
     rows: list[Row] = []

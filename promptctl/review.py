@@ -20,12 +20,11 @@ from typing import Any
 from promptctl.errors import InputError, UsageError
 from promptctl.execute.recordings import Recordings
 from promptctl.git.repo import changed_files, default_branch, merge_base, resolve
-from promptctl.lint import make_renderer
-from promptctl.load import Suite, prompt_name
 from promptctl.plan import Row, Selection, build_plan, models_for
-from promptctl.project import Project, open_project
-from promptctl.render import Message, RenderError, render_prompt
-from promptctl.spec import Case
+from promptctl.suite.load import Suite, prompt_name
+from promptctl.suite.model import Case
+from promptctl.suite.project import Project, open_project
+from promptctl.suite.render import Message, RenderError, make_renderer, render_prompt
 
 UnitKey = tuple[str, str]  # (case key "prompt::id", model name as written)
 

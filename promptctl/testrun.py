@@ -16,10 +16,10 @@ from typing import Any
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
 from promptctl.execute.runner import RowResult, Runner, RunOptions, RunStats, recordings_for, run_rows
 from promptctl.execute.types import RetryPolicy
-from promptctl.load import Suite
 from promptctl.plan import Row, Selection, build_plan
-from promptctl.project import Project, load_checked
 from promptctl.records import Record, latest_record, new_record, row_to_dict, write_record
+from promptctl.suite.load import Suite
+from promptctl.suite.project import Project, load_checked
 
 
 @dataclass
@@ -117,9 +117,10 @@ def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], l
 def _plan(
     project: Project, opts: TestOptions, sel: Selection, only: list[str] | None, prompt_names: list[str]
 ) -> tuple[Suite, list[Row]]:
-    from promptctl.lint import make_renderer
+    from promptctl.suite.render import make_renderer
+    from promptctl.validate import lint_assertion
 
-    suite = load_checked(project, only=only, trial_render=False)
+    suite = load_checked(project, lint_assertion, only=only, trial_render=False)
     if prompt_names:
         unknown = [
             n

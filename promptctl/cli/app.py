@@ -48,7 +48,7 @@ def _root(
 
 
 def _project(ref: str | None = None) -> Any:
-    from promptctl.project import open_project
+    from promptctl.suite.project import open_project
 
     return open_project(Path.cwd(), ref)
 
@@ -130,9 +130,8 @@ def render(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the rendered messages of a prompt. No model is called."""
-    from promptctl.lint import make_renderer
-    from promptctl.render import render_prompt
     from promptctl.suggest import suggest
+    from promptctl.suite.render import make_renderer, render_prompt
 
     project = _project(ref)
     suite = project.load()
@@ -174,11 +173,12 @@ def lint(
     """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
 
     Exit 0 when clean (warnings allowed), 2 on any error."""
-    from promptctl.lint import check_suite
+    from promptctl.suite.lint import check_suite
+    from promptctl.validate import lint_assertion
 
     project = _project(ref)
     suite = project.load()
-    problems = check_suite(suite)
+    problems = check_suite(suite, lint_assertion)
     if paths:
         norm = [os.path.relpath(os.path.abspath(p), project.config.root).replace(os.sep, "/") for p in paths]
         problems = [

@@ -31,7 +31,7 @@ from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings import Recordings, RecordingWriter
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, fingerprint
 from promptctl.plan import Row, resolve_target
-from promptctl.spec import Config
+from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:

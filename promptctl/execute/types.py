@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from promptctl.jsonutil import canonical_json
 
 if TYPE_CHECKING:
-    from promptctl.spec import Config
+    from promptctl.suite.model import Config
 
 Source = Literal["live", "cache", "recording"]
 Status = Literal["ok", "error", "skipped"]

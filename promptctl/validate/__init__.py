@@ -16,7 +16,7 @@ import asyncio
 import math
 from typing import Any
 
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import (
     KNOWN_TRANSFORMS,
     KNOWN_TYPES,

@@ -24,7 +24,7 @@ from importlib import resources
 from typing import Any
 
 from promptctl.jsonutil import canonical_json
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, validator
 from promptctl.validate.structured import JSON_FENCE, unfence
 from promptctl.validate.types import ValidationContext

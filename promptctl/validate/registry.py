@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from promptctl.jsonutil import is_json_type, json_type_name
-from promptctl.spec import Assertion, Case, Prompt
 from promptctl.suggest import closest
+from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.types import ValidationContext
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from promptctl.jsonutil import canonical_json
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, show, validator
 from promptctl.validate.types import ValidationContext
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from promptctl.jsonutil import canonical_json
 from promptctl.paths import confined
-from promptctl.spec import Assertion, Case, Prompt
+from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, one_line, show, validator
 from promptctl.validate.types import ValidationContext
 

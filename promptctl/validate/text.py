@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from promptctl.jsonutil import canonical_json
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import (
     CheckError,
     Opt,

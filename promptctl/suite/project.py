@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from promptctl.config import CONFIG_NAME, load_config
 from promptctl.errors import InputError
 from promptctl.git.sources import Source
-from promptctl.load import Suite, load_suite
-from promptctl.spec import Config
+from promptctl.suite.config import CONFIG_NAME, load_config
+from promptctl.suite.load import Suite, load_suite
+from promptctl.suite.model import Config
+
+if TYPE_CHECKING:
+    from promptctl.suite.lint import AssertionLinter
 
 
 @dataclass
@@ -45,12 +49,18 @@ def open_project(cwd: Path | None = None, ref: str | None = None) -> Project:
     return Project(config=config, source=source, ref=ref)
 
 
-def load_checked(project: Project, *, only: list[str] | None = None, trial_render: bool = True) -> Suite:
+def load_checked(
+    project: Project,
+    lint_assertion: AssertionLinter,
+    *,
+    only: list[str] | None = None,
+    trial_render: bool = True,
+) -> Suite:
     """Load the suite and run every lint check; raise InputError (exit 2) on any error."""
-    from promptctl.lint import check_suite
+    from promptctl.suite.lint import check_suite
 
     suite = project.load(only=only)
-    problems = check_suite(suite, trial_render=trial_render)
+    problems = check_suite(suite, lint_assertion, trial_render=trial_render)
     if any(p.is_error for p in problems):
         raise InputError(problems)
     suite.problems = problems

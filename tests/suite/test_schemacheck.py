@@ -8,8 +8,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from promptctl.schemacheck import SUPPORTED, Checker
-from promptctl.yamlio import load_schema
+from promptctl.suite.schemacheck import SUPPORTED, Checker
+from promptctl.suite.yamlio import load_schema
 
 SCHEMAS = ["prompt", "cases", "config"]
 

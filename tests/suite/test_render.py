@@ -142,9 +142,8 @@ def test_partials_are_not_prompts(tmp_path: Path) -> None:
 
 
 def test_example_suite_renders_every_case(repo_root: Path) -> None:
-    from promptctl.lint import make_renderer
-    from promptctl.project import open_project
-    from promptctl.render import render_prompt
+    from promptctl.suite.project import open_project
+    from promptctl.suite.render import make_renderer, render_prompt
 
     suite = open_project(repo_root).load()
     assert not suite.errors

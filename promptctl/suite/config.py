@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.errors import InputError, Problem
-from promptctl.spec import Config, GateConfig, ModelAlias
-from promptctl.yamlio import check_schema, load_yaml
+from promptctl.suite.model import Config, GateConfig, ModelAlias
+from promptctl.suite.yamlio import check_schema, load_yaml
 
 CONFIG_NAME = "promptctl.yaml"
 

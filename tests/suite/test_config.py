@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from promptctl.config import find_root, load_config
 from promptctl.errors import InputError
+from promptctl.suite.config import find_root, load_config
 from tests.helpers import MINIMAL, invoke, write_files
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
@@ -21,7 +21,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from promptctl.errors import InputError, Problem
 from promptctl.jsonutil import is_json_type
 from promptctl.paths import confined
-from promptctl.spec import ROLES, Loc, MessageSpec, Prompt
+from promptctl.suite.model import ROLES, Loc, MessageSpec, Prompt
+
+if TYPE_CHECKING:
+    from promptctl.suite.load import Suite
 
 Message = dict[str, str]
 
@@ -293,6 +296,20 @@ class Renderer:
                 continue
             out.append({"role": item["role"], "content": item["content"]})
         return out
+
+
+def make_renderer(suite: Suite) -> Renderer:
+    """A renderer whose includes read through the suite's source, confined to ``prompts/`` (on a
+    worktree, symlinks included: a link inside prompts/ cannot point outside it)."""
+    pdir = suite.config.prompts_dir.rstrip("/")
+    source = suite.source
+
+    def read(relpath: str) -> str:
+        if source.exists(relpath) and not source.resolves_within(relpath, pdir):
+            raise PermissionError(f"{relpath} resolves outside {pdir}/")
+        return source.read_text(relpath)
+
+    return Renderer(read, pdir)
 
 
 def resolve_vars(prompt: Prompt, given: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from promptctl.errors import Problem
-from promptctl.spec import Loc
 from promptctl.suggest import suggest
+from promptctl.suite.model import Loc
 
 try:
     _Loader: type = yaml.CSafeLoader
@@ -144,8 +144,8 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def _validator(name: str) -> Any:
     # Our own schemas use a small subset of JSON Schema, checked without importing jsonschema
-    # (~0.1 s): see promptctl.schemacheck.
-    from promptctl.schemacheck import Checker
+    # (~0.1 s): see promptctl.suite.schemacheck.
+    from promptctl.suite.schemacheck import Checker
 
     return Checker(load_schema(name))
 

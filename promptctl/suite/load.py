@@ -17,9 +17,9 @@ from typing import Any
 from promptctl.errors import InputError, Problem
 from promptctl.git.sources import Source
 from promptctl.paths import confined
-from promptctl.spec import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
 from promptctl.suggest import suggest
-from promptctl.yamlio import Doc, PathKey, check_schema, load_yaml
+from promptctl.suite.model import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
+from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ASSERT_COMMON = {"type", "value", "threshold", "weight", "metric", "not", "transform"}

@@ -7,24 +7,12 @@ should cost nothing, not a full suite of model calls.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from promptctl.errors import Problem
-from promptctl.load import Suite
-from promptctl.render import Renderer, RenderError, render_prompt
-from promptctl.spec import Loc, Prompt
-
-
-def make_renderer(suite: Suite) -> Renderer:
-    """A renderer whose includes read through the suite's source, confined to ``prompts/`` (on a
-    worktree, symlinks included: a link inside prompts/ cannot point outside it)."""
-    pdir = suite.config.prompts_dir.rstrip("/")
-    source = suite.source
-
-    def read(relpath: str) -> str:
-        if source.exists(relpath) and not source.resolves_within(relpath, pdir):
-            raise PermissionError(f"{relpath} resolves outside {pdir}/")
-        return source.read_text(relpath)
-
-    return Renderer(read, pdir)
+from promptctl.suite.load import Suite
+from promptctl.suite.model import Loc, Prompt
+from promptctl.suite.render import Renderer, RenderError, make_renderer, render_prompt
 
 
 def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
@@ -61,12 +49,20 @@ def _check_output_schema(prompt: Prompt) -> list[Problem]:
     return []
 
 
+# Checks one assertion against the validator registry: (assertion, case, prompt) -> messages.
+# The registry sits a layer above the suite, so whoever asks for a lint passes it in
+# (``promptctl.validate.lint_assertion``).
+AssertionLinter = Callable[..., list[str]]
+
+
 def check_suite(
-    suite: Suite, renderer: Renderer | None = None, *, trial_render: bool = True
+    suite: Suite,
+    lint_assertion: AssertionLinter,
+    renderer: Renderer | None = None,
+    *,
+    trial_render: bool = True,
 ) -> list[Problem]:
     """Every problem in the suite: the loader's plus the semantic ones (sorted, de-duplicated)."""
-    from promptctl.validate.registry import lint_assertion
-
     renderer = renderer or make_renderer(suite)
     problems = list(suite.problems)
     used_by_prompt: dict[str, set[str]] = {}
