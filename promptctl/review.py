@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.errors import InputError, UsageError
-from promptctl.execute.recordings import Recordings
+from promptctl.execute.recordings.store import Recordings
 from promptctl.git.repo import changed_files, default_branch, merge_base, resolve
 from promptctl.plan import Row, Selection, build_plan, models_for
 from promptctl.suite.load import Suite, prompt_name
@@ -210,16 +210,8 @@ def _outputs(side: Side, unit: Unit, cache: dict[str, Recordings]) -> list[str |
     key = side.label
     recs = cache.get(key)
     if recs is None:
-        reader = None
-        if side.ref is not None:
-            src = side.project.source
-
-            def reader(rel: str) -> str | None:
-                return src.read_text(rel) if src.exists(rel) else None
-
-        recs = cache[key] = Recordings(
-            side.project.root, cases_dir=side.project.config.cases_dir.rstrip("/"), source_reader=reader
-        )
+        cases_dir = side.project.config.cases_dir.rstrip("/")
+        recs = cache[key] = Recordings(side.project.source, cases_dir=cases_dir)
     try:
         rf = recs.load(unit.case.file)
     except InputError:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
-from promptctl.execute.runner import RowResult, Runner, RunOptions, RunStats, recordings_for, run_rows
+from promptctl.execute.runner import RowResult, Runner, RunOptions, RunStats, run_rows
 from promptctl.execute.types import RetryPolicy
 from promptctl.plan import Row, Selection, build_plan
 from promptctl.records import Record, latest_record, new_record, row_to_dict, write_record
@@ -143,7 +143,7 @@ def _plan(
 
 def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult], None] | None) -> Runner:
     from promptctl.execute.cache import ResponseCache
-    from promptctl.execute.recordings import RecordingWriter
+    from promptctl.execute.recordings.store import Recordings, RecordingWriter
 
     cfg = project.config
     policy = RetryPolicy.from_config(cfg)
@@ -156,16 +156,9 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         max_cost=opts.max_cost if opts.max_cost is not None else cfg.max_cost,
         policy=policy,
     )
-    reader = None
-    if project.ref is not None:
-        src = project.source
-
-        def reader(rel: str) -> str | None:
-            return src.read_text(rel) if src.exists(rel) else None
-
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
-    recordings = recordings_for(project.root, cfg, reader)
+    recordings = Recordings(project.source, cases_dir=cfg.cases_dir.rstrip("/"))
     return Runner(
         cfg,
         run_opts,

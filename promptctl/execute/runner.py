@@ -24,11 +24,10 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptctl.execute.cache import ResponseCache
-from promptctl.execute.recordings import Recordings, RecordingWriter
+from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, fingerprint
 from promptctl.plan import Row, resolve_target
 from promptctl.suite.model import Config
@@ -401,9 +400,3 @@ def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
         runner.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
         if runner.cache is not None:
             runner.cache.flush()
-
-
-def recordings_for(
-    root: Path, config: Config, source_reader: Callable[[str], str | None] | None = None
-) -> Recordings:
-    return Recordings(root, cases_dir=config.cases_dir.rstrip("/"), source_reader=source_reader)

@@ -44,11 +44,6 @@ class Source(Protocol):
         ...
 
 
-def read_if_exists(source: Source, relpath: str) -> str | None:
-    """The text of ``relpath`` in ``source``, or None when it does not exist there."""
-    return source.read_text(relpath) if source.exists(relpath) else None
-
-
 class WorktreeSource:
     """The files on disk, as the user sees them (uncommitted edits and untracked files included).
 
