@@ -68,6 +68,10 @@ def _read_doc(source: Source, relpath: str, schema: str, problems: list[Problem]
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(relpath, 0, 0, f"cannot read file: {exc}"))
         return None
+    return _parse_doc(text, relpath, schema, problems)
+
+
+def _parse_doc(text: str, relpath: str, schema: str, problems: list[Problem]) -> Doc | None:
     doc, errs = load_yaml(text, relpath)
     if errs:
         problems.extend(errs)
@@ -173,6 +177,17 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
                 MessageSpec(role=m["role"], content=m["content"], loc=doc.text_loc((*key, "content"), 1))
             )
     return p
+
+
+def parse_prompt_text(text: str, relpath: str, name: str) -> Prompt:
+    """One prompt file's text -> a Prompt (for prompts outside the suite, such as the judge's);
+    InputError with every problem located in ``relpath``."""
+    problems: list[Problem] = []
+    doc = _parse_doc(text, relpath, "prompt", problems)
+    prompt = parse_prompt(doc, name, problems) if doc is not None else None
+    if prompt is None or any(p.is_error for p in problems):
+        raise InputError(problems)
+    return prompt
 
 
 # -- cases --------------------------------------------------------------------------------------

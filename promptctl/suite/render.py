@@ -24,6 +24,7 @@ from promptctl.paths import confined
 from promptctl.suite.model import ROLES, Loc, MessageSpec, Prompt
 
 if TYPE_CHECKING:
+    from promptctl.git.sources import Source
     from promptctl.suite.load import Suite
 
 Message = dict[str, str]
@@ -301,8 +302,12 @@ class Renderer:
 def make_renderer(suite: Suite) -> Renderer:
     """A renderer whose includes read through the suite's source, confined to ``prompts/`` (on a
     worktree, symlinks included: a link inside prompts/ cannot point outside it)."""
-    pdir = suite.config.prompts_dir.rstrip("/")
-    source = suite.source
+    return renderer_for(suite.source, suite.config.prompts_dir)
+
+
+def renderer_for(source: Source, prompts_dir: str) -> Renderer:
+    """A renderer reading includes from ``source``, confined to ``prompts_dir``."""
+    pdir = prompts_dir.rstrip("/")
 
     def read(relpath: str) -> str:
         if source.exists(relpath) and not source.resolves_within(relpath, pdir):

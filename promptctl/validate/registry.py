@@ -1,6 +1,8 @@
 """The assertion registry: one entry per assertion ``type``, with the options it accepts.
 
-Validators register themselves with :func:`validator`. The registry is the single source of
+Validators register themselves with :func:`validator` when their family module is imported; the
+package (``promptctl/validate/__init__.py``) imports the built-in families by name, and the
+registry never imports a family. The registry is the single source of
 truth for what an assertion may say, so ``promptctl lint`` (:func:`lint_assertion`), the JSON
 schema of case files (:func:`assertion_schemas`) and the README table cannot drift from what
 the code actually runs.
@@ -21,6 +23,7 @@ from typing import Any, TypeAlias
 from promptctl.jsonutil import is_json_type, json_type_name
 from promptctl.suggest import closest
 from promptctl.suite.model import Assertion, Case, Prompt
+from promptctl.validate.transforms import KNOWN_TRANSFORMS
 from promptctl.validate.types import ValidationContext
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
@@ -247,8 +250,6 @@ def lint_assertion(a: Assertion, *, case: Case | None = None, prompt: Prompt | N
     ``case``/``prompt`` are optional context: with them, lint also reports a similarity check
     with neither ``value`` nor ``expected``, or a ``json_schema`` with no schema anywhere.
     """
-    from promptctl.validate.transforms import KNOWN_TRANSFORMS
-
     problems: list[str] = []
     spec = _REGISTRY.get(a.type)
     if spec is None:
@@ -329,25 +330,7 @@ def compile_patterns(a: Assertion, case: Case | None = None, prompt: Prompt | No
     return problems
 
 
-# Register the built-in families. Imported last: they import ``validator`` from this module.
-from promptctl.validate import (  # noqa: E402
-    basic,
-    custom,
-    judge,
-    perf,
-    similarity,
-    structured,
-    text,
-)
-from promptctl.validate.transforms import KNOWN_TRANSFORMS  # noqa: E402
-
-del basic, custom, judge, perf, similarity, structured, text
-
-KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
-
 __all__ = [
-    "KNOWN_TRANSFORMS",
-    "KNOWN_TYPES",
     "CheckError",
     "Opt",
     "Outcome",
