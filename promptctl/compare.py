@@ -83,7 +83,7 @@ def _best_local(paths: list[Path]) -> Record | None:
 
 
 def _run(root: Path, ref: str | None, offline: bool, note: Note) -> Record:
-    from promptctl.testrun import TestOptions, run_tests
+    from promptctl.run.suite_run import TestOptions, run_tests
 
     project = open_project(root, ref)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 from promptctl.errors import InputError, UsageError
 from promptctl.execute.recordings.store import Recordings
 from promptctl.git.repo import changed_files, default_branch, merge_base, resolve
-from promptctl.plan import Row, Selection, build_plan, models_for
+from promptctl.run.plan import Row, Selection, build_plan, models_for
 from promptctl.suite.load import Suite, prompt_name
 from promptctl.suite.model import Case
 from promptctl.suite.project import Project, open_project

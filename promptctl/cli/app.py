@@ -368,9 +368,9 @@ def test(
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl import report
-    from promptctl.plan import parse_shard
-    from promptctl.testrun import TestOptions, exit_code_for, run_tests
-    from promptctl.testrun import dry_run as plan_only
+    from promptctl.run.plan import parse_shard
+    from promptctl.run.suite_run import TestOptions, exit_code_for, run_tests
+    from promptctl.run.suite_run import dry_run as plan_only
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
@@ -448,8 +448,8 @@ def run(
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer at the end.")] = False,
 ) -> None:
     """Render a prompt, make one model call and stream the answer, then tokens, latency, cost."""
-    from promptctl.oneshot import run_once
     from promptctl.report import fmt_cost, fmt_ms
+    from promptctl.run.one_call import run_once
 
     project = _project()
     stream = not no_stream and sys.stdout.isatty()

@@ -308,39 +308,9 @@ def _error_message(exc: BaseException, secrets: list[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-_price_known_cache: dict[str, bool] = {}
-
-
-def _price_known(lm: Any, model: str) -> bool:
-    """Whether litellm's price table has this model. Unknown models make ``completion_cost`` raise
-    or, for some providers, return 0.0 — both must become ``None``, never a fake zero. Cached:
-    ``get_model_info`` costs ~0.5 ms and the table is local and fixed for the process."""
-    known = _price_known_cache.get(model)
-    if known is None:
-        try:
-            info = lm.get_model_info(model)
-        except Exception:
-            known = False
-        else:
-            known = (
-                info.get("input_cost_per_token") is not None and info.get("output_cost_per_token") is not None
-            )
-        _price_known_cache[model] = known
-    return known
-
-
 def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
     """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
-    lm = ensure_litellm()
-    if not _price_known(lm, model):
-        return None
-    try:
-        prompt_cost, completion_cost = lm.cost_per_token(
-            model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
-        )
-        return float(prompt_cost) + float(completion_cost)
-    except Exception:
-        return None
+    return _response_cost(ensure_litellm(), model, input_tokens, output_tokens)
 
 
 def count_tokens(model: str, text: str) -> int:
@@ -358,21 +328,20 @@ _price_cache: dict[str, tuple[float, float, float | None] | None] = {}
 
 
 def _prices(lm: Any, model: str) -> tuple[float, float, float | None] | None:
-    """(input, output, cached-input) USD per token from litellm's local price table, or None."""
+    """(input, output, cached-input) USD per token from litellm's local price table, or None when
+    the table does not price the model (an unknown price is never a fake zero). Cached per model:
+    ``get_model_info`` costs ~0.5 ms and the table is local and fixed for the process."""
     if model in _price_cache:
         return _price_cache[model]
     prices: tuple[float, float, float | None] | None = None
-    if _price_known(lm, model):
-        try:
-            info = lm.get_model_info(model)
+    try:
+        info = lm.get_model_info(model)
+        price_in, price_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+        if price_in is not None and price_out is not None:
             cached = info.get("cache_read_input_token_cost")
-            prices = (
-                float(info["input_cost_per_token"]),
-                float(info["output_cost_per_token"]),
-                None if cached is None else float(cached),
-            )
-        except Exception:
-            prices = None
+            prices = (float(price_in), float(price_out), None if cached is None else float(cached))
+    except Exception:
+        prices = None
     _price_cache[model] = prices
     return prices
 
@@ -381,8 +350,9 @@ def _response_cost(
     lm: Any, model: str, input_tokens: int | None, output_tokens: int | None, usage: Any = None
 ) -> float | None:
     """Cost of a call: tokens x the model's prices (cached prompt tokens at the cached price when
-    the provider reports them). ``litellm.completion_cost`` costs ~1 ms per call; this is a few
-    multiplications on prices looked up once per model."""
+    the provider reports them). The one pricing rule: calls made and ``--dry-run`` estimates
+    (:func:`estimate_cost`) both go through it. ``litellm.completion_cost`` costs ~1 ms per call;
+    this is a few multiplications on prices looked up once per model."""
     prices = _prices(lm, model)
     if prices is None or input_tokens is None or output_tokens is None:
         return None

@@ -65,15 +65,6 @@ class ModelRequest:
     fallbacks: list[Target] = field(default_factory=list)
     sample: int = 0
 
-    def fingerprint(self) -> str:
-        """Content address of the request: the cache key and the recording check.
-
-        Covers model, api_base, the fully rendered messages, every parameter and the sample
-        index (so repeated samples stay distinct). Never the API key (only its variable name is
-        known here, and even that is left out: rotating a key must not invalidate the cache).
-        """
-        return fingerprint(self.target.model, self.target.api_base, self.messages, self.params, self.sample)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target.to_dict(),
@@ -97,6 +88,12 @@ class ModelRequest:
 def fingerprint(
     model: str, api_base: str | None, messages: list[dict[str, str]], params: dict[str, Any], sample: int
 ) -> str:
+    """Content address of a request: the cache key and the recording check.
+
+    Covers model, api_base, the fully rendered messages, every parameter and the sample index
+    (so repeated samples stay distinct). Never the API key (only its variable name is known
+    here, and even that is left out: rotating a key must not invalidate the cache).
+    """
     payload = {"model": model, "api_base": api_base, "messages": messages, "params": params, "sample": sample}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -57,16 +56,6 @@ class _ConfinedLoader(jinja2.BaseLoader):
 
 class RenderError(InputError):
     """A template failed to render (missing variable, sandbox violation, bad include...)."""
-
-
-@dataclass
-class TemplateRef:
-    """One Jinja string of a prompt: the template or a message's content."""
-
-    text: str
-    loc: Loc
-    lineno_base: Loc  # where line 1 of the text sits in the YAML file
-    block: bool
 
 
 def make_environment(read: Callable[[str], str], prompts_dir: str) -> SandboxedEnvironment:

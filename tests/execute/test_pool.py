@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from promptctl.execute import llm, runner
+from promptctl.execute import llm
 from promptctl.execute.pool import WorkerPool, worker_count
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
+from promptctl.run import runner
 from tests.fakeserver import FakeServer
 from tests.helpers import init_repo, interrupt_cli_test, invoke, write_files
 

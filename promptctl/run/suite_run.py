@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
-from promptctl.execute.runner import RowResult, Runner, RunOptions, RunStats, run_rows
 from promptctl.execute.types import RetryPolicy
-from promptctl.plan import Row, Selection, build_plan
 from promptctl.records import Record, latest_record, new_record, row_to_dict, write_record
+from promptctl.run.plan import Row, Selection, build_plan
+from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, run_rows
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, load_checked
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, fingerprint
-from promptctl.plan import Row, resolve_target
+from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
@@ -65,10 +65,6 @@ class RowResult:
     status: RowStatus
     score: float | None
 
-    @property
-    def failing(self) -> list[AssertionResult]:
-        return [a for a in self.asserts if not a.passed or a.error]
-
 
 @dataclass
 class RunStats:
@@ -77,7 +73,6 @@ class RunStats:
     replays: int = 0
     deduplicated: int = 0
     spent: float = 0.0
-    unknown_cost_calls: int = 0
     retries: int = 0
 
 
@@ -301,8 +296,6 @@ class Runner:
         self.stats.retries += resp.retries
         if resp.cost is not None:
             self.stats.spent += resp.cost
-        elif resp.status == "ok":
-            self.stats.unknown_cost_calls += 1
         return resp
 
     async def judge(

@@ -8,7 +8,7 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
-from promptctl.plan import resolve_target
+from promptctl.run.plan import resolve_target
 from promptctl.suggest import suggest
 from promptctl.suite.project import Project
 from promptctl.suite.render import make_renderer, render_prompt
