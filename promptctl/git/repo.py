@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import TypedDict
 
-from promptctl.errors import GitError
+from promptctl.errors import GitError, UsageError
 from promptctl.git.plumbing import find_repo_root, git_cli, ref_sha, repo_at, resolve_rev, run, short_sha
 from promptctl.paths import repo_relpath
 
@@ -188,3 +188,11 @@ def changed_files(
                 if f:
                     result.setdefault(f, "A")
     return sorted(((s, p) for p, s in result.items()), key=lambda t: t[1])
+
+
+def default_base(root: Path) -> str:
+    """The merge-base of HEAD with the default branch: what a pull request would be compared with."""
+    branch = default_branch(root)
+    if branch is None:
+        raise UsageError("no default branch (main/master) to compare with", hint="give BASE explicitly")
+    return merge_base(root, "HEAD", branch)

@@ -112,6 +112,7 @@ class Runner:
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
+        self.elapsed: float | None = None  # wall seconds of the last run_rows
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, rows: list[Row]) -> list[RowResult]:
@@ -390,6 +391,6 @@ def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
     try:
         return asyncio.run(main())
     finally:
-        runner.elapsed = time.monotonic() - started  # type: ignore[attr-defined]
+        runner.elapsed = time.monotonic() - started
         if runner.cache is not None:
             runner.cache.flush()

@@ -1,8 +1,7 @@
-"""``promptctl test`` as a library call: select, plan, execute, validate, record.
+"""The run of a suite: select, plan, execute, validate (``promptctl test`` minus its record).
 
-The CLI only parses options into ``TestOptions``, passes a progress callback and prints the
-``TestOutcome``; tests, ``compare`` (which runs whatever a ref is missing) and benchmarks call
-``run_tests`` directly.
+The CLI parses options into ``TestOptions``; ``records.run_record`` runs the suite through
+``run_tests`` and writes the run record; ``dry_run`` is the plan without calling anything.
 """
 
 from __future__ import annotations
@@ -13,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted, UsageError
+from promptctl.errors import UsageError
 from promptctl.execute.types import RetryPolicy
-from promptctl.records import Record, latest_record, new_record, row_to_dict, write_record
 from promptctl.run.plan import Row, Selection, build_plan
 from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, run_rows
 from promptctl.suite.load import Suite
@@ -39,34 +37,23 @@ class TestOptions:
     record: bool = False
     max_cost: float | None = None
     write_record: bool = True
+    # --last-failed: the case keys that failed or errored last time (the caller reads its record).
+    previous_failures: set[str] | None = None
 
 
 @dataclass
-class TestOutcome:
-    record: Record
+class RunOutcome:
+    """What a run of the suite produced. ``results`` are in plan order; when ``interrupted`` they
+    are the rows that finished before Ctrl-C / SIGTERM."""
+
     results: list[RowResult]
     stats: RunStats
     rows_planned: int
-    record_path: str | None = None
+    interrupted: bool = False
+    elapsed_s: float | None = None
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return self.record.summary
-
-
-def exit_code_for(summary: dict[str, Any], fail_under: float | None = None) -> int:
-    """0 all passed (or pass rate ≥ --fail-under), 1 failures, 3 errors/skips without failures."""
-    rate = summary.get("pass_rate")
-    if fail_under is not None and rate is not None and rate + 1e-12 >= fail_under:
-        return EXIT_OK
-    if summary["failed"]:
-        return EXIT_FAILED
-    if summary["errors"] or summary["skipped"]:
-        return EXIT_EXECUTION
-    return EXIT_OK
 
 
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
@@ -97,8 +84,7 @@ def selection_for(
     if opts.only_keys is not None:
         sel.only_keys = set(opts.only_keys)
     if opts.last_failed:
-        prev = latest_record(project.root)
-        failed = {r["case_key"] for r in (prev.rows if prev else []) if r["status"] in ("fail", "error")}
+        failed = set(opts.previous_failures or ())
         if failed:
             sel.only_keys = failed if sel.only_keys is None else sel.only_keys & failed
             notes.append(f"--last-failed: rerunning {len(failed)} case(s) that failed or errored last time")
@@ -173,82 +159,41 @@ def run_tests(
     project: Project,
     opts: TestOptions,
     *,
-    argv: list[str] | None = None,
     on_plan: Callable[[list[Row]], None] | None = None,
     on_result: Callable[[RowResult], None] | None = None,
-) -> TestOutcome:
-    """Run the selected suite. Always writes a record (also when interrupted, marked incomplete)."""
+) -> RunOutcome:
+    """Plan and run the selected suite. Ctrl-C or SIGTERM end it early with ``interrupted`` set:
+    every finished row is in the outcome (and in the cache, and in recordings with --record)."""
     if opts.record and project.ref is not None:
         raise UsageError("--record writes recordings into the worktree; it cannot be combined with --ref")
     if opts.record and opts.offline:
         raise UsageError("--record needs model calls; it cannot be combined with --offline")
-    # The record's provenance (HEAD, dirty check: two git processes) is looked up meanwhile.
-    provenance = _Background(
-        new_record,
-        project.root,
-        command=argv or ["promptctl", "test"],
-        config=project.config.public_dict(),
-        ref=project.ref,
-    )
     suite, rows, notes = plan_tests(project, opts)
     if on_plan is not None:
         on_plan(rows)
     runner = _runner(project, opts, on_result)
     if opts.record and runner.writer is not None:
         _prune_recordings(suite, rows, runner, opts)
-    record = provenance.result()
-    record.selection = {
-        "paths": opts.paths,
-        "keywords": opts.keywords,
-        "tags": opts.tags,
-        "models": opts.models,
-        "repeat": opts.repeat,
-        "shard": list(opts.shard) if opts.shard else None,
-        "last_failed": opts.last_failed,
-        "rows": len(rows),
-    }
     interrupted = False
     try:
         run_rows(runner, rows)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
-    outcome = _finish(project, opts, runner, record, rows, interrupted, notes)
-    if interrupted:
-        done = len(outcome.results)
-        raise Interrupted(
-            f"interrupted: {done} of {len(rows)} rows finished and were kept "
-            f"(record {outcome.record_path}); run the same command again to finish the rest"
-        )
+    outcome = RunOutcome(
+        results=sorted(runner.results, key=lambda r: r.row.index),
+        stats=runner.stats,
+        rows_planned=len(rows),
+        interrupted=interrupted,
+        elapsed_s=runner.elapsed,
+        notes=notes,
+    )
+    if runner.writer is not None:
+        outcome.recordings_written = runner.writer.write()
+    if runner.cache is not None:
+        runner.cache.record_run_stats(runner.stats.cache_hits, runner.stats.live_calls)
+        outcome.cache_warning = runner.cache.warning
+        runner.cache.close()
     return outcome
-
-
-class _Background:
-    """``fn(*args, **kwargs)`` on a thread; ``result()`` waits and returns or re-raises.
-
-    For work that mostly waits on another process (git), so it overlaps planning instead of
-    adding to it."""
-
-    def __init__(self, fn: Callable[..., Record], *args: Any, **kwargs: Any) -> None:
-        import threading
-
-        self._value: Record | None = None
-        self._error: BaseException | None = None
-
-        def target() -> None:
-            try:
-                self._value = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the caller of result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=target, name="promptctl-provenance", daemon=True)
-        self._thread.start()
-
-    def result(self) -> Record:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
 
 
 def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestOptions) -> None:
@@ -268,41 +213,6 @@ def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestO
         if cf.path in planned_files:
             keys = [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path]
             runner.writer.prune(cf.path, keys)
-
-
-def _finish(
-    project: Project,
-    opts: TestOptions,
-    runner: Runner,
-    record: Record,
-    rows: list[Row],
-    interrupted: bool,
-    notes: list[str],
-) -> TestOutcome:
-    results = sorted(runner.results, key=lambda r: r.row.index)
-    record.rows = [row_to_dict(r) for r in results]
-    record.complete = not interrupted and len(results) == len(rows)
-    record.interrupted = interrupted
-    st = runner.stats
-    record.stats = {
-        "live_calls": st.live_calls,
-        "cache_hits": st.cache_hits,
-        "replays": st.replays,
-        "deduplicated": st.deduplicated,
-        "retries": st.retries,
-        "spent": st.spent,
-        "elapsed_s": getattr(runner, "elapsed", None),
-    }
-    outcome = TestOutcome(record=record, results=results, stats=st, rows_planned=len(rows), notes=notes)
-    if runner.writer is not None:
-        outcome.recordings_written = runner.writer.write()
-    if runner.cache is not None:
-        runner.cache.record_run_stats(st.cache_hits, st.live_calls)
-        outcome.cache_warning = runner.cache.warning
-        runner.cache.close()
-    if opts.write_record:
-        outcome.record_path = str(write_record(project.root, record))
-    return outcome
 
 
 def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:

@@ -11,15 +11,14 @@ The fingerprint (see ``plan``) is the same content address the cache and the rec
 from __future__ import annotations
 
 import difflib
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptctl.errors import InputError, UsageError
+from promptctl.errors import InputError
 from promptctl.execute.recordings.store import Recordings
-from promptctl.git.repo import changed_files, default_branch, merge_base, resolve
+from promptctl.git.repo import changed_files, default_base, resolve
 from promptctl.run.plan import Row, Selection, build_plan, models_for
 from promptctl.suite.load import Suite, prompt_name
 from promptctl.suite.model import Case
@@ -63,14 +62,6 @@ class Side:
         close = getattr(self.project.source, "close", None)
         if close is not None:
             close()
-
-
-def default_base(root: Path) -> str:
-    """The merge-base of HEAD with the default branch: what a pull request would be compared with."""
-    branch = default_branch(root)
-    if branch is None:
-        raise UsageError("no default branch (main/master) to compare with", hint="give BASE explicitly")
-    return merge_base(root, "HEAD", branch)
 
 
 def _units_from_rows(rows: list[Row]) -> dict[UnitKey, Unit]:
@@ -335,105 +326,3 @@ def diff_revisions(root: Path, base: str | None, head: str | None, *, context: i
             h.close()
     finally:
         b.close()
-
-
-# -- rendering ----------------------------------------------------------------------------------
-def _files_lines(data: dict[str, Any]) -> list[str]:
-    return [f"  {f['status']}  {f['path']}  ({f['kind']})" for f in data["changed_files"]]
-
-
-def _summary_line(data: dict[str, Any]) -> str:
-    s = data["summary"]
-    return (
-        f"{s['affected']} of {max(s['units'], s['base_units'])} case × model affected "
-        f"({s['changed']} changed, {s['added']} added, {s['removed']} removed)"
-        + (f"; checks changed in {s['checks_changed']} case(s)" if s["checks_changed"] else "")
-    )
-
-
-def diff_to_text(data: dict[str, Any]) -> str:
-    out = [f"promptctl diff {data['base']['label']} → {data['head']['label']}", ""]
-    out.append(
-        f"changed files ({len(data['changed_files'])}):" if data["changed_files"] else "no changed files"
-    )
-    out += _files_lines(data)
-    out += ["", _summary_line(data)]
-    for side in ("base", "head"):
-        for p in data["problems"][side]:
-            out.append(f"warning ({side}): {p}")
-    for e in data["affected"]:
-        out += ["", f"=== {e['case_key']} [{e['model']}] ({e['change']}) ===", e["diff"].rstrip("\n")]
-        if e["output_diff"]:
-            out += ["--- recorded output ---", e["output_diff"].rstrip("\n")]
-    if data["checks_changed"]:
-        out += [
-            "",
-            "checks changed (same requests, different assertions): " + ", ".join(data["checks_changed"]),
-        ]
-    return "\n".join(out) + "\n"
-
-
-def _md_fence(text: str, max_lines: int) -> str:
-    lines = text.rstrip("\n").split("\n")
-    if len(lines) > max_lines:
-        lines = [*lines[:max_lines], f"… {len(lines) - max_lines} more lines"]
-    body = "\n".join(lines).replace("```", "`\u200b``")
-    return f"```diff\n{body}\n```"
-
-
-def diff_to_markdown(data: dict[str, Any], *, budget: int = 60_000, max_lines: int = 150) -> str:
-    """A PR comment: summary, changed files, and one collapsed ``<details>`` per affected case,
-    stopping before GitHub's comment limit (65,536 characters)."""
-    s = data["summary"]
-    out = [
-        f"### promptctl diff — `{data['base']['label']}` → `{data['head']['label']}`",
-        "",
-        _summary_line(data),
-        "",
-    ]
-    if data["changed_files"]:
-        out.append("<details><summary>Changed files (" + str(len(data["changed_files"])) + ")</summary>\n")
-        out += [f"- `{f['status']}` `{f['path']}` ({f['kind']})" for f in data["changed_files"]]
-        out += ["", "</details>", ""]
-    for side in ("base", "head"):
-        for p in data["problems"][side]:
-            out.append(f"> ⚠️ {side}: {p.replace(chr(10), ' ')}")
-    size = sum(len(x) + 1 for x in out)
-    shown = 0
-    for e in data["affected"]:
-        block = [
-            f"<details><summary><code>{html.escape(e['case_key'])}</code> [{html.escape(e['model'])}] — "
-            f"{e['change']}</summary>",
-            "",
-            _md_fence(e["diff"], max_lines),
-            "",
-        ]
-        if e["output_diff"]:
-            block += ["Recorded output:", "", _md_fence(e["output_diff"], max_lines), ""]
-        block += ["</details>", ""]
-        piece = sum(len(x) + 1 for x in block)
-        if size + piece > budget:
-            break
-        out += block
-        size += piece
-        shown += 1
-    if shown < len(data["affected"]):
-        out.append(
-            f"… {len(data['affected']) - shown} more affected case(s) not shown "
-            "(run `promptctl diff` locally for all)"
-        )
-    if data["checks_changed"]:
-        out.append("Checks changed (same requests): " + ", ".join(f"`{k}`" for k in data["checks_changed"]))
-    if not s["affected"] and not data["checks_changed"]:
-        out.append("No rendered request changed.")
-    return "\n".join(out) + "\n"
-
-
-def render_diff(data: dict[str, Any], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps(data, indent=2, ensure_ascii=False)
-    if fmt == "markdown":
-        return diff_to_markdown(data)
-    if fmt == "table":
-        return diff_to_text(data)
-    raise UsageError(f"unknown --format '{fmt}'; use table, markdown or json")

@@ -1,4 +1,4 @@
-"""promptctl.stats: exact values, corrections, and the gate's error rates by simulation."""
+"""promptctl.review.stats: exact values, corrections, and the gate's error rates by simulation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from fractions import Fraction
 
 import pytest
 
-from promptctl import stats
-from promptctl.stats import (
+from promptctl.review import stats
+from promptctl.review.stats import (
     CaseCounts,
     benjamini_hochberg,
     case_drop_tests,
@@ -216,5 +216,7 @@ def test_gate_error_rates_by_simulation() -> None:
 
 
 def test_stats_imports_no_scipy() -> None:
-    code = "import sys, promptctl.stats; assert 'scipy' not in sys.modules and 'numpy' not in sys.modules"
+    code = (
+        "import sys, promptctl.review.stats; assert 'scipy' not in sys.modules and 'numpy' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

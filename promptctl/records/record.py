@@ -9,7 +9,6 @@ A record is plain JSON: readable by jq, diffable, cheap to load, and small enoug
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
+from promptctl.records.summary import summarize
 
 SCHEMA_VERSION = 1
 RUNS_DIR = ".promptctl/runs"
@@ -164,175 +164,6 @@ def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> 
 def latest_record(root: Path, sha: str | None = None, *, include_dirty: bool = True) -> Record | None:
     paths = records_for_commit(root, sha, include_dirty=include_dirty) if sha else list_records(root)
     return read_record(paths[-1]) if paths else None
-
-
-# -- aggregation ------------------------------------------------------------------------------------
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    vs = sorted(values)
-    k = (len(vs) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(vs) - 1)
-    return vs[lo] + (vs[hi] - vs[lo]) * (k - lo)
-
-
-def unit_key(row: dict[str, Any]) -> tuple[str, str]:
-    return (row["case_key"], row["model"])
-
-
-def group_units(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    units: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows:
-        units.setdefault(unit_key(r), []).append(r)
-    return units
-
-
-def _fmean(values: list[float]) -> float:
-    """``statistics.fmean`` (the same correctly rounded result) without importing statistics,
-    which pulls in fractions, decimal and random on every run."""
-    return math.fsum(values) / len(values)
-
-
-def unit_outcome(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """A case × model over its samples: passes when its pass rate reaches ``min_pass_rate``."""
-    n = len(samples)
-    passes = fails = errors = skipped = 0
-    scores = []
-    for r in samples:
-        st = r["status"]
-        if st == "pass":
-            passes += 1
-        elif st == "fail":
-            fails += 1
-        elif st == "error":
-            errors += 1
-        elif st == "skipped":
-            skipped += 1
-        score = r.get("score")
-        if score is not None:
-            scores.append(score)
-    judged = passes + fails
-    min_rate = samples[0].get("min_pass_rate", 1.0)
-    rate = passes / judged if judged else None
-    if judged == 0:
-        status = "skipped" if skipped == n else "error"
-    elif rate is not None and rate + 1e-12 >= min_rate:
-        status = "error" if (errors or skipped) and min_rate >= 1.0 else "pass"
-    else:
-        status = "fail"
-    return {
-        "status": status,
-        "samples": n,
-        "passes": passes,
-        "fails": fails,
-        "errors": errors,
-        "skipped": skipped,
-        "pass_rate": rate,
-        "min_pass_rate": min_rate,
-        "score": _fmean(scores) if scores else None,
-    }
-
-
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The record's summary. One pass over the rows (it runs on every ``test`` and ``show``)."""
-    counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0}
-    units = group_units(rows)
-    for samples in units.values():
-        counts[unit_outcome(samples)["status"]] += 1
-    decided = counts["pass"] + counts["fail"] + counts["error"]
-    latencies: list[float] = []
-    scores: list[float] = []
-    metrics: dict[str, list[float]] = {}
-    row_passes = row_judged = tokens_in = tokens_out = cache_hits = replays = live = 0
-    cost: float | None = 0
-    spent: float | None = 0
-    for r in rows:
-        st = r["status"]
-        source = r.get("source")
-        if st == "pass":
-            row_passes += 1
-            row_judged += 1
-        elif st == "fail":
-            row_judged += 1
-        if st != "skipped":
-            if r.get("latency_ms") is not None:
-                latencies.append(r["latency_ms"])
-            if source == "live" and st != "error":  # a call that failed produced nothing to price
-                c = r.get("cost")
-                spent = None if c is None or spent is None else spent + c
-            if st != "error":
-                c = r.get("cost")
-                cost = None if c is None or cost is None else cost + c
-        score = r.get("score")
-        if score is not None:
-            scores.append(score)
-        for a in r.get("asserts", []):
-            if a.get("metric") and not a.get("error"):
-                metrics.setdefault(a["metric"], []).append(a["score"])
-        tokens_in += r.get("input_tokens") or 0
-        tokens_out += r.get("output_tokens") or 0
-        if source == "cache":
-            cache_hits += 1
-        elif source == "recording":
-            replays += 1
-        elif source == "live" and (r.get("attempts") or 0) > 0:
-            live += 1
-    return {
-        "units": len(units),
-        "rows": len(rows),
-        "passed": counts["pass"],
-        "failed": counts["fail"],
-        "errors": counts["error"],
-        "skipped": counts["skipped"],
-        "pass_rate": counts["pass"] / decided if decided else None,
-        "row_pass_rate": row_passes / max(1, row_judged),
-        "mean_score": _fmean(scores) if scores else None,
-        "metrics": {k: _fmean(v) for k, v in sorted(metrics.items())},
-        "input_tokens": tokens_in,
-        "output_tokens": tokens_out,
-        # Cost of what the outputs cost to produce; None when any price is unknown (never 0).
-        "cost": cost,
-        "spent": spent,
-        "p50_latency_ms": _percentile(latencies, 0.5),
-        "p95_latency_ms": _percentile(latencies, 0.95),
-        "cache_hits": cache_hits,
-        "replays": replays,
-        "live": live,
-    }
-
-
-def row_to_dict(result: Any) -> dict[str, Any]:
-    """Flatten a RowResult into the stored row (no secrets: requests carry none)."""
-    row, resp = result.row, result.response
-    return {
-        "case_key": row.case.key,
-        "prompt": row.case.prompt,
-        "case": row.case.id,
-        "case_file": row.case.file,
-        "model": row.model_name,
-        "litellm_model": row.target.model,
-        "sample": row.sample,
-        "fingerprint": row.fingerprint,
-        "status": result.status,
-        "score": result.score,
-        "min_pass_rate": row.case.min_pass_rate,
-        "output": resp.text,
-        "error": resp.error,
-        "source": resp.source,
-        "answered_by": resp.answered_by,
-        "provider_model": resp.provider_model,
-        "latency_ms": resp.latency_ms,
-        "input_tokens": resp.input_tokens,
-        "output_tokens": resp.output_tokens,
-        "cost": resp.cost,
-        "finish_reason": resp.finish_reason,
-        "attempts": resp.attempts,
-        "retries": resp.retries,
-        "tags": row.case.tags,
-        "asserts": [a.to_dict() for a in result.asserts],
-    }
 
 
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:

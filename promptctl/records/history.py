@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.errors import UsageError
-from promptctl.records import Record, latest_record, list_records, read_record
+from promptctl.records.record import Record, latest_record, list_records, read_record
 
 
 def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -63,7 +63,7 @@ def find_record(root: Path, ref: str | None) -> Record:
     rec = latest_record(root, sha, include_dirty=False) or latest_record(root, sha, include_dirty=True)
     if rec is not None:
         return rec
-    from promptctl.notes import record_from_notes
+    from promptctl.records.notes import record_from_notes
 
     rec = record_from_notes(root, sha)
     if rec is not None:
