@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import importlib
 import logging
 import math
@@ -29,16 +28,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
+from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 
 __all__ = [
     "NO_API_KEY",
-    "RateLimiter",
     "complete",
     "count_tokens",
     "ensure_litellm",
     "estimate_cost",
-    "limiter_for",
     "prewarm",
     "start_prewarm",
 ]
@@ -55,11 +54,6 @@ LITELLM_ENV = {
     # CPU per call and ~500 fewer modules loaded on the first call. Overridable from outside.
     "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER": "true",
 }
-
-# HTTP statuses worth another attempt: timeouts, conflicts, rate limits and server-side failures.
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-_MAX_ERROR_CHARS = 300
-_STATUS_NAMES = {401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError"}
 
 _litellm: Any = None
 _import_lock = threading.Lock()
@@ -144,163 +138,12 @@ _FIRST_CALL_MODULES = (
 )
 
 
-# --------------------------------------------------------------------------------------------
-# Rate limiting
-# --------------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Spaces call starts at least ``60 / rpm`` seconds apart (a leaky bucket without burst).
-
-    Slots are reserved under a thread lock rather than an asyncio primitive so one limiter can be
-    shared by calls on different event loops (tests run several ``asyncio.run``s in a process).
-    """
-
-    def __init__(self, rpm: float) -> None:
-        if rpm <= 0:
-            raise ValueError("rpm must be positive")
-        self.rpm = rpm
-        self.interval = 60.0 / rpm
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def _reserve(self) -> float:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-            return slot - now
-
-    async def acquire(self) -> None:
-        delay = self._reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
-_limiters: dict[tuple[str, str, str | None, float], RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(target: Target) -> RateLimiter | None:
-    """The shared limiter of a target (``None`` when it has no ``rpm``): every concurrent call to
-    one alias waits on the same clock."""
-    if not target.rpm:
-        return None
-    key = (target.name, target.model, target.api_base, float(target.rpm))
-    with _limiters_lock:
-        lim = _limiters.get(key)
-        if lim is None:
-            lim = _limiters[key] = RateLimiter(target.rpm)
-        return lim
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-
 class _CallbackError(Exception):
     """Wraps an exception raised by the caller's ``on_token``: a caller bug, not a provider error."""
 
     def __init__(self, original: BaseException) -> None:
         super().__init__(repr(original))
         self.original = original
-
-
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
-    resp = getattr(exc, "response", None)
-    status = getattr(resp, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    """Transient: rate limits, 5xx, timeouts, dropped or refused connections.
-
-    litellm reports a dropped/refused connection as ``InternalServerError`` (500, "Connection
-    error.") and a timeout as ``Timeout`` (408); it reports 401 as ``BadRequestError`` with
-    ``status_code == 401``. So the status code decides, not the class name.
-    """
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    status = _status_of(exc)
-    if status is None:
-        name = type(exc).__name__
-        return name in {"APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError"}
-    return status in _RETRYABLE_STATUS or status >= 500
-
-
-def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
-    """Response headers of a failed call.
-
-    litellm rebuilds ``exc.response`` without the provider's headers; the real ones are kept in
-    ``exc.litellm_response_headers`` (an ``httpx.Headers``). ``exc.headers`` holds proxy-supplied
-    ones. Try all three.
-    """
-    for candidate in (
-        getattr(exc, "litellm_response_headers", None),
-        getattr(getattr(exc, "response", None), "headers", None),
-        getattr(exc, "headers", None),
-    ):
-        if candidate:
-            return candidate  # type: ignore[no-any-return]
-    return None
-
-
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait (``retry-after-ms``, ``Retry-After`` in seconds or as
-    an HTTP date), or ``None``."""
-    headers = _headers_of(exc)
-    if headers is None:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000.0)
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(str(value))
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-_PREFIX_RE = re.compile(r"^(?:litellm\.\w+:\s*|\w*(?:Error|Exception)\s*[:-]\s*)+")
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _error_message(exc: BaseException, secrets: list[str]) -> str:
-    """``"<Class> (<status>): <provider message>"`` on one short line, with secrets masked."""
-    raw = getattr(exc, "message", None) or str(exc) or repr(exc)
-    text = " ".join(str(raw).split())
-    text = _PREFIX_RE.sub("", text)
-    text = re.sub(r"^\w+Exception - ", "", text)
-    text = text.replace("Request timed out. Error_str: Request timed out. - ", "Request timed out: ")
-    status = _status_of(exc)
-    name = type(exc).__name__
-    if name == "BadRequestError" and status in _STATUS_NAMES:  # litellm maps a bare 401 to BadRequestError
-        name = _STATUS_NAMES[status]
-    head = name + (f" ({status})" if status is not None else "")
-    text = _scrub(f"{head}: {text}" if text else head, secrets)
-    if len(text) > _MAX_ERROR_CHARS:
-        text = text[: _MAX_ERROR_CHARS - 1] + "…"
-    return _scrub(text, secrets)  # again: truncation cannot expose a key, but a split one could
 
 
 # --------------------------------------------------------------------------------------------
@@ -555,8 +398,8 @@ async def complete(
             except _CallbackError as e:
                 raise e.original from None
             except Exception as e:  # provider errors; CancelledError is a BaseException
-                message = _error_message(e, secrets)
-                if not _is_retryable(e) or retry_index >= policy.max_retries:
+                message = error_message(e, secrets)
+                if not is_retryable(e) or retry_index >= policy.max_retries:
                     errors.append(f"{target.name}: {message}" if len(targets) > 1 else message)
                     break
                 retries += 1
@@ -569,7 +412,7 @@ async def complete(
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(
         status="error",
-        error=_scrub(error, [s for s in all_secrets if s]),
+        error=scrub(error, [s for s in all_secrets if s]),
         answered_by=None,
         attempts=attempts,
         retries=retries,
