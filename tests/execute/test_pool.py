@@ -27,7 +27,7 @@ from tests.fakeserver import FakeServer
 from tests.helpers import init_repo, interrupt_cli_test, invoke, write_files
 
 KEY = "sk-test-0123456789abcdef0123456789"
-SAME = ("status", "output", "error", "attempts", "retries", "answered_by", "provider_model")
+SAME: tuple[str, ...] = ("status", "output", "error", "attempts", "retries", "answered_by", "provider_model")
 SAME += ("input_tokens", "output_tokens", "cost", "finish_reason")
 
 

@@ -72,7 +72,7 @@ def test_fisher_log_space_path_matches_exact() -> None:
     importlib.util.find_spec("scipy") is None, reason="scipy not installed (cross-check only)"
 )
 def test_fisher_matches_scipy() -> None:
-    from scipy.stats import fisher_exact  # type: ignore[import-not-found,unused-ignore]
+    from scipy.stats import fisher_exact  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     rng = random.Random(3)
     for _ in range(200):
