@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
-from promptctl.records.record import Record
-from promptctl.suite.project import Project, open_project
+
+if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
+    from promptctl.records.record import Record
+    from promptctl.suite.project import Project
 
 STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
 
@@ -26,6 +28,8 @@ OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the r
 
 
 def current_project(ref: str | None = None) -> Project:
+    from promptctl.suite.project import open_project
+
     return open_project(Path.cwd(), ref)
 
 

@@ -194,7 +194,7 @@ def _case_signature(case: Case) -> str:
     )
 
 
-def _outputs(side: Side, unit: Unit, cache: dict[str, Recordings]) -> list[str | None] | None:
+def _recorded_outputs(side: Side, unit: Unit, cache: dict[str, Recordings]) -> list[str | None] | None:
     """The recorded outputs of a unit at this revision, only when recorded for exactly this request."""
     if unit.error is not None or not unit.fingerprints:
         return None
@@ -280,7 +280,7 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             "output_diff": None,
         }
         if b is not None and h is not None:
-            ob, oh = _outputs(base, b, recordings), _outputs(head, h, recordings)
+            ob, oh = _recorded_outputs(base, b, recordings), _recorded_outputs(head, h, recordings)
             if ob is not None and oh is not None:
                 entry["output_diff"] = unified(
                     _outputs_text(ob),
