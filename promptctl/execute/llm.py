@@ -30,7 +30,7 @@ from typing import Any
 
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
-from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
 __all__ = [
     "NO_API_KEY",
@@ -215,7 +215,6 @@ def _response_cost(
 # Credentials
 # --------------------------------------------------------------------------------------------
 
-NO_API_KEY = "no API key for "  # start of the error of a target whose provider key is missing
 _SECRET_RE = re.compile(r"API_KEY|_TOKEN$", re.IGNORECASE)
 
 

@@ -14,6 +14,10 @@ from promptctl.jsonutil import canonical_json
 if TYPE_CHECKING:
     from promptctl.suite.model import Config
 
+# The start of the error of a target whose provider key is missing (llm writes it, the runner
+# recognises it to add the way out for that row).
+NO_API_KEY = "no API key for "
+
 Source = Literal["live", "cache", "recording"]
 Status = Literal["ok", "error", "skipped"]
 

@@ -67,7 +67,8 @@ def _installed_version(name: str) -> str | None:
 
 @dataclass
 class Record:
-    """One run. ``rows`` are dicts (see ``row_to_dict``) so a record loads without any import."""
+    """One run. ``rows`` are plain dicts (see ``records.run_record.row_to_dict``), so a record loads
+    without importing anything."""
 
     commit: str | None
     dirty: bool

@@ -4,7 +4,7 @@ A prompt edit is reviewed by its effect, not by its YAML: both revisions are loa
 (every case × model rendered and fingerprinted), and every case × model whose request changed is
 shown as a unified diff of its *rendered* messages. So a one-line edit of a partial shows up in
 every prompt that includes it, and a refactoring that renders the same text shows up as nothing.
-The fingerprint (see ``plan``) is the same content address the cache and the recordings use, so
+The fingerprint (see ``run.plan``) is the same content address the cache and the recordings use, so
 "affected" here means exactly "would need a new model call".
 """
 
@@ -227,7 +227,8 @@ def _outputs_text(outputs: list[str | None]) -> str:
 
 
 def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
-    """Everything ``promptctl diff`` reports, as JSON-ready data (see ``render_diff``)."""
+    """Everything ``promptctl diff`` reports, as JSON-ready data (``report.formats.render_diff``
+    renders it)."""
     root = head.project.root
     cfg = head.project.config
     pdir, cdir = cfg.prompts_dir.rstrip("/"), cfg.cases_dir.rstrip("/")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
 from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
@@ -36,8 +36,6 @@ from promptctl.validate.types import AssertionResult, ValidationContext
 if TYPE_CHECKING:
     from promptctl.execute.pool import WorkerPool
 
-# The start of llm.NO_API_KEY's errors; repeated here so the runner need not import the model layer.
-NO_API_KEY = "no API key for "
 
 RowStatus = Literal["pass", "fail", "error", "skipped"]
 

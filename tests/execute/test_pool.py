@@ -19,10 +19,8 @@ from typing import Any
 
 import pytest
 
-from promptctl.execute import llm
 from promptctl.execute.pool import WorkerPool, worker_count
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
-from promptctl.run import runner
 from tests.fakeserver import FakeServer
 from tests.helpers import init_repo, interrupt_cli_test, invoke, write_files
 
@@ -99,7 +97,6 @@ def test_worker_count_and_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_count(100_000, 64) == 0
     assert WorkerPool(3, 8, RetryPolicy()).slots == [3, 3, 2]
     assert WorkerPool(4, 2, RetryPolicy()).slots == [1, 1]
-    assert runner.NO_API_KEY == llm.NO_API_KEY
 
 
 def test_workers_answer_like_in_process_with_retries_fallbacks_and_missing_keys(
