@@ -22,3 +22,14 @@ def confined(rel: str, base: str = "") -> str | None:
     if norm in (".", "..") or norm.startswith("../"):
         return None
     return posixpath.join(base, norm) if base else norm
+
+
+def repo_relpath(relpath: str) -> str:
+    """A repository-relative posix path, normalised ("" is the root); ValueError when it is
+    absolute, a Windows path, or escapes the repository (the :func:`confined` rule)."""
+    if relpath in ("", "."):
+        return ""
+    norm = confined(relpath)
+    if norm is None:
+        raise ValueError(f"path must be a relative posix path inside the repository: {relpath!r}")
+    return norm

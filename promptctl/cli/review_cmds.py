@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from promptctl.cli.app import OutOpt, _emit, _project, app
+from promptctl.cli.common import OutOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
@@ -19,12 +19,16 @@ BaseArg = Annotated[
 HeadArg = Annotated[str | None, typer.Argument(help="Head revision (default: the worktree).")]
 
 
+def register(app: typer.Typer) -> None:
+    app.command()(diff)
+    app.command()(compare)
+
+
 def _check_format(fmt: str) -> None:
     if fmt not in ("table", "markdown", "json"):
         raise UsageError(f"unknown --format '{fmt}'; use table, markdown or json")
 
 
-@app.command()
 def diff(
     base: BaseArg = None,
     head: HeadArg = None,
@@ -35,15 +39,15 @@ def diff(
     """Show what a change does to the rendered requests: changed files, then a diff of the rendered
     messages of every case × model whose request changed (and of recorded outputs when both sides
     have them). No model is called. Exit 0."""
-    from promptctl.review import diff_revisions, render_diff
+    from promptctl.report.formats import render_diff
+    from promptctl.review.diff import diff_revisions
 
     _check_format(fmt)
-    project = _project()
+    project = current_project()
     data = diff_revisions(project.root, base, head, context=context)
-    _emit(render_diff(data, fmt), output)
+    emit(render_diff(data, fmt), output)
 
 
-@app.command()
 def compare(
     base: BaseArg = None,
     head: HeadArg = None,
@@ -81,13 +85,17 @@ def compare(
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
     record, else a git note, else runs the suite at that revision."""
-    from promptctl import compare as cmp
+    from promptctl.report import text
+    from promptctl.report.as_json import data_json
+    from promptctl.report.formats import render_comparison
+    from promptctl.review.comparison import compare_revisions
+    from promptctl.review.gate import gate_settings
 
     _check_format(fmt)
-    project = _project()
+    project = current_project()
     settings = None
     if gate:
-        settings = cmp.GateSettings.from_config(
+        settings = gate_settings(
             project.config.gate,
             alpha=alpha,
             correction=correction,
@@ -101,11 +109,9 @@ def compare(
     def note(message: str) -> None:
         echo(message, err=True)
 
-    data = cmp.compare_revisions(
-        project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note
-    )
+    data = compare_revisions(project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note)
     if fmt == "table":
-        echo(f"compare {cmp.side_desc(data['base'])} → {cmp.side_desc(data['head'])}")
+        echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")
         units = [
             u
             for u in data["units"]
@@ -115,16 +121,16 @@ def compare(
             or u["provider_model_drift"]
         ]
         if units:
-            table(cmp.UNIT_COLUMNS, [cmp.unit_cells(u) for u in units])
-        for line in cmp.totals_lines(data):
+            table(text.UNIT_COLUMNS, [text.unit_cells(u) for u in units])
+        for line in text.totals_lines(data):
             echo(line)
-        for line in cmp.gate_lines(data):
+        for line in text.gate_lines(data):
             echo(line)
         if output is not None:
-            _emit(cmp.render_compare(data, "json"), output)
+            emit(data_json(data), output)
     else:
-        _emit(cmp.render_compare(data, fmt), output)
-        for line in cmp.gate_lines(data):
+        emit(render_comparison(data, fmt), output)
+        for line in text.gate_lines(data):
             echo(line, err=True)
     if data["gate"] is not None and data["gate"]["failed"]:
         raise typer.Exit(1)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import importlib
 import logging
 import math
@@ -29,16 +28,16 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
+from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
+from promptctl.execute.ratelimit import RateLimiter, limiter_for
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
 __all__ = [
     "NO_API_KEY",
-    "RateLimiter",
     "complete",
     "count_tokens",
     "ensure_litellm",
     "estimate_cost",
-    "limiter_for",
     "prewarm",
     "start_prewarm",
 ]
@@ -55,11 +54,6 @@ LITELLM_ENV = {
     # CPU per call and ~500 fewer modules loaded on the first call. Overridable from outside.
     "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER": "true",
 }
-
-# HTTP statuses worth another attempt: timeouts, conflicts, rate limits and server-side failures.
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
-_MAX_ERROR_CHARS = 300
-_STATUS_NAMES = {401: "AuthenticationError", 403: "PermissionDeniedError", 404: "NotFoundError"}
 
 _litellm: Any = None
 _import_lock = threading.Lock()
@@ -144,61 +138,6 @@ _FIRST_CALL_MODULES = (
 )
 
 
-# --------------------------------------------------------------------------------------------
-# Rate limiting
-# --------------------------------------------------------------------------------------------
-
-
-class RateLimiter:
-    """Spaces call starts at least ``60 / rpm`` seconds apart (a leaky bucket without burst).
-
-    Slots are reserved under a thread lock rather than an asyncio primitive so one limiter can be
-    shared by calls on different event loops (tests run several ``asyncio.run``s in a process).
-    """
-
-    def __init__(self, rpm: float) -> None:
-        if rpm <= 0:
-            raise ValueError("rpm must be positive")
-        self.rpm = rpm
-        self.interval = 60.0 / rpm
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def _reserve(self) -> float:
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-            return slot - now
-
-    async def acquire(self) -> None:
-        delay = self._reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
-_limiters: dict[tuple[str, str, str | None, float], RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_for(target: Target) -> RateLimiter | None:
-    """The shared limiter of a target (``None`` when it has no ``rpm``): every concurrent call to
-    one alias waits on the same clock."""
-    if not target.rpm:
-        return None
-    key = (target.name, target.model, target.api_base, float(target.rpm))
-    with _limiters_lock:
-        lim = _limiters.get(key)
-        if lim is None:
-            lim = _limiters[key] = RateLimiter(target.rpm)
-        return lim
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-
 class _CallbackError(Exception):
     """Wraps an exception raised by the caller's ``on_token``: a caller bug, not a provider error."""
 
@@ -207,140 +146,14 @@ class _CallbackError(Exception):
         self.original = original
 
 
-def _status_of(exc: BaseException) -> int | None:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        return status
-    resp = getattr(exc, "response", None)
-    status = getattr(resp, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    """Transient: rate limits, 5xx, timeouts, dropped or refused connections.
-
-    litellm reports a dropped/refused connection as ``InternalServerError`` (500, "Connection
-    error.") and a timeout as ``Timeout`` (408); it reports 401 as ``BadRequestError`` with
-    ``status_code == 401``. So the status code decides, not the class name.
-    """
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    status = _status_of(exc)
-    if status is None:
-        name = type(exc).__name__
-        return name in {"APIConnectionError", "Timeout", "APITimeoutError", "ServiceUnavailableError"}
-    return status in _RETRYABLE_STATUS or status >= 500
-
-
-def _headers_of(exc: BaseException) -> Mapping[str, str] | None:
-    """Response headers of a failed call.
-
-    litellm rebuilds ``exc.response`` without the provider's headers; the real ones are kept in
-    ``exc.litellm_response_headers`` (an ``httpx.Headers``). ``exc.headers`` holds proxy-supplied
-    ones. Try all three.
-    """
-    for candidate in (
-        getattr(exc, "litellm_response_headers", None),
-        getattr(getattr(exc, "response", None), "headers", None),
-        getattr(exc, "headers", None),
-    ):
-        if candidate:
-            return candidate  # type: ignore[no-any-return]
-    return None
-
-
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """Seconds the provider asked us to wait (``retry-after-ms``, ``Retry-After`` in seconds or as
-    an HTTP date), or ``None``."""
-    headers = _headers_of(exc)
-    if headers is None:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return max(0.0, float(ms) / 1000.0)
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(str(value))
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-_PREFIX_RE = re.compile(r"^(?:litellm\.\w+:\s*|\w*(?:Error|Exception)\s*[:-]\s*)+")
-
-
-def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _error_message(exc: BaseException, secrets: list[str]) -> str:
-    """``"<Class> (<status>): <provider message>"`` on one short line, with secrets masked."""
-    raw = getattr(exc, "message", None) or str(exc) or repr(exc)
-    text = " ".join(str(raw).split())
-    text = _PREFIX_RE.sub("", text)
-    text = re.sub(r"^\w+Exception - ", "", text)
-    text = text.replace("Request timed out. Error_str: Request timed out. - ", "Request timed out: ")
-    status = _status_of(exc)
-    name = type(exc).__name__
-    if name == "BadRequestError" and status in _STATUS_NAMES:  # litellm maps a bare 401 to BadRequestError
-        name = _STATUS_NAMES[status]
-    head = name + (f" ({status})" if status is not None else "")
-    text = _scrub(f"{head}: {text}" if text else head, secrets)
-    if len(text) > _MAX_ERROR_CHARS:
-        text = text[: _MAX_ERROR_CHARS - 1] + "…"
-    return _scrub(text, secrets)  # again: truncation cannot expose a key, but a split one could
-
-
 # --------------------------------------------------------------------------------------------
 # Prices and tokens
 # --------------------------------------------------------------------------------------------
 
 
-_price_known_cache: dict[str, bool] = {}
-
-
-def _price_known(lm: Any, model: str) -> bool:
-    """Whether litellm's price table has this model. Unknown models make ``completion_cost`` raise
-    or, for some providers, return 0.0 — both must become ``None``, never a fake zero. Cached:
-    ``get_model_info`` costs ~0.5 ms and the table is local and fixed for the process."""
-    known = _price_known_cache.get(model)
-    if known is None:
-        try:
-            info = lm.get_model_info(model)
-        except Exception:
-            known = False
-        else:
-            known = (
-                info.get("input_cost_per_token") is not None and info.get("output_cost_per_token") is not None
-            )
-        _price_known_cache[model] = known
-    return known
-
-
 def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
     """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
-    lm = ensure_litellm()
-    if not _price_known(lm, model):
-        return None
-    try:
-        prompt_cost, completion_cost = lm.cost_per_token(
-            model=model, prompt_tokens=input_tokens, completion_tokens=output_tokens
-        )
-        return float(prompt_cost) + float(completion_cost)
-    except Exception:
-        return None
+    return _response_cost(ensure_litellm(), model, input_tokens, output_tokens)
 
 
 def count_tokens(model: str, text: str) -> int:
@@ -358,21 +171,20 @@ _price_cache: dict[str, tuple[float, float, float | None] | None] = {}
 
 
 def _prices(lm: Any, model: str) -> tuple[float, float, float | None] | None:
-    """(input, output, cached-input) USD per token from litellm's local price table, or None."""
+    """(input, output, cached-input) USD per token from litellm's local price table, or None when
+    the table does not price the model (an unknown price is never a fake zero). Cached per model:
+    ``get_model_info`` costs ~0.5 ms and the table is local and fixed for the process."""
     if model in _price_cache:
         return _price_cache[model]
     prices: tuple[float, float, float | None] | None = None
-    if _price_known(lm, model):
-        try:
-            info = lm.get_model_info(model)
+    try:
+        info = lm.get_model_info(model)
+        price_in, price_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+        if price_in is not None and price_out is not None:
             cached = info.get("cache_read_input_token_cost")
-            prices = (
-                float(info["input_cost_per_token"]),
-                float(info["output_cost_per_token"]),
-                None if cached is None else float(cached),
-            )
-        except Exception:
-            prices = None
+            prices = (float(price_in), float(price_out), None if cached is None else float(cached))
+    except Exception:
+        prices = None
     _price_cache[model] = prices
     return prices
 
@@ -381,8 +193,9 @@ def _response_cost(
     lm: Any, model: str, input_tokens: int | None, output_tokens: int | None, usage: Any = None
 ) -> float | None:
     """Cost of a call: tokens x the model's prices (cached prompt tokens at the cached price when
-    the provider reports them). ``litellm.completion_cost`` costs ~1 ms per call; this is a few
-    multiplications on prices looked up once per model."""
+    the provider reports them). The one pricing rule: calls made and ``--dry-run`` estimates
+    (:func:`estimate_cost`) both go through it. ``litellm.completion_cost`` costs ~1 ms per call;
+    this is a few multiplications on prices looked up once per model."""
     prices = _prices(lm, model)
     if prices is None or input_tokens is None or output_tokens is None:
         return None
@@ -402,7 +215,6 @@ def _response_cost(
 # Credentials
 # --------------------------------------------------------------------------------------------
 
-NO_API_KEY = "no API key for "  # start of the error of a target whose provider key is missing
 _SECRET_RE = re.compile(r"API_KEY|_TOKEN$", re.IGNORECASE)
 
 
@@ -585,8 +397,8 @@ async def complete(
             except _CallbackError as e:
                 raise e.original from None
             except Exception as e:  # provider errors; CancelledError is a BaseException
-                message = _error_message(e, secrets)
-                if not _is_retryable(e) or retry_index >= policy.max_retries:
+                message = error_message(e, secrets)
+                if not is_retryable(e) or retry_index >= policy.max_retries:
                     errors.append(f"{target.name}: {message}" if len(targets) > 1 else message)
                     break
                 retries += 1
@@ -599,7 +411,7 @@ async def complete(
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(
         status="error",
-        error=_scrub(error, [s for s in all_secrets if s]),
+        error=scrub(error, [s for s in all_secrets if s]),
         answered_by=None,
         attempts=attempts,
         retries=retries,

@@ -6,12 +6,17 @@ Nothing here imports litellm: cached and replayed runs must never pay its ~2 s i
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptctl.jsonutil import canonical_json
+
 if TYPE_CHECKING:
-    from promptctl.spec import Config
+    from promptctl.suite.model import Config
+
+# The start of the error of a target whose provider key is missing (llm writes it, the runner
+# recognises it to add the way out for that row).
+NO_API_KEY = "no API key for "
 
 Source = Literal["live", "cache", "recording"]
 Status = Literal["ok", "error", "skipped"]
@@ -64,15 +69,6 @@ class ModelRequest:
     fallbacks: list[Target] = field(default_factory=list)
     sample: int = 0
 
-    def fingerprint(self) -> str:
-        """Content address of the request: the cache key and the recording check.
-
-        Covers model, api_base, the fully rendered messages, every parameter and the sample
-        index (so repeated samples stay distinct). Never the API key (only its variable name is
-        known here, and even that is left out: rotating a key must not invalidate the cache).
-        """
-        return fingerprint(self.target.model, self.target.api_base, self.messages, self.params, self.sample)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target.to_dict(),
@@ -93,13 +89,15 @@ class ModelRequest:
         )
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def fingerprint(
     model: str, api_base: str | None, messages: list[dict[str, str]], params: dict[str, Any], sample: int
 ) -> str:
+    """Content address of a request: the cache key and the recording check.
+
+    Covers model, api_base, the fully rendered messages, every parameter and the sample index
+    (so repeated samples stay distinct). Never the API key (only its variable name is known
+    here, and even that is left out: rotating a key must not invalidate the cache).
+    """
     payload = {"model": model, "api_base": api_base, "messages": messages, "params": params, "sample": sample}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 

@@ -16,21 +16,27 @@ import asyncio
 import math
 from typing import Any
 
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
+
+# The built-in validator families, one module each; importing one registers its assertion types.
+# A new validator family is one new module here plus its name in this list.
+from promptctl.validate import basic, custom, judge, perf, similarity, structured, text
 from promptctl.validate.registry import (
-    KNOWN_TRANSFORMS,
-    KNOWN_TYPES,
     CheckError,
     Outcome,
     ValidatorSpec,
     assertion_schemas,
     error,
     get,
+    known_types,
     lint_assertion,
     one_line,
 )
-from promptctl.validate.transforms import apply_transforms
+from promptctl.validate.transforms import KNOWN_TRANSFORMS, apply_transforms
 from promptctl.validate.types import AssertionResult, JudgeCall, ValidationContext
+
+FAMILIES = (basic, custom, judge, perf, similarity, structured, text)
+KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
 
 __all__ = [
     "KNOWN_TRANSFORMS",

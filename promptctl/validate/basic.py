@@ -8,7 +8,7 @@ flag or a ZWJ emoji family is several. ``words`` splits on Unicode whitespace, `
 
 from __future__ import annotations
 
-from promptctl.spec import Assertion, Case, Prompt
+from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, show, validator
 from promptctl.validate.types import ValidationContext
 

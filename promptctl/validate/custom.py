@@ -30,7 +30,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from promptctl.spec import Assertion, Case, Prompt
+from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, show, validator
 from promptctl.validate.types import ValidationContext
 

@@ -4,9 +4,10 @@ The judge prompt is an ordinary prompt file shipped with the package
 (``promptctl/builtin_prompts/judge.yaml``); a repository overrides it with
 ``<prompts_dir>/_judge.yaml``. Its templates see ``rubric``, ``output``, ``input`` (the rendered
 prompt messages when the runner provides them in ``ctx.extra["messages"]``, else the case
-variables as JSON) and ``expected`` (text, "" when the case has none). Templates are rendered in
-a Jinja sandbox with StrictUndefined; the *values* are inserted as data, never rendered as
-templates, so an output containing ``{{ ... }}`` cannot inject template code.
+variables as JSON) and ``expected`` (text, "" when the case has none). It is loaded and rendered
+like every prompt (``suite.load`` and ``suite.render``: Jinja sandbox, StrictUndefined, values
+inserted as data, never rendered as templates, so an output containing ``{{ ... }}`` cannot
+inject template code).
 
 The judge must answer ``{"score": <0..1>, "reason": "..."}`` (a ```json fence around it is
 tolerated). Anything else - prose, a missing or out-of-range score - is an *error* result,
@@ -21,10 +22,15 @@ import math
 import os
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from promptctl.execute.types import canonical_json
-from promptctl.spec import Assertion
+from promptctl.errors import InputError
+from promptctl.git.sources import WorktreeSource
+from promptctl.jsonutil import canonical_json
+from promptctl.suite.load import parse_prompt_text
+from promptctl.suite.model import Assertion, Prompt
+from promptctl.suite.render import Renderer, RenderError, render_prompt, renderer_for
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, validator
 from promptctl.validate.structured import JSON_FENCE, unfence
 from promptctl.validate.types import ValidationContext
@@ -34,72 +40,55 @@ JUDGE_PARAMS: dict[str, Any] = {"temperature": 0}
 OVERRIDE_NAME = "_judge.yaml"
 
 
-def _parse_prompt_file(text: str, where: str) -> list[tuple[str, str]]:
-    """(role, template) pairs of a prompt file (``messages:`` or a text ``template:``)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise CheckError(f"judge prompt {where} is not valid YAML: {one_line(str(e))}") from e
-    if not isinstance(data, dict):
-        raise CheckError(f"judge prompt {where} must be a mapping with `messages` or `template`")
-    if isinstance(data.get("template"), str):
-        return [("user", data["template"])]
-    msgs = data.get("messages")
-    if not isinstance(msgs, list) or not msgs:
-        raise CheckError(f"judge prompt {where} needs a non-empty `messages` list or a `template`")
-    out = []
-    for i, m in enumerate(msgs):
-        if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
-            raise CheckError(f"judge prompt {where}: message {i} needs string `role` and `content`")
-        out.append((m["role"], m["content"]))
-    return out
-
-
 @lru_cache(maxsize=8)
-def _load(path: str | None, mtime: int) -> list[tuple[str, str]]:
-    """The judge prompt, cached per (override path, mtime); ``path`` None is the built-in."""
-    if path is None:
-        text = resources.files("promptctl").joinpath("builtin_prompts/judge.yaml").read_text("utf-8")
-        return _parse_prompt_file(text, "builtin_prompts/judge.yaml")
+def _load(root: str | None, prompts_dir: str, mtime: int) -> tuple[Prompt, Renderer]:
+    """The judge prompt and a renderer for it, through the normal prompt loader and renderer;
+    cached per (override location, mtime). ``root`` None is the built-in prompt."""
+    if root is None:
+        where = "promptctl/builtin_prompts/judge.yaml"
+        text = resources.files("promptctl").joinpath("builtin_prompts", "judge.yaml").read_text("utf-8")
+        renderer = Renderer(_no_includes, prompts_dir)
+    else:
+        source = WorktreeSource(Path(root))
+        where = f"{prompts_dir}/{OVERRIDE_NAME}"
+        try:
+            text = source.read_text(where)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckError(f"cannot read judge prompt {where}: {e}") from e
+        renderer = renderer_for(source, prompts_dir)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise CheckError(f"cannot read judge prompt {path}: {e.strerror}") from e
-    return _parse_prompt_file(text, path)
+        prompt = parse_prompt_text(text, where, "_judge")
+    except InputError as e:
+        first = next((p for p in e.problems if p.is_error), None)
+        raise CheckError(f"invalid judge prompt: {first.format() if first else e.message}") from e
+    return prompt, renderer
 
 
-def judge_prompt(ctx: ValidationContext) -> list[tuple[str, str]]:
-    override = os.path.join(ctx.config.root, ctx.config.prompts_dir, OVERRIDE_NAME)
+def _no_includes(relpath: str) -> str:
+    raise FileNotFoundError(relpath)
+
+
+def judge_prompt(ctx: ValidationContext) -> tuple[Prompt, Renderer]:
+    """The repository's ``<prompts_dir>/_judge.yaml`` when there is one, else the built-in."""
+    prompts_dir = ctx.config.prompts_dir.rstrip("/")
+    override = os.path.join(ctx.config.root, prompts_dir, OVERRIDE_NAME)
     try:
         mtime = os.stat(override).st_mtime_ns
     except FileNotFoundError:
-        return _load(None, 0)
+        return _load(None, prompts_dir, 0)
     except OSError as e:
         raise CheckError(f"cannot read judge prompt {override}: {e.strerror}") from e
-    return _load(override, mtime)
+    return _load(ctx.config.root, prompts_dir, mtime)
 
 
-@lru_cache(maxsize=32)
-def _template(source: str) -> Any:
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    return env.from_string(source)
-
-
-def render_messages(prompt: list[tuple[str, str]], variables: dict[str, str]) -> list[dict[str, str]]:
-    out = []
-    for role, source in prompt:
-        try:
-            content = _template(source).render(**variables)
-        except Exception as e:  # TemplateSyntaxError, UndefinedError, SecurityError, ...
-            raise CheckError(f"cannot render the judge prompt: {type(e).__name__}: {one_line(str(e))}") from e
-        out.append({"role": role, "content": content})
-    return out
+def render_messages(judge: tuple[Prompt, Renderer], variables: dict[str, str]) -> list[dict[str, str]]:
+    prompt, renderer = judge
+    try:
+        return render_prompt(renderer, prompt, variables)
+    except RenderError as e:
+        first = next((p for p in e.problems if p.is_error), None)
+        why = first.message if first is not None else e.message
+        raise CheckError(f"cannot render the judge prompt: {one_line(why)}") from e
 
 
 def _as_text(value: Any) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, validator
 from promptctl.validate.types import ValidationContext
 

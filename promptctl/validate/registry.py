@@ -1,6 +1,8 @@
 """The assertion registry: one entry per assertion ``type``, with the options it accepts.
 
-Validators register themselves with :func:`validator`. The registry is the single source of
+Validators register themselves with :func:`validator` when their family module is imported; the
+package (``promptctl/validate/__init__.py``) imports the built-in families by name, and the
+registry never imports a family. The registry is the single source of
 truth for what an assertion may say, so ``promptctl lint`` (:func:`lint_assertion`), the JSON
 schema of case files (:func:`assertion_schemas`) and the README table cannot drift from what
 the code actually runs.
@@ -18,9 +20,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from promptctl.spec import Assertion, Case, Prompt
+from promptctl.jsonutil import is_json_type, json_type_name
+from promptctl.suggest import closest
+from promptctl.suite.model import Assertion, Case, Prompt
+from promptctl.validate.transforms import KNOWN_TRANSFORMS
 from promptctl.validate.types import ValidationContext
-from promptctl.yamlio import closest
 
 JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null")
 
@@ -187,32 +191,13 @@ def known_types() -> list[str]:
 
 
 def type_ok(v: Any, t: str) -> bool:
-    """JSON-schema type check of a YAML-loaded value (bools are not numbers)."""
-    if t == "string":
-        return isinstance(v, str)
-    if t == "boolean":
-        return isinstance(v, bool)
-    if t == "integer":
-        return isinstance(v, int) and not isinstance(v, bool)
-    if t == "number":
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if t == "array":
-        return isinstance(v, list)
-    if t == "object":
-        return isinstance(v, dict)
-    if t == "null":
-        return v is None
-    return True  # "any"
-
-
-def _describe(v: Any) -> str:
-    kinds = {bool: "boolean", str: "string", int: "integer", float: "number", list: "array", dict: "object"}
-    return "null" if v is None else kinds.get(type(v), type(v).__name__)
+    """An option value's JSON type (:func:`is_json_type`); a number must also be finite."""
+    return is_json_type(v, t) and (t != "number" or math.isfinite(v))
 
 
 def _check_opt(where: str, v: Any, o: Opt) -> list[str]:
     if not any(type_ok(v, t) for t in o.types):
-        return [f"{where} must be {' or '.join(o.types)}, got {_describe(v)} {_short(v)}"]
+        return [f"{where} must be {' or '.join(o.types)}, got {json_type_name(v)} {_short(v)}"]
     problems: list[str] = []
     if o.enum is not None and v not in o.enum:
         problems.append(f"{where} must be one of {', '.join(map(str, o.enum))}, got {_short(v)}")
@@ -224,7 +209,7 @@ def _check_opt(where: str, v: Any, o: Opt) -> list[str]:
     if isinstance(v, list) and o.items is not None:
         bad = [x for x in v if not type_ok(x, o.items)]
         if bad:
-            problems.append(f"{where} items must be {o.items}, got {_describe(bad[0])} {_short(bad[0])}")
+            problems.append(f"{where} items must be {o.items}, got {json_type_name(bad[0])} {_short(bad[0])}")
         if not v:
             problems.append(f"{where} must not be an empty list")
     return problems
@@ -265,8 +250,6 @@ def lint_assertion(a: Assertion, *, case: Case | None = None, prompt: Prompt | N
     ``case``/``prompt`` are optional context: with them, lint also reports a similarity check
     with neither ``value`` nor ``expected``, or a ``json_schema`` with no schema anywhere.
     """
-    from promptctl.validate.transforms import KNOWN_TRANSFORMS
-
     problems: list[str] = []
     spec = _REGISTRY.get(a.type)
     if spec is None:
@@ -347,25 +330,7 @@ def compile_patterns(a: Assertion, case: Case | None = None, prompt: Prompt | No
     return problems
 
 
-# Register the built-in families. Imported last: they import ``validator`` from this module.
-from promptctl.validate import (  # noqa: E402
-    basic,
-    custom,
-    judge,
-    perf,
-    similarity,
-    structured,
-    text,
-)
-from promptctl.validate.transforms import KNOWN_TRANSFORMS  # noqa: E402
-
-del basic, custom, judge, perf, similarity, structured, text
-
-KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
-
 __all__ = [
-    "KNOWN_TRANSFORMS",
-    "KNOWN_TYPES",
     "CheckError",
     "Opt",
     "Outcome",

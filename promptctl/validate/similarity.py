@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from promptctl.execute.types import canonical_json
-from promptctl.spec import Assertion
+from promptctl.jsonutil import canonical_json
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, show, validator
 from promptctl.validate.types import ValidationContext
 

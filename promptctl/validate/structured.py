@@ -20,9 +20,9 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from promptctl.execute.types import canonical_json
+from promptctl.jsonutil import canonical_json
 from promptctl.paths import confined
-from promptctl.spec import Assertion, Case, Prompt
+from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, one_line, show, validator
 from promptctl.validate.types import ValidationContext
 

@@ -17,8 +17,8 @@ import json
 import re
 from typing import Any
 
-from promptctl.execute.types import canonical_json
-from promptctl.spec import Assertion
+from promptctl.jsonutil import canonical_json
+from promptctl.suite.model import Assertion
 from promptctl.validate.registry import (
     CheckError,
     Opt,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptctl.execute.types import ModelResponse
-from promptctl.spec import Case, Config, Prompt
+from promptctl.suite.model import Case, Config, Prompt
 
 # A hook the judge validator uses to call a model through the model layer (cache, retries...).
 # Arguments: judge model name (alias or litellm string), rendered messages, params.

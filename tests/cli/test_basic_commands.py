@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,38 +119,3 @@ def test_lint_paths_limit_the_report(tmp_path: Path) -> None:
     )
     clean = invoke("lint", "cases/greet.yaml", cwd=tmp_path)
     assert clean.exit_code == 0, clean.output
-
-
-def test_prerendered_help_matches_typer() -> None:
-    from promptctl.cli.helptext import render_help
-
-    shipped = (Path(__file__).resolve().parents[2] / "promptctl/cli/help.txt").read_text()
-    assert shipped == render_help(), "stale help.txt: run `python -m promptctl.cli.helptext`"
-
-
-def test_fast_help_skips_typer_and_narrow_terminals_fall_back(tmp_path: Path) -> None:
-    code = (
-        "import sys\n"
-        "from promptctl.cli import main\n"
-        "try:\n"
-        "    main(['--help'])\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0\n"
-        "print('typer' in sys.modules, 'click' in sys.modules, file=sys.stderr)\n"
-    )
-    wide = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    assert wide.stderr.strip() == "False False" and "Commands:" in wide.stdout
-    narrow = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "60"},
-    )
-    assert narrow.stderr.strip() == "True True" and "Commands:" in narrow.stdout

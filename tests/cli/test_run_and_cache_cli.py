@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from promptctl.oneshot import run_once
-from promptctl.project import open_project
+from promptctl.run.one_call import run_once
+from promptctl.suite.project import open_project
 from tests.cli.test_test_command import KEY, project_files
 from tests.fakeserver import FakeServer
 from tests.helpers import init_repo, invoke

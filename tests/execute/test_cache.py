@@ -327,9 +327,7 @@ def test_two_processes_write_concurrently(tmp_path: Path) -> None:
 
 
 def test_importing_the_cache_does_not_import_litellm() -> None:
-    code = (
-        "import sys, promptctl.execute.cache, promptctl.execute.recordings; print('litellm' in sys.modules)"
-    )
+    code = "import sys, promptctl.execute.cache, promptctl.execute.recordings.store; print('litellm' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

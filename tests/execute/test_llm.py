@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from promptctl.execute import llm
+from promptctl.execute import llm, ratelimit
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 from tests.fakeserver import FakeServer
 
@@ -277,9 +277,9 @@ def test_concurrent_calls_overlap(srv: FakeServer) -> None:
 
 def test_rate_limiter_spaces_calls(srv: FakeServer) -> None:
     limited = target(srv, name="limited", rpm=600.0)  # one call per 0.1 s
-    lim = llm.limiter_for(limited)
-    assert lim is not None and lim is llm.limiter_for(limited)
-    assert llm.limiter_for(target(srv)) is None
+    lim = ratelimit.limiter_for(limited)
+    assert lim is not None and lim is ratelimit.limiter_for(limited)
+    assert ratelimit.limiter_for(target(srv)) is None
     req = ModelRequest(target=limited, messages=[{"role": "user", "content": "x"}])
 
     async def go() -> list[ModelResponse]:
@@ -292,7 +292,7 @@ def test_rate_limiter_spaces_calls(srv: FakeServer) -> None:
 
 
 def test_explicit_limiter_is_used(srv: FakeServer) -> None:
-    lim = llm.RateLimiter(rpm=1200)  # 0.05 s apart
+    lim = ratelimit.RateLimiter(rpm=1200)  # 0.05 s apart
 
     async def go() -> None:
         await asyncio.gather(*(llm.complete(request(srv), FAST, limiter=lim) for _ in range(5)))
@@ -301,4 +301,4 @@ def test_explicit_limiter_is_used(srv: FakeServer) -> None:
     asyncio.run(go())
     assert time.monotonic() - started >= 0.18
     with pytest.raises(ValueError):
-        llm.RateLimiter(0)
+        ratelimit.RateLimiter(0)

@@ -19,14 +19,13 @@ from typing import Any
 
 import pytest
 
-from promptctl.execute import llm, runner
 from promptctl.execute.pool import WorkerPool, worker_count
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 from tests.fakeserver import FakeServer
 from tests.helpers import init_repo, interrupt_cli_test, invoke, write_files
 
 KEY = "sk-test-0123456789abcdef0123456789"
-SAME = ("status", "output", "error", "attempts", "retries", "answered_by", "provider_model")
+SAME: tuple[str, ...] = ("status", "output", "error", "attempts", "retries", "answered_by", "provider_model")
 SAME += ("input_tokens", "output_tokens", "cost", "finish_reason")
 
 
@@ -98,7 +97,6 @@ def test_worker_count_and_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     assert worker_count(100_000, 64) == 0
     assert WorkerPool(3, 8, RetryPolicy()).slots == [3, 3, 2]
     assert WorkerPool(4, 2, RetryPolicy()).slots == [1, 1]
-    assert runner.NO_API_KEY == llm.NO_API_KEY
 
 
 def test_workers_answer_like_in_process_with_retries_fallbacks_and_missing_keys(

@@ -11,15 +11,12 @@ from pathlib import Path
 import pytest
 
 from promptctl.errors import ExecutionError, InputError
-from promptctl.execute.recordings import (
-    RecordingEntry,
-    RecordingFile,
-    Recordings,
-    RecordingWriter,
-    load,
-    recording_path_for,
-)
+from promptctl.execute.recordings import parse as R
+from promptctl.execute.recordings.emit import render_file
+from promptctl.execute.recordings.model import RecordingEntry, RecordingFile, recording_path_for
+from promptctl.execute.recordings.store import Recordings, RecordingWriter, load
 from promptctl.execute.types import ModelResponse
+from promptctl.git.sources import WorktreeSource
 
 CASE_FILE = "cases/support/triage.yaml"
 REC = "cases/__recordings__/support/triage.yaml"
@@ -85,7 +82,7 @@ def test_output_round_trips_exactly(tmp_path: Path, text: str) -> None:
     w = writer(tmp_path)
     w.add(CASE_FILE, "c1", "gpt-4o-mini", 0, FP, resp(text))
     assert w.write() == [REC]
-    status, got = load(tmp_path, CASE_FILE).lookup("c1", "gpt-4o-mini", 0, FP)
+    status, got = load(WorktreeSource(tmp_path), CASE_FILE).lookup("c1", "gpt-4o-mini", 0, FP)
     assert status == "hit" and got is not None
     assert got.text == text
 
@@ -98,7 +95,7 @@ def test_random_outputs_round_trip(tmp_path: Path) -> None:
     for i, t in enumerate(texts):
         w.add(CASE_FILE, f"case-{i}", "m", 0, FP, resp(t))
     w.write()
-    rec = load(tmp_path, CASE_FILE)
+    rec = load(WorktreeSource(tmp_path), CASE_FILE)
     for i, t in enumerate(texts):
         hit = rec.lookup(f"case-{i}", "m", 0, FP)[1]
         assert hit is not None and hit.text == t, repr(t)
@@ -155,7 +152,7 @@ def test_file_format_is_readable(tmp_path: Path) -> None:
         "      Category: billing\n"
         "      Urgency: high\n"
     )
-    status, hit = load(tmp_path, CASE_FILE).lookup("refund-request", "claude", 1, FP2)
+    status, hit = load(WorktreeSource(tmp_path), CASE_FILE).lookup("refund-request", "claude", 1, FP2)
     assert status == "hit" and hit is not None
     assert hit.source == "recording" and hit.status == "ok" and hit.attempts == 0
     assert (hit.input_tokens, hit.output_tokens, hit.cost, hit.latency_ms) == (120, 7, 1.5e-05, 432.0)
@@ -167,7 +164,7 @@ def test_hit_stale_missing(tmp_path: Path) -> None:
     w = writer(tmp_path)
     w.add(CASE_FILE, "c1", "m", 0, FP, resp("one"))
     w.write()
-    rec = load(tmp_path, CASE_FILE)
+    rec = load(WorktreeSource(tmp_path), CASE_FILE)
     assert rec.exists
     status, hit = rec.lookup("c1", "m", 0, FP)
     assert status == "hit" and hit is not None and hit.text == "one" and hit.answered_by == "m"
@@ -178,7 +175,7 @@ def test_hit_stale_missing(tmp_path: Path) -> None:
 
 
 def test_absent_recording_is_empty(tmp_path: Path) -> None:
-    rec = load(tmp_path, "cases/none.yaml")
+    rec = load(WorktreeSource(tmp_path), "cases/none.yaml")
     assert not rec.exists and rec.entries == {} and rec.path == "cases/__recordings__/none.yaml"
     assert rec.lookup("c", "m", 0, FP) == ("missing", None)
 
@@ -199,7 +196,7 @@ def test_hand_written_sample_loads(tmp_path: Path) -> None:
         "    cost: 1\n",
         encoding="utf-8",
     )
-    rec = load(tmp_path, CASE_FILE)
+    rec = load(WorktreeSource(tmp_path), CASE_FILE)
     assert rec.source == "hand-written sample"
     hit = rec.lookup("refund-request", "gpt-4o-mini", 0, FP)[1]
     assert hit is not None and hit.text == "Category: billing" and hit.cost == 1.0
@@ -217,7 +214,7 @@ def test_merge_keeps_other_entries_and_replaces_rerun_ones(tmp_path: Path) -> No
     w2.add(CASE_FILE, "c", "m", 0, FP, resp("c new"))
     w2.add(CASE_FILE, "d", "m", 0, FP, ModelResponse(status="error", error="boom"))  # never recorded
     assert w2.write() == [REC]
-    rec = load(tmp_path, CASE_FILE)
+    rec = load(WorktreeSource(tmp_path), CASE_FILE)
     texts = {k: e.output for k, e in rec.entries.items()}
     assert texts == {
         ("a", "m", 0): "a old",
@@ -251,9 +248,9 @@ def test_prune_drops_cases_that_no_longer_exist(tmp_path: Path) -> None:
     w2 = writer(tmp_path)
     w2.prune(CASE_FILE, [("keep", "m", 0), ("keep", "m", 1), ("new", "m", 0)])
     assert w2.write() == [REC]
-    assert sorted(load(tmp_path, CASE_FILE).entries) == [("keep", "m", 0), ("keep", "m", 1)]
+    assert sorted(load(WorktreeSource(tmp_path), CASE_FILE).entries) == [("keep", "m", 0), ("keep", "m", 1)]
 
-    rec = load(tmp_path, CASE_FILE)
+    rec = load(WorktreeSource(tmp_path), CASE_FILE)
     assert rec.prune([("keep", "m", 0)]) == 1 and list(rec.entries) == [("keep", "m", 0)]
 
 
@@ -270,7 +267,7 @@ def test_ordering_is_stable(tmp_path: Path) -> None:
         w.write()
         texts.append((root / REC).read_text(encoding="utf-8"))
     assert texts[0] == texts[1]
-    order = [tuple(e.key) for e in load(tmp_path / "1", CASE_FILE).entries.values()]
+    order = [tuple(e.key) for e in load(WorktreeSource(tmp_path / "1"), CASE_FILE).entries.values()]
     assert order == sorted(keys)  # numeric sample order: 0, 2, 10
 
 
@@ -309,7 +306,7 @@ def write_rec(root: Path, text: str) -> None:
 def test_malformed_yaml_is_located(tmp_path: Path) -> None:
     write_rec(tmp_path, "version: 1\nentries:\n  - case: a\n    model: [unclosed\n")
     with pytest.raises(InputError) as info:
-        load(tmp_path, CASE_FILE)
+        load(WorktreeSource(tmp_path), CASE_FILE)
     (problem,) = info.value.problems
     assert problem.path == REC and problem.line >= 4 and problem.col >= 1
     assert "invalid YAML" in problem.message
@@ -318,7 +315,7 @@ def test_malformed_yaml_is_located(tmp_path: Path) -> None:
 def test_merge_conflict_markers_are_named(tmp_path: Path) -> None:
     write_rec(tmp_path, "version: 1\nentries:\n<<<<<<< HEAD\n  - case: a\n=======\n>>>>>>> branch\n")
     with pytest.raises(InputError) as info:
-        load(tmp_path, CASE_FILE)
+        load(WorktreeSource(tmp_path), CASE_FILE)
     assert "merge conflict" in info.value.problems[0].message
 
 
@@ -338,7 +335,7 @@ def test_bad_entries_are_located(tmp_path: Path) -> None:
         "    output: x\n",
     )
     with pytest.raises(InputError) as info:
-        load(tmp_path, CASE_FILE)
+        load(WorktreeSource(tmp_path), CASE_FILE)
     got = [(p.line, p.col, p.message) for p in info.value.problems]
     assert (5, 13, "`sample` must be a non-negative integer, got 'first'") in got
     assert (8, 5, "entry is missing `fingerprint`") in got
@@ -348,13 +345,13 @@ def test_duplicates_and_versions_are_errors(tmp_path: Path) -> None:
     entry = f"  - case: a\n    model: m\n    sample: 0\n    fingerprint: {FP}\n    output: x\n"
     write_rec(tmp_path, "version: 1\nentries:\n" + entry + entry)
     with pytest.raises(InputError, match="error") as info:
-        load(tmp_path, CASE_FILE)
+        load(WorktreeSource(tmp_path), CASE_FILE)
     assert "duplicate entry" in info.value.problems[0].message
     assert info.value.problems[0].line == 8
 
     write_rec(tmp_path, "version: 2\nentries: []\n")
     with pytest.raises(InputError) as info:
-        load(tmp_path, CASE_FILE)
+        load(WorktreeSource(tmp_path), CASE_FILE)
     assert (info.value.problems[0].line, info.value.problems[0].col) == (1, 10)
     assert "unsupported recording version 2" in info.value.problems[0].message
 
@@ -368,14 +365,16 @@ def test_writer_refuses_to_overwrite_an_unreadable_recording(tmp_path: Path) -> 
         w.write()
     assert info.value.problems[0].path == REC
     assert (tmp_path / REC).read_text(encoding="utf-8") == "version: 1\nentries: [\n"
-    assert load(tmp_path, "cases/fine.yaml").lookup("a", "m", 0, FP)[0] == "hit"  # others still written
+    assert (
+        load(WorktreeSource(tmp_path), "cases/fine.yaml").lookup("a", "m", 0, FP)[0] == "hit"
+    )  # others still written
 
 
-def test_recordings_load_lazily_once_and_via_source_reader(tmp_path: Path) -> None:
+def test_recordings_load_lazily_once_and_through_any_source(tmp_path: Path) -> None:
     w = writer(tmp_path)
     w.add(CASE_FILE, "a", "m", 0, FP, resp("on disk"))
     w.write()
-    recs = Recordings(tmp_path)
+    recs = Recordings(WorktreeSource(tmp_path))
     first = recs.load(CASE_FILE)
     assert recs.load(CASE_FILE) is first
     assert recs.lookup(CASE_FILE, "a", "m", 0, FP)[0] == "hit"
@@ -384,11 +383,27 @@ def test_recordings_load_lazily_once_and_via_source_reader(tmp_path: Path) -> No
     at_ref.entries[("a", "m", 0)] = RecordingEntry("a", "m", 0, FP2, "at main")
     reads: list[str] = []
 
-    def reader(rel: str) -> str | None:
-        reads.append(rel)
-        return at_ref.render() if rel == REC else None
+    class AtRef:
+        """A source answering like a git revision whose recording differs from the worktree's."""
 
-    from_git = Recordings(tmp_path, source_reader=reader)
+        label = "main"
+
+        def read_text(self, relpath: str) -> str:
+            reads.append(relpath)
+            if relpath != REC:
+                raise FileNotFoundError(relpath)
+            return render_file(at_ref)
+
+        def exists(self, relpath: str) -> bool:
+            return relpath == REC
+
+        def list_files(self, reldir: str, suffixes: tuple[str, ...]) -> list[str]:
+            return [REC]
+
+        def resolves_within(self, relpath: str, reldir: str) -> bool:
+            return True
+
+    from_git = Recordings(AtRef())
     status, hit = from_git.lookup(CASE_FILE, "a", "m", 0, FP2)
     assert status == "hit" and hit is not None and hit.text == "at main"
     assert from_git.load("cases/x.yaml").exists is False
@@ -403,7 +418,7 @@ def test_large_recording_loads_quickly(tmp_path: Path) -> None:
         )
     w.write()
     start = time.perf_counter()
-    rec = load(tmp_path, CASE_FILE)
+    rec = load(WorktreeSource(tmp_path), CASE_FILE)
     elapsed = time.perf_counter() - start
     assert len(rec.entries) == 1000
     print(f"loading a 1,000-entry recording took {elapsed * 1000:.1f} ms")
@@ -414,8 +429,6 @@ def test_fast_reader_agrees_with_yaml() -> None:
     """The line-based reader for promptctl's own output must mean exactly what YAML means, and
     hand it anything it is not sure about (then YAML decides, errors included)."""
     import yaml
-
-    from promptctl.execute import recordings as R
 
     rng = random.Random(3)
     pieces = ["a", "x y", " ", "  ", "\n", "\n\n", "\t", ":", " #", "- ", "|", '"', "'", "é", "\\", "1", "."]
@@ -439,9 +452,8 @@ def test_fast_reader_agrees_with_yaml() -> None:
                 t or "c", rng.choice(["m", "yes", "1.5", "007"]), k, "ab" * 32, t, cost=rng.random()
             )
             entries[e.key] = e
-        text = RecordingFile(
-            "p", "cases/x.yaml", entries, source=rng.choice([None, "on", "a: b", "s"])
-        ).render()
+        rec_file = RecordingFile("p", "cases/x.yaml", entries, source=rng.choice([None, "on", "a: b", "s"]))
+        text = render_file(rec_file)
         assert R._fast_load(text) is not R._NOT_FAST  # our own output always takes the fast path
         variants = [text]
         for _ in range(4):
@@ -480,5 +492,5 @@ def test_hand_edited_file_with_comments_still_loads(tmp_path: Path) -> None:
         "    folded\n"
         "    text\n",
     )
-    hit = load(tmp_path, CASE_FILE).lookup("a", "m", 0, FP)[1]
+    hit = load(WorktreeSource(tmp_path), CASE_FILE).lookup("a", "m", 0, FP)[1]
     assert hit is not None and hit.text == "folded text\n"

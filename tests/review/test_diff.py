@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from promptctl.project import open_project
-from promptctl.review import affected_keys
+from promptctl.review.diff import affected_keys
+from promptctl.suite.project import open_project
 from tests.helpers import git, invoke, write_files
 from tests.review.common import commit, new_repo
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promptctl.execute.types import ModelResponse
-from promptctl.spec import Assertion
+from promptctl.suite.model import Assertion
 from promptctl.validate import AssertionResult, case_score, evaluate, row_passed
 from promptctl.validate.registry import Outcome, unregister, validator
 from tests.validate.util import A, make_ctx, run

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from promptctl.spec import Case, Prompt
+from promptctl.suite.model import Case, Prompt
 from promptctl.validate import KNOWN_TRANSFORMS, KNOWN_TYPES, assertion_schemas, lint_assertion
 from tests.validate.util import A
 
@@ -29,7 +29,7 @@ def test_import_is_light() -> None:
         "import sys, json\n"
         "import promptctl.validate\n"
         "from promptctl.validate import lint_assertion\n"
-        "from promptctl.spec import Assertion\n"
+        "from promptctl.suite.model import Assertion\n"
         "lint_assertion(Assertion(type='json_schema', value={'type': 'object'}))\n"
         "lint_assertion(Assertion(type='regex', value='a+'))\n"
         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"

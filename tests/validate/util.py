@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from promptctl.execute.types import ModelResponse
-from promptctl.spec import Assertion, Case, Config, Prompt
+from promptctl.suite.model import Assertion, Case, Config, Prompt
 from promptctl.validate import AssertionResult, JudgeCall, ValidationContext, evaluate
 
 _COMMON = {"threshold", "weight", "metric", "negate", "transform"}

@@ -1,0 +1,280 @@
+"""Verbs that run prompts and read their records: ``test``, ``run``, ``history``, ``show``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from promptctl.cli.common import FormatOpt, JsonOpt, OutOpt, RefOpt, current_project, parse_vars, print_record
+from promptctl.cli.output import echo, print_json, table
+from promptctl.errors import ExecutionError, UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(test)
+    app.command()(run)
+    app.command()(history)
+    app.command()(show)
+
+
+class _Progress:
+    """Live progress: a rich bar on a terminal, a plain line every few seconds otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = 0
+        self.counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "cached": 0}
+        self.bar: Any = None
+        self.task: Any = None
+        self.last = 0.0
+
+    def plan(self, rows: list[Any]) -> None:
+        import time
+
+        self.total = len(rows)
+        self.last = time.monotonic()
+        if self.enabled and sys.stderr.isatty() and self.total:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from promptctl.cli.output import console
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeRemainingColumn(),
+                console=console(stderr=True),
+                transient=True,
+            )
+            self.task = self.bar.add_task("testing", total=self.total, stats="")
+            self.bar.start()
+
+    def result(self, r: Any) -> None:
+        import time
+
+        self.counts[r.status] += 1
+        if r.response.source != "live":
+            self.counts["cached"] += 1
+        done = sum(self.counts[k] for k in ("pass", "fail", "error", "skipped"))
+        c = self.counts
+        stats = f"✓{c['pass']} ✗{c['fail']} !{c['error']} cache/replay {c['cached']}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, stats=stats)
+        elif self.enabled and (time.monotonic() - self.last > 5 or done == self.total) and self.total > 20:
+            self.last = time.monotonic()
+            echo(
+                f"[{done}/{self.total}] passed {c['pass']} failed {c['fail']} errors {c['error']} "
+                f"cached/replayed {c['cached']}",
+                err=True,
+            )
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def test(
+    paths: Annotated[list[str] | None, typer.Argument(help="Case files/dirs or prompt files to run.")] = None,
+    keyword: Annotated[
+        list[str],
+        typer.Option(
+            "-k",
+            help="Only cases whose 'prompt::id' contains this (glob ok; 'not X' excludes; repeatable = OR).",
+        ),
+    ] = [],  # noqa: B006
+    tag: Annotated[list[str], typer.Option("--tag", help="Only cases with this tag (repeatable).")] = [],  # noqa: B006
+    model: Annotated[
+        list[str], typer.Option("--model", "-m", help="Run on this model/alias (repeatable).")
+    ] = [],  # noqa: B006
+    repeat: Annotated[int | None, typer.Option("--repeat", min=1, help="Samples per case.")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option("-j", "--concurrency", min=1, help="Requests in flight.")
+    ] = None,
+    fail_under: Annotated[
+        float | None,
+        typer.Option("--fail-under", min=0, max=1, help="Exit 0 when the pass rate is at least this."),
+    ] = None,
+    fmt: FormatOpt = "table",
+    output: OutOpt = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+    last_failed: Annotated[
+        bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
+    ] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Bypass the response cache.")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Ignore recordings; call models (cache still used).")
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Never call a model: recordings and cache only.")
+    ] = False,
+    record: Annotated[bool, typer.Option("--record", help="Write outputs to cases/__recordings__/.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and cost estimate; call nothing.")
+    ] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")
+    ] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")
+    ] = None,
+    affected: Annotated[
+        str | None,
+        typer.Option("--affected", help="Only cases whose request differs from this base revision."),
+    ] = None,
+    ref: RefOpt = None,
+) -> None:
+    """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
+    from promptctl.records.run_record import exit_code_for, run_and_record
+    from promptctl.run.plan import parse_shard
+    from promptctl.run.suite_run import TestOptions
+    from promptctl.run.suite_run import dry_run as plan_only
+
+    if live and offline:
+        raise UsageError("--live and --offline contradict each other")
+    project = current_project(ref)
+    opts = TestOptions(
+        paths=paths or [],
+        keywords=keyword,
+        tags=tag,
+        models=model,
+        repeat=repeat,
+        concurrency=concurrency,
+        last_failed=last_failed,
+        shard=parse_shard(shard) if shard else None,
+        use_cache=not no_cache,
+        live=live,
+        offline=offline,
+        record=record,
+        max_cost=max_cost,
+    )
+    if affected is not None:
+        from promptctl.review.diff import affected_keys
+
+        opts.only_keys = affected_keys(project, affected)
+    if dry_run:
+        plan = plan_only(project, opts)
+        if fmt == "json":
+            print_json(plan)
+            return
+        echo(
+            f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
+            f"{plan['cached']} from the cache, {plan['calls']} model calls"
+            + (f" ({plan['deduplicated']} duplicates sent once)" if plan["deduplicated"] else "")
+        )
+        if opts.offline and plan["offline_misses"]:
+            echo(f"--offline: {plan['offline_misses']} rows have no usable recording and would error")
+        cost = plan["estimated_cost_usd"]
+        echo(
+            "estimated cost: "
+            + (
+                "unknown (no price for " + ", ".join(plan["unknown_price_models"]) + ")"
+                if cost is None
+                else f"≤ ${cost:.4f} ({plan['estimate_note']})"
+            )
+        )
+        return
+    progress = _Progress(enabled=fmt == "table" or output is not None)
+    try:
+        outcome = run_and_record(
+            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
+        )
+    finally:
+        progress.stop()
+    run = outcome.run
+    for note in run.notes:
+        echo(note, err=True)
+    if run.cache_warning:
+        echo(f"warning: {run.cache_warning}", err=True)
+    print_record(outcome.record, fmt, output, verbose)
+    if run.recordings_written:
+        echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
+    if not run.results:
+        echo("no cases selected", err=True)
+    raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+
+
+# -- run ----------------------------------------------------------------------------------------
+def run(
+    prompt: Annotated[str, typer.Argument(help="Prompt name.")],
+    var: Annotated[list[str], typer.Option("--var", help="Variable KEY=VALUE (repeatable).")] = [],  # noqa: B006
+    vars_file: Annotated[
+        Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias.")] = None,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer at the end.")] = False,
+) -> None:
+    """Render a prompt, make one model call and stream the answer, then tokens, latency, cost."""
+    from promptctl.report.formatting import fmt_cost, fmt_ms
+    from promptctl.run.one_call import run_once
+
+    project = current_project()
+    stream = not no_stream and sys.stdout.isatty()
+
+    def on_token(t: str) -> None:
+        sys.stdout.write(t)
+        sys.stdout.flush()
+
+    resp = run_once(
+        project, prompt, parse_vars(var, vars_file), model=model, on_token=on_token if stream else None
+    )
+    if resp.status != "ok":
+        raise ExecutionError(resp.error or "model call failed")
+    if stream:
+        echo()
+    else:
+        echo(resp.text or "")
+    echo(
+        f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
+        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",
+        err=True,
+    )
+
+
+# -- history / show -----------------------------------------------------------------------------
+def history(
+    limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run records over time: commit, date, subject, pass rate, mean score, cost."""
+    from promptctl.records.history import history_rows
+    from promptctl.report.formatting import fmt_cost, fmt_rate
+
+    rows = history_rows(current_project().root, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        echo("no run records yet; run `promptctl test`")
+        return
+    table(
+        ["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
+        [
+            [
+                r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"),
+                r["date"][:16],
+                (r["subject"] or "")[:50],
+                str(r["units"]),
+                fmt_rate(r["pass_rate"]),
+                "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}",
+                fmt_cost(r["cost"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+def show(
+    ref: Annotated[str | None, typer.Argument(help="Commit/ref (default: the latest record).")] = None,
+    fmt: FormatOpt = "table",
+    output: OutOpt = None,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+) -> None:
+    """Print a stored run record in any format."""
+    from promptctl.records.history import find_record
+
+    record = find_record(current_project().root, ref)
+    print_record(record, fmt, output, verbose)

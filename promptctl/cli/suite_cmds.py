@@ -1,0 +1,140 @@
+"""Verbs on the suite's files: ``init``, ``list``, ``render``, ``lint``. None calls a model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from promptctl.cli.common import JsonOpt, RefOpt, current_project, parse_vars
+from promptctl.cli.output import echo, print_json, print_problems, table
+from promptctl.errors import UsageError
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command("list")(list_)
+    app.command()(render)
+    app.command()(lint)
+
+
+# -- init ---------------------------------------------------------------------------------------
+def init() -> None:
+    """Scaffold prompts/, cases/, promptctl.yaml, .gitignore entries and a CI workflow here.
+
+    Never overwrites an existing file."""
+    from promptctl.scaffold import scaffold
+
+    for action, path in scaffold(Path.cwd()):
+        echo(f"{action:>8}  {path}")
+
+
+# -- list ---------------------------------------------------------------------------------------
+def list_(ref: RefOpt = None, as_json: JsonOpt = False) -> None:
+    """List prompts with their kind, model, tags and number of cases."""
+    project = current_project(ref)
+    suite = project.load()
+    suite.raise_for_errors()
+    rows: list[dict[str, Any]] = []
+    for name, p in sorted(suite.prompts.items()):
+        rows.append(
+            {
+                "name": name,
+                "kind": p.kind,
+                "model": p.model or project.config.model,
+                "tags": p.tags,
+                "cases": len(suite.cases_for(name)),
+                "path": p.path,
+                "description": p.description,
+            }
+        )
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        echo(f"no prompts found under {project.config.prompts_dir}/; run `promptctl init` to scaffold one")
+        return
+    table(
+        ["PROMPT", "KIND", "MODEL", "CASES", "TAGS"],
+        [[r["name"], r["kind"], r["model"], str(r["cases"]), ", ".join(r["tags"])] for r in rows],
+    )
+
+
+# -- render -------------------------------------------------------------------------------------
+def render(
+    prompt: Annotated[str, typer.Argument(help="Prompt name, e.g. support/triage.")],
+    var: Annotated[list[str], typer.Option("--var", help="Variable KEY=VALUE (repeatable).")] = [],  # noqa: B006
+    vars_file: Annotated[
+        Path | None, typer.Option("--vars-file", help="YAML/JSON file of variables.")
+    ] = None,
+    case: Annotated[str | None, typer.Option("--case", help="Take the variables of this case id.")] = None,
+    ref: RefOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the rendered messages of a prompt. No model is called."""
+    from promptctl.suggest import suggest
+    from promptctl.suite.render import make_renderer, render_prompt
+
+    project = current_project(ref)
+    suite = project.load()
+    if prompt not in suite.prompts:
+        suite.raise_for_errors()
+        raise UsageError(
+            f"unknown prompt '{prompt}'{suggest(prompt, sorted(suite.prompts))}",
+            hint="`promptctl list` shows the prompts",
+        )
+    suite.raise_for_errors()
+    p = suite.prompts[prompt]
+    given: dict[str, Any] = {}
+    where = None
+    if case is not None:
+        matches = [c for c in suite.cases_for(prompt) if c.id == case]
+        if not matches:
+            ids = [c.id for c in suite.cases_for(prompt)]
+            raise UsageError(f"prompt '{prompt}' has no case '{case}'{suggest(case, ids)}")
+        given.update(matches[0].vars)
+        where = matches[0].loc
+    given.update(parse_vars(var, vars_file))
+    messages = render_prompt(make_renderer(suite), p, given, where=where)
+    if as_json:
+        print_json(messages)
+        return
+    for m in messages:
+        echo(f"--- {m['role']} ---")
+        echo(m["content"])
+
+
+# -- lint ---------------------------------------------------------------------------------------
+def lint(
+    paths: Annotated[
+        list[str] | None, typer.Argument(help="Files or directories to check (default: all).")
+    ] = None,
+    ref: RefOpt = None,
+) -> None:
+    """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
+
+    Exit 0 when clean (warnings allowed), 2 on any error."""
+    from promptctl.suite.lint import check_suite
+    from promptctl.validate import lint_assertion
+
+    project = current_project(ref)
+    suite = project.load()
+    problems = check_suite(suite, lint_assertion)
+    if paths:
+        norm = [os.path.relpath(os.path.abspath(p), project.config.root).replace(os.sep, "/") for p in paths]
+        problems = [
+            p
+            for p in problems
+            if any(n in (".", p.path) or p.path.startswith(n.rstrip("/") + "/") for n in norm)
+        ]
+    print_problems(problems)
+    errors = sum(p.is_error for p in problems)
+    warnings = len(problems) - errors
+    n_prompts, n_cases = len(suite.prompts), len(suite.cases)
+    summary = f"{n_prompts} prompts, {n_cases} cases: {errors} error(s), {warnings} warning(s)"
+    if errors:
+        echo(summary, err=True)
+        raise typer.Exit(2)
+    echo(summary if problems else f"{n_prompts} prompts, {n_cases} cases: all clean")

@@ -1,0 +1,165 @@
+"""``promptctl compare``: per case x model, what changed between two revisions' results —
+transitions, pass-rate and score deltas, output changes, cost and latency, provider drift —
+then totals and, with ``--gate``, the verdict (``review.gate``)."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from promptctl.records.record import Record
+from promptctl.records.summary import group_units, summarize, unit_outcome
+from promptctl.report.text import TRANSITIONS
+
+
+@dataclass(frozen=True)
+class SideUnit:
+    """One case x model on one side of a comparison."""
+
+    status: str
+    passes: int
+    fails: int
+    errors: int
+    skipped: int
+    samples: int
+    pass_rate: float | None  # records.summary.pass_rate: passes over judged samples
+    score: float | None
+    cost: float | None
+    latency_ms: float | None
+    provider_models: list[str]
+
+    @classmethod
+    def of(cls, samples: list[dict[str, Any]]) -> SideUnit:
+        u = unit_outcome(samples)
+        costs = [r.get("cost") for r in samples if r["status"] not in ("skipped", "error")]
+        lats = [r["latency_ms"] for r in samples if r.get("latency_ms") is not None]
+        return cls(
+            status=u.status,
+            passes=u.passes,
+            fails=u.fails,
+            errors=u.errors,
+            skipped=u.skipped,
+            samples=u.samples,
+            pass_rate=u.pass_rate,
+            score=u.score,
+            cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+            latency_ms=statistics.fmean(lats) if lats else None,
+            provider_models=sorted({r["provider_model"] for r in samples if r.get("provider_model")}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class ComparisonPair:
+    """One case x model present on either side: its transition and what moved."""
+
+    case_key: str
+    prompt: str | None
+    case: str | None
+    model: str
+    transition: str  # one of report.text.TRANSITIONS
+    base: SideUnit | None
+    head: SideUnit | None
+    output_changed: bool | None
+
+    @property
+    def pass_rate_delta(self) -> float | None:
+        return _delta(self.base.pass_rate, self.head.pass_rate) if self.base and self.head else None
+
+    @property
+    def score_delta(self) -> float | None:
+        return _delta(self.base.score, self.head.score) if self.base and self.head else None
+
+    @property
+    def cost_delta(self) -> float | None:
+        return _delta(self.base.cost, self.head.cost) if self.base and self.head else None
+
+    @property
+    def latency_delta_ms(self) -> float | None:
+        return _delta(self.base.latency_ms, self.head.latency_ms) if self.base and self.head else None
+
+    @property
+    def provider_model_drift(self) -> bool:
+        b, h = self.base, self.head
+        return bool(
+            b and h and b.provider_models and h.provider_models and b.provider_models != h.provider_models
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_key": self.case_key,
+            "prompt": self.prompt,
+            "case": self.case,
+            "model": self.model,
+            "transition": self.transition,
+            "base": self.base.to_dict() if self.base else None,
+            "head": self.head.to_dict() if self.head else None,
+            "pass_rate_delta": self.pass_rate_delta,
+            "score_delta": self.score_delta,
+            "output_changed": self.output_changed,
+            "cost_delta": self.cost_delta,
+            "latency_delta_ms": self.latency_delta_ms,
+            "provider_model_drift": self.provider_model_drift,
+        }
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+def _sample_outputs(samples: list[dict[str, Any]]) -> list[str | None]:
+    """A unit's outputs in sample order (what "the output changed" compares)."""
+    return [r.get("output") for r in sorted(samples, key=lambda r: int(r["sample"]))]
+
+
+def compare_units(base: Record, head: Record) -> list[ComparisonPair]:
+    """One pair per case × model on either side, regressions first."""
+    bu, hu = group_units(base.rows), group_units(head.rows)
+    out = []
+    for key in list(hu) + [k for k in bu if k not in hu]:
+        bs, hs = bu.get(key), hu.get(key)
+        first = (hs or bs or [{}])[0]
+        b = SideUnit.of(bs) if bs else None
+        h = SideUnit.of(hs) if hs else None
+        if b is None:
+            transition = "new"
+        elif h is None:
+            transition = "removed"
+        elif b.status == "pass":
+            transition = "still_passing" if h.status == "pass" else "pass_to_fail"
+        else:
+            transition = "fail_to_pass" if h.status == "pass" else "still_failing"
+        changed = (_sample_outputs(bs) != _sample_outputs(hs)) if bs and hs else None
+        out.append(
+            ComparisonPair(key[0], first.get("prompt"), first.get("case"), key[1], transition, b, h, changed)
+        )
+    order = {t: i for i, t in enumerate(TRANSITIONS)}
+    out.sort(key=lambda p: order[p.transition])
+    return out
+
+
+def _pair(a: float | None, b: float | None) -> dict[str, float | None]:
+    return {"base": a, "head": b, "delta": _delta(a, b)}
+
+
+def totals(base: Record, head: Record, pairs: list[ComparisonPair]) -> dict[str, Any]:
+    sb, sh = summarize(base.rows), summarize(head.rows)
+    metrics = {
+        m: _pair(sb["metrics"].get(m), sh["metrics"].get(m))
+        for m in sorted(set(sb["metrics"]) | set(sh["metrics"]))
+    }
+    return {
+        "units": {"base": sb["units"], "head": sh["units"]},
+        "transitions": {t: sum(p.transition == t for p in pairs) for t in TRANSITIONS},
+        "pass_rate": _pair(sb["pass_rate"], sh["pass_rate"]),
+        "row_pass_rate": _pair(sb["row_pass_rate"], sh["row_pass_rate"]),
+        "mean_score": _pair(sb["mean_score"], sh["mean_score"]),
+        "metrics": metrics,
+        "cost": _pair(sb["cost"], sh["cost"]),
+        "p95_latency_ms": _pair(sb["p95_latency_ms"], sh["p95_latency_ms"]),
+        "outputs_changed": sum(bool(p.output_changed) for p in pairs),
+        "provider_model_drift": sum(p.provider_model_drift for p in pairs),
+    }

@@ -1,0 +1,46 @@
+"""The whole comparison of two revisions: obtain each side's record, pair their cases, total them,
+and, with a gate, give the verdict. JSON-ready data that every report format renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from promptctl.git.repo import default_base
+from promptctl.review.compare import compare_units, totals
+from promptctl.review.gate import gate_pvalue_lines, run_gate
+from promptctl.review.sides import Note, obtain
+from promptctl.suite.model import GateConfig
+
+
+def compare_revisions(
+    root: Path,
+    base: str | None,
+    head: str | None,
+    *,
+    gate: GateConfig | None = None,
+    offline: bool = False,
+    rerun: bool = False,
+    note: Note = lambda _m: None,
+) -> dict[str, Any]:
+    """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict)."""
+    base_rev = base if base is not None else default_base(root)
+    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
+    h = obtain(root, head, offline=offline, rerun=rerun, note=note)
+    pairs = compare_units(b.record, h.record)
+    data: dict[str, Any] = {
+        "base": b.to_dict(),
+        "head": h.to_dict(),
+        "totals": totals(b.record, h.record, pairs),
+        "units": [p.to_dict() for p in pairs],
+        "gate": None,
+    }
+    if gate is not None:
+        res = run_gate(b.record, h.record, pairs, gate)
+        data["gate"] = {
+            "failed": res.failed,
+            "causes": res.causes,
+            "pvalues": gate_pvalue_lines(res),
+            **res.details,
+        }
+    return data

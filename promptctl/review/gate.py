@@ -1,0 +1,193 @@
+"""The CI quality gate: is HEAD worse than BASE? With one sample per case a case going from pass
+to fail is a regression; with repeated samples model noise is expected, so only a drop that is
+statistically significant (``stats.gate``: per-case Fisher with a multiple-testing correction,
+plus a suite-wide CMH test) fails the build. Then pass-rate, metric, cost and latency budgets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, cast
+
+from promptctl.errors import UsageError
+from promptctl.records.record import Record
+from promptctl.records.summary import group_units, summarize, unit_outcome
+from promptctl.review.compare import ComparisonPair
+from promptctl.review.stats import CaseCounts, Correction
+from promptctl.review.stats import gate as stats_gate
+from promptctl.suite.model import GateConfig
+
+
+def gate_settings(cfg: GateConfig, **overrides: Any) -> GateConfig:
+    """The gate's settings: promptctl.yaml's ``gate:`` with the command line's non-None overrides."""
+    s = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if s.correction not in ("holm", "bh", "none"):
+        raise UsageError(f"unknown correction '{s.correction}'; use holm, bh or none")
+    if not 0.0 < s.alpha < 1.0:
+        raise UsageError(f"alpha must be between 0 and 1, got {s.alpha}")
+    if not 0.0 <= s.suite_share <= 1.0:
+        raise UsageError(f"suite share must be between 0 and 1, got {s.suite_share}")
+    return s
+
+
+@dataclass
+class GateResult:
+    failed: bool
+    causes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _fmt_p(p: float) -> str:
+    return f"{p:.3g}"
+
+
+def _rel_increase(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    if a <= 0:
+        return 0.0 if b <= 0 else float("inf")
+    return b / a - 1.0
+
+
+def _finite(v: float | None) -> float | None:
+    return None if v is None or v == float("inf") else v
+
+
+def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateConfig) -> GateResult:
+    """Decide whether HEAD is a quality drop versus BASE. Only case × model present on both sides
+    count (a new case is not a regression; a removed one is reported, not gated)."""
+    causes: list[str] = []
+    bu, hu = group_units(base.rows), group_units(head.rows)
+    common = [k for k in hu if k in bu]
+    by_key = {(p.case_key, p.model): p for p in pairs}
+
+    # 1. single-sample cases: a plain transition; repeated ones: significance.
+    single, counts = [], []
+    for k in common:
+        bs, hs = bu[k], hu[k]
+        if len(bs) == 1 and len(hs) == 1:
+            single.append(k)
+            pair = by_key[k]
+            if pair.transition == "pass_to_fail" and pair.head is not None:
+                causes.append(f"regression: {k[0]} [{k[1]}] passed at base, {pair.head.status} at head")
+        else:
+            pb = sum(r["status"] == "pass" for r in bs)
+            nb = sum(r["status"] in ("pass", "fail") for r in bs)  # a base error is missing data
+            ph = sum(r["status"] == "pass" for r in hs)
+            counts.append(CaseCounts(f"{k[0]}\x00{k[1]}", pb, nb, ph, len(hs)))  # head errors = not passing
+    stats_out: dict[str, Any] | None = None
+    if counts:
+        g = stats_gate(
+            counts, alpha=s.alpha, correction=cast(Correction, s.correction), suite_share=s.suite_share
+        )
+        cases_out = []
+        for c, t in zip(counts, g.cases, strict=True):
+            case_key, model = c.key.split("\x00")
+            cases_out.append(
+                {
+                    "case_key": case_key,
+                    "model": model,
+                    "pass_base": c.pass_base,
+                    "n_base": c.n_base,
+                    "pass_head": c.pass_head,
+                    "n_head": c.n_head,
+                    "p": t.p,
+                    "p_adj": t.p_adj,
+                    "significant": t.significant,
+                }
+            )
+            if t.significant:
+                causes.append(
+                    f"regression: {case_key} [{model}] passes {c.pass_base}/{c.n_base} at base, "
+                    f"{c.pass_head}/{c.n_head} at head (one-sided Fisher p={_fmt_p(t.p)}, "
+                    f"{s.correction}-adjusted {_fmt_p(t.p_adj)} < {g.alpha_cases:g})"
+                )
+        if g.suite_significant:
+            causes.append(
+                f"suite-wide drop in pass counts across {len(counts)} repeated case(s) "
+                f"(CMH p={_fmt_p(g.suite_p)} < {g.alpha_suite:g})"
+            )
+        stats_out = {
+            "alpha": g.alpha,
+            "alpha_cases": g.alpha_cases,
+            "alpha_suite": g.alpha_suite,
+            "correction": g.correction,
+            "suite_p": g.suite_p,
+            "suite_significant": g.suite_significant,
+            "cases": cases_out,
+        }
+
+    # 2. overall pass rate of the single-sample cases (repeated ones are judged by the tests above:
+    #    their raw rate moves with sampling noise).
+    rate_out: dict[str, Any] | None = None
+    if single:
+        rb = sum(unit_outcome(bu[k]).status == "pass" for k in single) / len(single)
+        rh = sum(unit_outcome(hu[k]).status == "pass" for k in single) / len(single)
+        rate_out = {"base": rb, "head": rh, "delta": rh - rb, "units": len(single)}
+        if rh < rb - s.pass_rate_tolerance - 1e-12:
+            causes.append(
+                f"pass rate dropped from {rb:.1%} to {rh:.1%} over {len(single)} case(s) "
+                f"(tolerance {s.pass_rate_tolerance:.1%})"
+            )
+
+    # 3. metrics, cost and latency over the cases present on both sides.
+    rows_b = [r for k in common for r in bu[k]]
+    rows_h = [r for k in common for r in hu[k]]
+    sb, sh = summarize(rows_b), summarize(rows_h)
+    metrics_out = {}
+    for m in sorted(set(sb["metrics"]) & set(sh["metrics"])):
+        a, b = sb["metrics"][m], sh["metrics"][m]
+        metrics_out[m] = {"base": a, "head": b, "delta": b - a}
+        if b < a - s.score_tolerance - 1e-12:
+            causes.append(
+                f"metric '{m}' mean score dropped from {a:.3f} to {b:.3f} (tolerance {s.score_tolerance:g})"
+            )
+    cost_inc = _rel_increase(sb["cost"], sh["cost"])
+    if s.max_cost_increase is not None and cost_inc is not None and cost_inc > s.max_cost_increase + 1e-12:
+        causes.append(
+            f"cost rose {cost_inc:+.1%} (${sb['cost']:.4f} → ${sh['cost']:.4f}; "
+            f"budget +{s.max_cost_increase:.0%})"
+        )
+    lat_inc = _rel_increase(sb["p95_latency_ms"], sh["p95_latency_ms"])
+    if (
+        s.max_p95_latency_increase is not None
+        and lat_inc is not None
+        and lat_inc > s.max_p95_latency_increase + 1e-12
+    ):
+        causes.append(
+            f"p95 latency rose {lat_inc:+.1%} ({sb['p95_latency_ms']:.0f} ms → "
+            f"{sh['p95_latency_ms']:.0f} ms; budget +{s.max_p95_latency_increase:.0%})"
+        )
+    details = {
+        "settings": asdict(s),
+        "common_units": len(common),
+        "single_sample_units": len(single),
+        "stats": stats_out,
+        "pass_rate": rate_out,
+        "metrics": metrics_out,
+        "cost": {"base": sb["cost"], "head": sh["cost"], "relative_increase": _finite(cost_inc)},
+        "p95_latency_ms": {
+            "base": sb["p95_latency_ms"],
+            "head": sh["p95_latency_ms"],
+            "relative_increase": _finite(lat_inc),
+        },
+    }
+    return GateResult(failed=bool(causes), causes=causes, details=details)
+
+
+def gate_pvalue_lines(res: GateResult) -> list[str]:
+    """The p-values behind the verdict (the most suspicious cases and the suite test)."""
+    st = res.details.get("stats")
+    if not st:
+        return ["no repeated cases on both sides: per-case transitions decide (no statistical test)"]
+    lines = [
+        f"gate: alpha {st['alpha']:g} = cases {st['alpha_cases']:g} ({st['correction']}) + suite "
+        f"{st['alpha_suite']:g}; suite CMH p={_fmt_p(st['suite_p'])}"
+    ]
+    worst = sorted(st["cases"], key=lambda c: c["p"])[:5]
+    for c in worst:
+        lines.append(
+            f"  {c['case_key']} [{c['model']}]: {c['pass_base']}/{c['n_base']} → "
+            f"{c['pass_head']}/{c['n_head']}, p={_fmt_p(c['p'])}, adjusted {_fmt_p(c['p_adj'])}"
+            + (" (significant)" if c["significant"] else "")
+        )
+    return lines

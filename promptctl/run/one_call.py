@@ -1,0 +1,39 @@
+"""``promptctl run``: one prompt, one call, streamed. Goes through the same model layer as tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from promptctl.errors import UsageError
+from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
+from promptctl.run.plan import resolve_target
+from promptctl.suggest import suggest
+from promptctl.suite.project import Project
+from promptctl.suite.render import make_renderer, render_prompt
+
+
+def run_once(
+    project: Project,
+    prompt_name: str,
+    variables: dict[str, Any],
+    *,
+    model: str | None = None,
+    on_token: Callable[[str], None] | None = None,
+) -> ModelResponse:
+    from promptctl.execute import llm
+
+    suite = project.load()
+    suite.raise_for_errors()
+    prompt = suite.prompts.get(prompt_name)
+    if prompt is None:
+        raise UsageError(f"unknown prompt '{prompt_name}'{suggest(prompt_name, sorted(suite.prompts))}")
+    messages = render_prompt(make_renderer(suite), prompt, variables)
+    cfg = project.config
+    target, fallbacks = resolve_target(model or prompt.model or cfg.model, cfg)
+    req = ModelRequest(
+        target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
+    )
+    policy = RetryPolicy.from_config(cfg)
+    return asyncio.run(llm.complete(req, policy, on_token=on_token))

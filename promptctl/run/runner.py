@@ -1,0 +1,394 @@
+"""The async runner: answer each planned row from recordings, the cache or a live call, validate it,
+and hand every finished row to the caller as soon as it is done.
+
+Why this shape:
+- Rows answered by recordings or the cache never touch asyncio tasks or litellm, so a fully cached
+  rerun costs only a few SQLite lookups and the validators.
+- Live rows go through ``C`` workers pulling from a queue, and every HTTP call (judge calls
+  included) holds one slot of a semaphore of size ``C``: the number of requests in flight never
+  exceeds ``--concurrency``, and memory stays flat at 10,000 rows.
+- Identical requests in one run are sent once: rows are grouped by fingerprint.
+- Results are appended to ``self.results`` the moment they finish, so when the run is cancelled
+  (Ctrl-C, SIGTERM) the caller still holds every finished row and can write them down.
+- With enough unique live requests, the calls themselves run in worker processes
+  (``execute/pool.py``): litellm's CPU per call, not the network, bounds a single process. The
+  runner's structure (queue, semaphore, dedupe, cache, validation) is the same either way; only
+  ``_call`` sends the request elsewhere, and the parent then never imports litellm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from promptctl.execute.cache import ResponseCache
+from promptctl.execute.recordings.store import Recordings, RecordingWriter
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.run.plan import Row, resolve_target
+from promptctl.suite.model import Config
+from promptctl.validate.types import AssertionResult, ValidationContext
+
+if TYPE_CHECKING:
+    from promptctl.execute.pool import WorkerPool
+
+
+RowStatus = Literal["pass", "fail", "error", "skipped"]
+
+
+@dataclass
+class RunOptions:
+    concurrency: int = 8
+    use_cache: bool = True
+    use_recordings: bool = True  # False with --live
+    offline: bool = False  # no model call at all
+    record: bool = False  # write recordings
+    max_cost: float | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    refresh_hint: str = "promptctl test --record"
+    # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
+    # when there are enough unique live requests), 0 or 1 = in this process.
+    workers: int | None = None
+
+
+@dataclass
+class RowResult:
+    row: Row
+    response: ModelResponse
+    asserts: list[AssertionResult]
+    status: RowStatus
+    score: float | None
+
+
+@dataclass
+class RunStats:
+    live_calls: int = 0
+    cache_hits: int = 0
+    replays: int = 0
+    deduplicated: int = 0
+    spent: float = 0.0
+    retries: int = 0
+
+
+def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
+    """A row passes when all its assertions pass; a definite failure beats an evaluation error."""
+    if response.status == "skipped":
+        return "skipped"
+    if response.status == "error":
+        return "error"
+    if any(not a.passed and not a.error for a in asserts):
+        return "fail"
+    if any(a.error for a in asserts):
+        return "error"
+    return "pass"
+
+
+class Runner:
+    def __init__(
+        self,
+        config: Config,
+        options: RunOptions,
+        *,
+        cache: ResponseCache | None = None,
+        recordings: Recordings | None = None,
+        writer: RecordingWriter | None = None,
+        on_result: Callable[[RowResult], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.cache = cache
+        self.recordings = recordings
+        self.writer = writer
+        self.on_result = on_result
+        self.results: list[RowResult] = []
+        self.stats = RunStats()
+        self._sem: asyncio.Semaphore | None = None
+        self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self._stale: set[str] = set()
+        self.pool: WorkerPool | None = None
+        self.elapsed: float | None = None  # wall seconds of the last run_rows
+
+    # -- public ---------------------------------------------------------------------------------
+    async def run(self, rows: list[Row]) -> list[RowResult]:
+        self._sem = asyncio.Semaphore(max(1, self.options.concurrency))
+        live: dict[str, list[Row]] = {}
+        answered: list[tuple[Row, ModelResponse]] = []
+        pending = self._lookup_offline_sources(rows, answered)
+        for row in pending:
+            live.setdefault(row.fingerprint, []).append(row)
+        if live and not self.options.offline:
+            self.pool = self._start_pool(len(live))
+            if self.pool is None:
+                from promptctl.execute import llm
+
+                llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
+        try:
+            for row, resp in answered:
+                await self._finish(row, resp)
+            if live:
+                if self.options.offline:
+                    for group in live.values():
+                        for row in group:
+                            await self._finish(row, self._offline_error(row))
+                else:
+                    await self._run_live(live)
+        finally:
+            if self.pool is not None:
+                self.pool.close()  # also on Ctrl-C/SIGTERM: workers stop, in-flight calls are dropped
+        if self.cache is not None:
+            self.cache.flush()
+        return self.results
+
+    def _start_pool(self, unique: int) -> WorkerPool | None:
+        """Worker processes for the live calls, started now so their litellm imports overlap the
+        rest of the parent's work; None when the run is too small for them to pay off."""
+        from promptctl.execute.pool import WorkerPool, worker_count
+
+        k = worker_count(unique, self.options.concurrency, self.options.workers)
+        if k < 2:
+            return None
+        pool = WorkerPool(k, self.options.concurrency, self.options.policy)
+        try:
+            pool.start()
+        except Exception:
+            pool.close()
+            return None  # cannot start processes here: the in-process path still works
+        return pool
+
+    # -- sources --------------------------------------------------------------------------------
+    def _lookup_offline_sources(
+        self, rows: list[Row], answered: list[tuple[Row, ModelResponse]]
+    ) -> list[Row]:
+        """Recordings first, then the cache (one batched query); returns rows still unanswered."""
+        rest: list[Row] = []
+        self._stale = set()
+        for row in rows:
+            if self.recordings is not None and self.options.use_recordings and not self.options.record:
+                state, resp = self.recordings.lookup(
+                    row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint
+                )
+                if resp is not None:
+                    answered.append((row, resp))
+                    self.stats.replays += 1
+                    continue
+                if state == "stale":
+                    self._stale.add(row.key_str)
+            rest.append(row)
+        if rest and self.cache is not None and self.options.use_cache:
+            hits = self.cache.get_many([r.fingerprint for r in rest])
+            still = []
+            for row in rest:
+                resp = hits.get(row.fingerprint)
+                if resp is not None:
+                    answered.append((row, resp))
+                    self.stats.cache_hits += 1
+                else:
+                    still.append(row)
+            rest = still
+        return rest
+
+    def _offline_error(self, row: Row) -> ModelResponse:
+        why = (
+            "its recording is stale (the prompt, vars or params changed since it was recorded)"
+            if row.key_str in self._stale
+            else "it has no recording"
+        )
+        msg = (
+            f"--offline: case '{row.case.id}' of {row.case.file} on model '{row.model_name}' "
+            f"(sample {row.sample}) would need a model call: {why}; refresh with "
+            f"`{self.options.refresh_hint} {row.case.file} -k {row.case.id}`"
+        )
+        return ModelResponse(status="error", error=msg, source="live")
+
+    # -- live calls -----------------------------------------------------------------------------
+    async def _run_live(self, live: dict[str, list[Row]]) -> None:
+        from promptctl.execute import llm
+
+        if self.pool is None:
+            # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
+            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+        queue: asyncio.Queue[list[Row]] = asyncio.Queue()
+        for group in live.values():
+            queue.put_nowait(group)
+            self.stats.deduplicated += len(group) - 1
+
+        async def worker() -> None:
+            while True:
+                try:
+                    group = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                first = group[0]
+                if self._over_budget():
+                    resp = ModelResponse(
+                        status="skipped",
+                        source="live",
+                        error=f"not run: --max-cost {self.options.max_cost} USD reached "
+                        f"(spent {self.stats.spent:.4f} USD)",
+                    )
+                else:
+                    resp = await self._call(first.request())
+                    if resp.status == "ok" and self.cache is not None:
+                        self.cache.put(first.fingerprint, resp, model=first.target.model)
+                await self._finish_despite_cancel(group, resp)
+
+        n = min(max(1, self.options.concurrency), len(live))
+        workers = [asyncio.ensure_future(worker()) for _ in range(n)]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+
+    async def _finish_despite_cancel(self, group: list[Row], resp: ModelResponse) -> None:
+        """Validate and hand over the rows of an answered call even if the run is cancelled
+        meanwhile: the answer is paid for and already cached, so a row dropped here would be
+        missing from the record yet never asked again (the bench's interruption check caught
+        this: validation with several assertions awaits, and Ctrl-C landed there). Plain
+        assertions finish at once; a judge call is waited for (a second Ctrl-C still aborts)."""
+
+        async def finish_all() -> None:
+            for row in group:
+                await self._finish(row, resp)
+
+        task = asyncio.ensure_future(finish_all())
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+        task.result()
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _over_budget(self) -> bool:
+        cap = self.options.max_cost
+        return cap is not None and self.stats.spent >= cap
+
+    async def _call(self, req: ModelRequest) -> ModelResponse:
+        from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
+        from promptctl.execute.pool import PoolUnavailable
+
+        assert self._sem is not None
+        async with self._sem:
+            pool = self.pool
+            if pool is None:
+                resp = await llm.complete(req, self.options.policy)
+            else:
+                try:
+                    resp = await pool.complete(req)
+                except PoolUnavailable:
+                    # Every worker died: finish the run in this process (importing litellm here,
+                    # off the event loop, once).
+                    pool.close()
+                    self.pool = None
+                    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+                    resp = await llm.complete(req, self.options.policy)
+        self.stats.live_calls += 1
+        self.stats.retries += resp.retries
+        if resp.cost is not None:
+            self.stats.spent += resp.cost
+        return resp
+
+    async def judge(
+        self, model_name: str, messages: list[dict[str, str]], params: dict[str, Any]
+    ) -> ModelResponse:
+        """A model call on behalf of a validator (LLM-as-judge): same cache, retries, concurrency."""
+        target, fallbacks = resolve_target(model_name, self.config)
+        merged = {**target.params_dict, **params}
+        fp = fingerprint(target.model, target.api_base, messages, merged, 0)
+        if self.cache is not None and self.options.use_cache:
+            hit = self.cache.get(fp)
+            if hit is not None:
+                return hit
+        if self.options.offline:
+            return ModelResponse(
+                status="error", error=f"--offline: judge call to '{model_name}' is not cached"
+            )
+        fut = self._judge_inflight.get(fp)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._judge_inflight[fp] = fut
+        try:
+            resp = await self._call(
+                ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
+            )
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            raise
+        finally:
+            self._judge_inflight.pop(fp, None)
+        fut.set_result(resp)
+        if resp.status == "ok" and self.cache is not None:
+            self.cache.put(fp, resp, model=target.model)
+        return resp
+
+    # -- validation -----------------------------------------------------------------------------
+    async def _finish(self, row: Row, resp: ModelResponse) -> None:
+        from promptctl.validate import case_score, evaluate
+
+        if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
+            resp = self._explain_missing_key(row, resp)
+        asserts: list[AssertionResult] = []
+        if resp.status == "ok":
+            ctx = ValidationContext(
+                output=resp.text or "",
+                case=row.case,
+                prompt=row.prompt,
+                config=self.config,
+                model=row.target.model,
+                response=resp,
+                judge=self.judge,
+                extra={"messages": row.messages},
+            )
+            asserts = await evaluate(row.case.asserts, ctx)
+        status = row_status(resp, asserts)
+        score = case_score(asserts) if status in ("pass", "fail") else None
+        result = RowResult(row, resp, asserts, status, score)
+        self.results.append(result)
+        if self.writer is not None and self.options.record:
+            self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _explain_missing_key(self, row: Row, resp: ModelResponse) -> ModelResponse:
+        """A row that cannot be called for lack of a key: say what the way out is (recordings, or
+        refreshing a stale one) for this very row."""
+        if row.key_str in self._stale:
+            hint = (
+                f"its recording is stale: the request changed since it was recorded; refresh with "
+                f"`{self.options.refresh_hint} {row.case.file} -k {row.case.id}`"
+            )
+        else:
+            hint = "to use committed recordings instead run `promptctl test --offline`"
+        return replace(resp, error=f"{resp.error}; {hint}")
+
+
+def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
+    """Run in a fresh event loop. On Ctrl-C the loop cancels the run and KeyboardInterrupt
+    propagates; ``runner.results`` still holds every finished row."""
+    started = time.monotonic()
+
+    async def main() -> list[RowResult]:
+        task = asyncio.current_task()
+        if task is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        return await runner.run(rows)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        runner.elapsed = time.monotonic() - started
+        if runner.cache is not None:
+            runner.cache.flush()

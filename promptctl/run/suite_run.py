@@ -1,0 +1,255 @@
+"""The run of a suite: select, plan, execute, validate (``promptctl test`` minus its record).
+
+The CLI parses options into ``TestOptions``; ``records.run_record`` runs the suite through
+``run_tests`` and writes the run record; ``dry_run`` is the plan without calling anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from promptctl.errors import UsageError
+from promptctl.execute.types import RetryPolicy
+from promptctl.run.plan import Row, Selection, build_plan
+from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, run_rows
+from promptctl.suite.load import Suite
+from promptctl.suite.project import Project, load_checked
+
+
+@dataclass
+class TestOptions:
+    paths: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    repeat: int | None = None
+    concurrency: int | None = None
+    last_failed: bool = False
+    shard: tuple[int, int] | None = None
+    only_keys: set[str] | None = None
+    use_cache: bool = True
+    live: bool = False
+    offline: bool = False
+    record: bool = False
+    max_cost: float | None = None
+    write_record: bool = True
+    # --last-failed: the case keys that failed or errored last time (the caller reads its record).
+    previous_failures: set[str] | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What a run of the suite produced. ``results`` are in plan order; when ``interrupted`` they
+    are the rows that finished before Ctrl-C / SIGTERM."""
+
+    results: list[RowResult]
+    stats: RunStats
+    rows_planned: int
+    interrupted: bool = False
+    elapsed_s: float | None = None
+    recordings_written: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cache_warning: str | None = None
+
+
+def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
+    """Split PATH arguments into case-file paths and prompt names (a prompt file selects its cases)."""
+    root = project.root
+    pdir = project.config.prompts_dir.rstrip("/")
+    case_paths, prompt_names = [], []
+    for p in paths:
+        rel = os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/")
+        if rel.startswith(".."):
+            raise UsageError(f"{p} is outside the project at {root}")
+        if rel == ".":
+            continue
+        if rel == pdir or rel.startswith(pdir + "/"):
+            name = rel[len(pdir) + 1 :]
+            prompt_names.append(os.path.splitext(name)[0] if name else "")
+        else:
+            case_paths.append(rel)
+    return case_paths, prompt_names
+
+
+def selection_for(
+    project: Project, opts: TestOptions
+) -> tuple[Selection, list[str] | None, list[str], list[str]]:
+    notes: list[str] = []
+    case_paths, prompt_names = _normalise_paths(project, opts.paths)
+    sel = Selection(keywords=list(opts.keywords), tags=list(opts.tags), shard=opts.shard)
+    if opts.only_keys is not None:
+        sel.only_keys = set(opts.only_keys)
+    if opts.last_failed:
+        failed = set(opts.previous_failures or ())
+        if failed:
+            sel.only_keys = failed if sel.only_keys is None else sel.only_keys & failed
+            notes.append(f"--last-failed: rerunning {len(failed)} case(s) that failed or errored last time")
+        else:
+            notes.append("--last-failed: no previously failed cases; running everything selected")
+    return sel, (case_paths or None), prompt_names, notes
+
+
+def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], list[str]]:
+    """Load + lint (exit 2 on any error) + select + render every row."""
+    sel, only, prompt_names, notes = selection_for(project, opts)
+    suite, rows = _plan(project, opts, sel, only, prompt_names)
+    return suite, rows, notes
+
+
+def _plan(
+    project: Project, opts: TestOptions, sel: Selection, only: list[str] | None, prompt_names: list[str]
+) -> tuple[Suite, list[Row]]:
+    from promptctl.suite.render import make_renderer
+    from promptctl.validate import lint_assertion
+
+    suite = load_checked(project, lint_assertion, only=only, trial_render=False)
+    if prompt_names:
+        unknown = [
+            n
+            for n in prompt_names
+            if n and n not in suite.prompts and not any(k.startswith(n + "/") for k in suite.prompts)
+        ]
+        if unknown:
+            raise UsageError(f"no prompt named '{unknown[0]}'")
+        keep = {
+            c.key
+            for c in suite.cases
+            if any(n == "" or c.prompt == n or c.prompt.startswith(n + "/") for n in prompt_names)
+        }
+        sel.only_keys = keep if sel.only_keys is None else sel.only_keys & keep
+    rows = build_plan(
+        suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat
+    )
+    return suite, rows
+
+
+def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult], None] | None) -> Runner:
+    from promptctl.execute.cache import ResponseCache
+    from promptctl.execute.recordings.store import Recordings, RecordingWriter
+
+    cfg = project.config
+    policy = RetryPolicy.from_config(cfg)
+    run_opts = RunOptions(
+        concurrency=opts.concurrency or cfg.concurrency,
+        use_cache=opts.use_cache,
+        use_recordings=not opts.live,
+        offline=opts.offline,
+        record=opts.record,
+        max_cost=opts.max_cost if opts.max_cost is not None else cfg.max_cost,
+        policy=policy,
+    )
+    cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
+    writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
+    recordings = Recordings(project.source, cases_dir=cfg.cases_dir.rstrip("/"))
+    return Runner(
+        cfg,
+        run_opts,
+        cache=cache,
+        recordings=recordings,
+        writer=writer,
+        on_result=on_result,
+    )
+
+
+def run_tests(
+    project: Project,
+    opts: TestOptions,
+    *,
+    on_plan: Callable[[list[Row]], None] | None = None,
+    on_result: Callable[[RowResult], None] | None = None,
+) -> RunOutcome:
+    """Plan and run the selected suite. Ctrl-C or SIGTERM end it early with ``interrupted`` set:
+    every finished row is in the outcome (and in the cache, and in recordings with --record)."""
+    if opts.record and project.ref is not None:
+        raise UsageError("--record writes recordings into the worktree; it cannot be combined with --ref")
+    if opts.record and opts.offline:
+        raise UsageError("--record needs model calls; it cannot be combined with --offline")
+    suite, rows, notes = plan_tests(project, opts)
+    if on_plan is not None:
+        on_plan(rows)
+    runner = _runner(project, opts, on_result)
+    if opts.record and runner.writer is not None:
+        _prune_recordings(suite, rows, runner, opts)
+    interrupted = False
+    try:
+        run_rows(runner, rows)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+    outcome = RunOutcome(
+        results=sorted(runner.results, key=lambda r: r.row.index),
+        stats=runner.stats,
+        rows_planned=len(rows),
+        interrupted=interrupted,
+        elapsed_s=runner.elapsed,
+        notes=notes,
+    )
+    if runner.writer is not None:
+        outcome.recordings_written = runner.writer.write()
+    if runner.cache is not None:
+        runner.cache.record_run_stats(runner.stats.cache_hits, runner.stats.live_calls)
+        outcome.cache_warning = runner.cache.warning
+        runner.cache.close()
+    return outcome
+
+
+def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestOptions) -> None:
+    """A full --record of a case file drops entries of cases that no longer exist."""
+    if (
+        opts.keywords
+        or opts.tags
+        or opts.shard
+        or opts.last_failed
+        or opts.only_keys is not None
+        or opts.models
+    ):
+        return
+    assert runner.writer is not None
+    planned_files = {r.case.file for r in rows}
+    for cf in suite.case_files:
+        if cf.path in planned_files:
+            keys = [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path]
+            runner.writer.prune(cf.path, keys)
+
+
+def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
+    """The plan without calling anything: rows, what recordings/cache answer, calls and cost estimate."""
+    _suite, rows, notes = plan_tests(project, opts)
+    runner = _runner(project, opts, None)
+    answered: list[Any] = []
+    pending = runner._lookup_offline_sources(rows, answered)
+    unique = {r.fingerprint: r for r in pending}
+    est_cost: float | None = 0.0
+    unknown_models: set[str] = set()
+    if unique and not opts.offline:
+        from promptctl.execute import llm
+
+        for row in unique.values():
+            text = "\n".join(m["content"] for m in row.messages)
+            tin = llm.count_tokens(row.target.model, text)
+            tout = int(row.params.get("max_tokens") or 256)
+            c = llm.estimate_cost(row.target.model, tin, tout)
+            if c is None:
+                unknown_models.add(row.target.model)
+            elif est_cost is not None:
+                est_cost += c
+        if unknown_models:
+            est_cost = None
+    if runner.cache is not None:
+        runner.cache.close()
+    return {
+        "rows": len(rows),
+        "cases": len({r.case.key for r in rows}),
+        "replayed": runner.stats.replays,
+        "cached": runner.stats.cache_hits,
+        "calls": 0 if opts.offline else len(unique),
+        "deduplicated": len(pending) - len(unique),
+        "offline_misses": len(pending) if opts.offline else 0,
+        "estimated_cost_usd": est_cost,
+        "estimate_note": "upper bound: output tokens counted as each prompt's max_tokens (256 when unset)",
+        "unknown_price_models": sorted(unknown_models),
+        "notes": notes,
+    }

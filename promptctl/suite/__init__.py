@@ -1,0 +1,1 @@
+"""The suite: prompt, case and config files read into typed objects, checked, rendered."""

@@ -1,0 +1,117 @@
+"""Semantic checks on a loaded suite, beyond the JSON Schemas: Jinja syntax, includes, variables,
+case vars against required inputs, assertion types and options, and a trial render of every case.
+
+``promptctl test`` runs the same checks before spending anything: a typo in an assertion type
+should cost nothing, not a full suite of model calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from promptctl.errors import Problem
+from promptctl.suite.load import Suite
+from promptctl.suite.model import Loc, Prompt
+from promptctl.suite.render import Renderer, RenderError, make_renderer, render_prompt
+
+
+def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
+    """Where ``var`` first appears: the message/template whose text mentions it, else the prompt."""
+    for _i, text, loc in renderer.template_strings(prompt):
+        if var in text:
+            return loc
+    for m in prompt.messages or []:
+        if m.placeholder == var:
+            return m.loc
+    return prompt.loc
+
+
+def _check_output_schema(prompt: Prompt) -> list[Problem]:
+    """A prompt's ``output.schema`` must itself be a valid JSON Schema (any keyword: jsonschema)."""
+    import jsonschema
+
+    schema = prompt.output_schema
+    if schema is None:
+        return []
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        loc = prompt.schema_loc
+        return [
+            Problem(
+                loc.path,
+                loc.line,
+                loc.col,
+                f"output.schema is not a valid JSON Schema at {where}: {exc.message}",
+            )
+        ]
+    return []
+
+
+# Checks one assertion against the validator registry: (assertion, case, prompt) -> messages.
+# The registry sits a layer above the suite, so whoever asks for a lint passes it in
+# (``promptctl.validate.lint_assertion``).
+AssertionLinter = Callable[..., list[str]]
+
+
+def check_suite(
+    suite: Suite,
+    lint_assertion: AssertionLinter,
+    renderer: Renderer | None = None,
+    *,
+    trial_render: bool = True,
+) -> list[Problem]:
+    """Every problem in the suite: the loader's plus the semantic ones (sorted, de-duplicated)."""
+    renderer = renderer or make_renderer(suite)
+    problems = list(suite.problems)
+    used_by_prompt: dict[str, set[str]] = {}
+    broken: set[str] = set()
+    for name, prompt in suite.prompts.items():
+        used, errs = renderer.analyse(prompt)
+        problems.extend(errs)
+        if errs:
+            broken.add(name)
+        used_by_prompt[name] = used
+        for var in sorted(used - set(prompt.inputs)):
+            loc = _first_use(renderer, prompt, var)
+            problems.append(
+                Problem(loc.path, loc.line, loc.col, f"variable '{var}' is used but not declared in 'inputs'")
+            )
+            broken.add(name)
+        if prompt.output_schema is not None:
+            problems.extend(_check_output_schema(prompt))
+        for var in sorted(set(prompt.inputs) - used):
+            loc = prompt.inputs[var].loc
+            problems.append(
+                Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used", "warning")
+            )
+    # A case file's `defaults: assert:` objects are shared by all its cases: lint each once per
+    # (assertion, whether the case has an expected value, prompt) instead of once per case.
+    linted: dict[tuple[int, bool, str], list[str]] = {}
+    for case in suite.cases:
+        target = suite.prompts.get(case.prompt)
+        for a in case.asserts:
+            key = (id(a), case.expected is None, case.prompt)
+            if key not in linted:
+                linted[key] = lint_assertion(a, case=case, prompt=target)
+            problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg) for msg in linted[key])
+        if target is None:
+            continue
+        prompt = target
+        for var in sorted(set(case.vars) - set(prompt.inputs)):
+            problems.append(
+                Problem(
+                    case.loc.path,
+                    case.loc.line,
+                    case.loc.col,
+                    f"case '{case.id}' sets '{var}', which is not an input of prompt '{prompt.name}'",
+                    "warning",
+                )
+            )
+        if trial_render and case.prompt not in broken:
+            try:
+                render_prompt(renderer, prompt, case.vars, where=case.loc)
+            except RenderError as exc:
+                problems.extend(exc.problems)
+    return sorted(set(problems))

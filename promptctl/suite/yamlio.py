@@ -1,0 +1,224 @@
+"""YAML loading that keeps positions, and JSON-Schema checking that reports ``path:line:col``.
+
+PyYAML's ``safe_load`` throws positions away. We compose the node tree instead (C loader when
+available: it is several times faster), construct plain values ourselves and remember where every
+key and item came from, so a problem found anywhere later can still point at the offending spot.
+Duplicate mapping keys, which ``safe_load`` silently resolves to the last one, are reported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from promptctl.errors import Problem
+from promptctl.suggest import suggest
+from promptctl.suite.model import Loc
+
+try:
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - pure-Python PyYAML build
+    _Loader = yaml.SafeLoader
+
+PathKey = tuple[str | int, ...]
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+@dataclass
+class Doc:
+    """A loaded YAML document: its data plus where every value (and mapping key) starts."""
+
+    path: str
+    data: Any
+    value_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    key_pos: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    block_scalar: set[PathKey] = field(default_factory=set)
+
+    def loc(self, key: PathKey, *, of_key: bool = False) -> Loc:
+        """Best location for ``key``: the value (or the key itself), else the nearest ancestor."""
+        k = key
+        while True:
+            table = self.key_pos if of_key and k in self.key_pos else self.value_pos
+            if k in table:
+                line, col = table[k]
+                return Loc(self.path, line, col)
+            if not k:
+                return Loc(self.path, 1, 1)
+            k = k[:-1]
+
+    def text_loc(self, key: PathKey, lineno: int) -> Loc:
+        """Location of line ``lineno`` (1-based) *inside* the string at ``key`` (for Jinja errors)."""
+        base = self.loc(key)
+        if key in self.block_scalar:
+            return Loc(self.path, base.line + lineno, 1)
+        return Loc(self.path, base.line + lineno - 1, base.col if lineno == 1 else 1)
+
+    def problem(
+        self, key: PathKey, message: str, *, of_key: bool = False, severity: str = "error"
+    ) -> Problem:
+        loc = self.loc(key, of_key=of_key)
+        return Problem(loc.path, loc.line, loc.col, message, severity)
+
+
+def _construct(loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: list[Problem]) -> Any:
+    doc.value_pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+                key: Any = key_node.value
+            else:
+                key = loader.construct_object(key_node, deep=True)
+            if isinstance(key, (dict, list)):
+                problems.append(
+                    Problem(
+                        doc.path,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        "mapping keys must be plain scalars",
+                    )
+                )
+                continue
+            skey = key if isinstance(key, str) else str(key)
+            if key in out:
+                problems.append(
+                    Problem(
+                        doc.path,
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                        f"duplicate key '{skey}'",
+                    )
+                )
+            child = (*path, skey)
+            doc.key_pos[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _construct(loader, value_node, child, doc, problems)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, (*path, i), doc, problems) for i, item in enumerate(node.value)]
+    if isinstance(node, yaml.ScalarNode):
+        if node.style in ("|", ">"):
+            doc.block_scalar.add(path)
+        if node.tag == _STR_TAG:
+            return node.value  # the common case, without the constructor's bookkeeping
+    return loader.construct_object(node, deep=True)
+
+
+def load_yaml(text: str, path: str) -> tuple[Doc, list[Problem]]:
+    """Parse ``text`` safely. Returns the document and any problems (a syntax error leaves data None)."""
+    doc = Doc(path=path, data=None)
+    problems: list[Problem] = []
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            doc.data = _construct(loader, node, (), doc, problems)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or "invalid YAML"
+        ctx = f" ({exc.context})" if exc.context else ""
+        problems.append(Problem(path, line, col, f"invalid YAML: {what}{ctx}"))
+        doc.data = None
+    except yaml.YAMLError as exc:
+        problems.append(Problem(path, 1, 1, f"invalid YAML: {exc}"))
+        doc.data = None
+    finally:
+        loader.dispose()
+    return doc, problems
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped in ``promptctl/schemas/`` (also usable by editors)."""
+    text = resources.files("promptctl").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+@cache
+def _validator(name: str) -> Any:
+    # Our own schemas use a small subset of JSON Schema, checked without importing jsonschema
+    # (~0.1 s): see promptctl.suite.schemacheck.
+    from promptctl.suite.schemacheck import Checker
+
+    return Checker(load_schema(name))
+
+
+def _subschema(schema: dict[str, Any], path: list[Any]) -> dict[str, Any]:
+    node: Any = schema
+    for part in path:
+        if not isinstance(node, dict):
+            return {}
+        node = node.get(part, {})
+        if isinstance(node, dict) and "$ref" in node:
+            ref = node["$ref"]
+            if ref.startswith("#/"):
+                node = schema
+                for p in ref[2:].split("/"):
+                    node = node.get(p, {})
+    return node if isinstance(node, dict) else {}
+
+
+def _type_name(value: Any) -> str:
+    return {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def check_schema(doc: Doc, schema_name: str) -> list[Problem]:
+    """Validate ``doc.data`` against a shipped schema; every violation becomes a located problem."""
+    validator = _validator(schema_name)
+    schema = load_schema(schema_name)
+    problems: list[Problem] = []
+    for err in validator.iter_errors(doc.data):
+        problems.extend(_explain(doc, schema, err))
+    return problems
+
+
+def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[Problem]:
+    path: PathKey = tuple(err.absolute_path)
+    where = ".".join(str(p) for p in path) or "document"
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = sorted(err.schema.get("properties", {}).keys())
+        out = []
+        for key in err.instance:
+            if key not in allowed:
+                out.append(
+                    doc.problem(
+                        (*path, str(key)), f"unknown key '{key}'{suggest(str(key), allowed)}", of_key=True
+                    )
+                )
+        return out
+    if err.validator == "required":
+        return [
+            doc.problem(path, f"{where}: {err.message.replace(' is a required property', '')} is required")
+        ]
+    if err.validator == "type":
+        expected = err.validator_value
+        expected_s = " or ".join(expected) if isinstance(expected, list) else expected
+        expected_s = expected_s.replace("object", "mapping").replace("array", "list")
+        return [doc.problem(path, f"{where}: expected {expected_s}, got {_type_name(err.instance)}")]
+    if err.validator == "enum":
+        choices = [str(c) for c in err.validator_value]
+        return [
+            doc.problem(
+                path, f"{where}: '{err.instance}' is not allowed{suggest(str(err.instance), choices)}"
+            )
+        ]
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        # Report the branch that got furthest: the error with the deepest path, then the shortest message.
+        best = sorted(err.context, key=lambda e: (-len(e.absolute_path), len(e.message)))[0]
+        return _explain(doc, schema, best)
+    return [doc.problem(path, f"{where}: {err.message}")]

@@ -1,0 +1,58 @@
+"""Run records on disk: atomic JSON per commit folder, read back, newest first, newer schemas refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from promptctl.errors import UsageError
+from promptctl.records.merge import merge_records
+from promptctl.records.record import RUNS_DIR, latest_record, list_records, read_record, write_record
+from tests.records.rows import record, row
+
+
+def test_write_then_read_round_trips(tmp_path: Path) -> None:
+    rec = record([row("a"), row("b", "fail")])
+    path = write_record(tmp_path, rec)
+    assert path.parent == tmp_path / RUNS_DIR / ("a" * 40)
+    back = read_record(path)
+    assert back.rows == rec.rows and back.commit == rec.commit and back.path == str(path)
+    data = json.loads(path.read_text("utf-8"))
+    assert data["summary"]["failed"] == 1 and data["schema_version"] == 1 and "path" not in data
+
+
+def test_dirty_records_go_to_their_own_folder(tmp_path: Path) -> None:
+    rec = record([row("a")])
+    rec.dirty, rec.content_hash = True, "0123456789abcdef"
+    assert write_record(tmp_path, rec).parent.name == "a" * 40 + "-dirty-0123456789ab"
+
+
+def test_latest_record_and_listing(tmp_path: Path) -> None:
+    assert latest_record(tmp_path) is None
+    first = write_record(tmp_path, record([row("a")]))
+    second = write_record(tmp_path, record([row("b")], commit="b" * 40))
+    assert list_records(tmp_path) == [first, second]
+    latest = latest_record(tmp_path)
+    assert latest is not None and latest.commit == "b" * 40
+    by_sha = latest_record(tmp_path, "a" * 40)
+    assert by_sha is not None and by_sha.rows[0]["case"] == "a"
+
+
+def test_a_record_from_a_newer_promptctl_is_refused(tmp_path: Path) -> None:
+    path = write_record(tmp_path, record([row("a")]))
+    data = json.loads(path.read_text("utf-8"))
+    path.write_text(json.dumps({**data, "schema_version": 99}), "utf-8")
+    with pytest.raises(UsageError, match="newer promptctl"):
+        read_record(path)
+
+
+def test_merging_shards(tmp_path: Path) -> None:
+    one = write_record(tmp_path, record([row("a")]))
+    two = write_record(tmp_path, record([row("b", "fail")]))
+    merged = merge_records(tmp_path, [one, two])
+    assert sorted(r["case"] for r in merged.rows) == ["a", "b"] and merged.complete
+    other = write_record(tmp_path, record([row("c")], commit="c" * 40))
+    with pytest.raises(UsageError, match="different commits"):
+        merge_records(tmp_path, [one, other])

@@ -1,0 +1,93 @@
+"""The gate's budget branches on hand-made records: pass-rate tolerance, a metric's score tolerance,
+cost and p95 latency budgets, and the settings' checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from promptctl.errors import UsageError
+from promptctl.review.compare import compare_units
+from promptctl.review.gate import GateResult, gate_settings, run_gate
+from promptctl.suite.model import GateConfig
+from tests.records.rows import record, row
+
+
+def _gate(base: list[dict[str, Any]], head: list[dict[str, Any]], **settings: Any) -> GateResult:
+    b, h = record(base), record(head)
+    return run_gate(b, h, compare_units(b, h), gate_settings(GateConfig(), **settings))
+
+
+def _causes(res: GateResult, word: str) -> list[str]:
+    return [c for c in res.causes if word in c]
+
+
+def test_pass_rate_tolerance() -> None:
+    base = [row(f"c{i}") for i in range(10)]
+    head = [row(f"c{i}", "fail" if i == 0 else "pass") for i in range(10)]
+    strict = _gate(base, head)
+    assert strict.failed and _causes(strict, "pass rate dropped from 100.0% to 90.0%")
+    assert strict.details["pass_rate"] == {
+        "base": 1.0,
+        "head": 0.9,
+        "delta": pytest.approx(-0.1),
+        "units": 10,
+    }
+    tolerant = _gate(base, head, pass_rate_tolerance=0.15)
+    assert not _causes(tolerant, "pass rate dropped")
+    assert _causes(tolerant, "regression: p::c0 [m] passed at base, fail at head")  # the case itself still
+
+
+def test_score_tolerance_per_metric() -> None:
+    base = [row(f"c{i}", metric=("quality", 0.9)) for i in range(4)]
+    head = [row(f"c{i}", metric=("quality", 0.8)) for i in range(4)]
+    res = _gate(base, head)  # default tolerance 0.05
+    assert res.failed and _causes(res, "metric 'quality' mean score dropped from 0.900 to 0.800")
+    assert res.details["metrics"]["quality"]["delta"] == pytest.approx(-0.1)
+    assert not _gate(base, head, score_tolerance=0.15).failed
+    assert not _gate(head, base).failed  # a rise never fails
+
+
+def test_latency_budget() -> None:
+    base = [row(f"c{i}", latency_ms=100.0) for i in range(5)]
+    head = [row(f"c{i}", latency_ms=200.0) for i in range(5)]
+    assert not _gate(base, head).failed  # no budget set: reported, not gated
+    res = _gate(base, head, max_p95_latency_increase=0.5)
+    assert res.failed and _causes(res, "p95 latency rose +100.0% (100 ms → 200 ms; budget +50%)")
+    assert res.details["p95_latency_ms"]["relative_increase"] == pytest.approx(1.0)
+    assert not _gate(base, head, max_p95_latency_increase=1.5).failed
+
+
+def test_cost_budget_and_unknown_cost() -> None:
+    base = [row(f"c{i}", cost=0.01) for i in range(3)]
+    head = [row(f"c{i}", cost=0.02) for i in range(3)]
+    res = _gate(base, head, max_cost_increase=0.2)
+    assert _causes(res, "cost rose +100.0%")
+    unknown = [row(f"c{i}", cost=None) for i in range(3)]
+    assert not _gate(base, unknown, max_cost_increase=0.2).failed  # an unknown price cannot be compared
+
+
+def test_new_and_removed_cases_are_not_regressions() -> None:
+    res = _gate([row("old")], [row("new", "fail")])
+    assert not res.failed and res.details["common_units"] == 0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"correction": "bonferroni"}, "unknown correction 'bonferroni'"),
+        ({"alpha": 1.5}, "alpha must be between 0 and 1"),
+        ({"suite_share": 2.0}, "suite share must be between 0 and 1"),
+    ],
+)
+def test_settings_are_checked(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        gate_settings(GateConfig(), **overrides)
+
+
+def test_settings_take_the_config_then_the_command_line() -> None:
+    cfg = GateConfig(alpha=0.01, score_tolerance=0.2)
+    s = gate_settings(cfg, score_tolerance=None, pass_rate_tolerance=0.1)
+    assert (s.alpha, s.score_tolerance, s.pass_rate_tolerance) == (0.01, 0.2, 0.1)
+    assert cfg.pass_rate_tolerance == 0.0  # the config itself is left alone

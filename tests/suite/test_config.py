@@ -1,0 +1,90 @@
+"""promptctl.yaml discovery, .env loading, aliases and what a record may contain."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from promptctl.errors import InputError
+from promptctl.suite.config import find_root, load_config
+from tests.helpers import MINIMAL, invoke, write_files
+
+
+def test_config_found_walking_up_from_a_subdirectory(tmp_path: Path) -> None:
+    write_files(tmp_path, MINIMAL)
+    sub = tmp_path / "cases" / "deep"
+    sub.mkdir(parents=True)
+    root, path = find_root(sub)
+    assert root == tmp_path and path == tmp_path / "promptctl.yaml"
+    result = invoke("list", "--json", cwd=sub)
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["name"] == "greet"
+
+
+def test_defaults_without_config_use_git_root(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "x").mkdir()
+    cfg = load_config(tmp_path / "x")
+    assert Path(cfg.root) == tmp_path and cfg.path is None and cfg.prompts_dir == "prompts"
+
+
+def test_dotenv_loaded_without_overriding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_files(
+        tmp_path,
+        {
+            **MINIMAL,
+            ".env": "# keys\nPROMPTCTL_T_A=from-file\nexport PROMPTCTL_T_B='quoted value'\n"
+            "PROMPTCTL_T_C=keep # comment\n",
+        },
+    )
+    monkeypatch.setenv("PROMPTCTL_T_A", "from-env")
+    monkeypatch.delenv("PROMPTCTL_T_B", raising=False)
+    monkeypatch.delenv("PROMPTCTL_T_C", raising=False)
+    load_config(tmp_path)
+    assert os.environ["PROMPTCTL_T_A"] == "from-env"
+    assert os.environ["PROMPTCTL_T_B"] == "quoted value"
+    assert os.environ["PROMPTCTL_T_C"] == "keep"
+
+
+def test_aliases_and_public_dict_has_no_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_KEY", "sk-supersecret-value-123456")
+    write_files(
+        tmp_path,
+        {
+            "promptctl.yaml": """
+        model: fast
+        models:
+          fast:
+            model: openai/gpt-4o-mini
+            api_base: http://127.0.0.1:1/v1
+            api_key_env: MY_KEY
+            fallbacks: [slow]
+            params: {temperature: 0}
+            rpm: 60
+          slow: {model: openai/gpt-4o}
+    """
+        },
+    )
+    cfg = load_config(tmp_path)
+    assert cfg.models["fast"].fallbacks == ["slow"] and cfg.models["fast"].rpm == 60
+    dumped = json.dumps(cfg.public_dict())
+    assert "MY_KEY" in dumped and "sk-supersecret" not in dumped
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("models:\n  a: {model: x, fallbacks: [a]}\n", "lists itself as a fallback"),
+        ("prompts_dir: ../elsewhere\n", "must be a path inside the project"),
+        ("concurrency: 0\n", "concurrency"),
+        ("gate: {correction: bonferroni}\n", "'bonferroni' is not allowed"),
+    ],
+)
+def test_bad_config_is_located(tmp_path: Path, text: str, fragment: str) -> None:
+    write_files(tmp_path, {"promptctl.yaml": text})
+    with pytest.raises(InputError) as exc:
+        load_config(tmp_path)
+    rendered = exc.value.render()
+    assert rendered.startswith("promptctl.yaml:") and fragment in rendered
