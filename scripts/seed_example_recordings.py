@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from promptctl.execute.recordings import RecordingWriter, load
+from promptctl.execute.recordings.store import RecordingWriter, load
 from promptctl.execute.types import ModelResponse
-from promptctl.lint import make_renderer
-from promptctl.plan import build_plan
-from promptctl.project import open_project
+from promptctl.git.sources import WorktreeSource
+from promptctl.run.plan import build_plan
+from promptctl.suite.project import open_project
+from promptctl.suite.render import make_renderer
 
 SOURCE = "hand-written sample (no API key where these were made; refresh with `promptctl test --record`)"
 
@@ -108,7 +109,7 @@ def main() -> None:
 
     for rel in written:
         path = project.root / rel
-        rec = load(project.root, rec_case_file(path.read_text("utf-8")), cases_dir=project.config.cases_dir)
+        rec = load(WorktreeSource(project.root), rec_case_file(path.read_text("utf-8")), cases_dir=project.config.cases_dir)
         rec.source = SOURCE
         write_text_atomic(path, rec.render())
     print("\n".join(written))
