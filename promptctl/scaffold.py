@@ -22,7 +22,8 @@ GITIGNORE_LINES = [
 
 
 def template_text(name: str) -> str:
-    return resources.files("promptctl").joinpath("templates", "init", name).read_text("utf-8")
+    # One joinpath argument: Python 3.10's Traversable takes a single child.
+    return resources.files("promptctl").joinpath(f"templates/init/{name}").read_text("utf-8")
 
 
 def scaffold(root: Path) -> list[tuple[str, str]]:

@@ -223,7 +223,7 @@ def _is_retryable(exc: BaseException) -> bool:
     error.") and a timeout as ``Timeout`` (408); it reports 401 as ``BadRequestError`` with
     ``status_code == 401``. So the status code decides, not the class name.
     """
-    if isinstance(exc, (TimeoutError, ConnectionError)):
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError)):  # distinct on 3.10
         return True
     status = _status_of(exc)
     if status is None:
