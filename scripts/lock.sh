@@ -16,13 +16,15 @@ cd "$(dirname "$0")/.."
 UV_VERSION=0.13.9                # the lock tool itself is pinned, so a refresh is reproducible
 tools=.venvs/lock                # ignored by git, like the other venvs
 
-if [ "$("$tools/bin/uv" --version 2>/dev/null)" != "uv $UV_VERSION" ]; then
+if [ "$("$tools/bin/uv" --version 2>/dev/null | cut -d' ' -f1,2)" != "uv $UV_VERSION" ]; then
   "${PYTHON:-python3}" -m venv --clear "$tools"
   "$tools/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"
 fi
 
-"$tools/bin/uv" pip compile pyproject.toml --extra dev \
+"$tools/bin/uv" --quiet pip compile pyproject.toml --extra dev \
   --universal --python-version 3.10 \
   --constraint scripts/lock-pins.txt \
   --custom-compile-command "scripts/lock.sh" \
   --output-file requirements.lock "$@"
+changes=$(git diff --stat -- requirements.lock)
+echo "requirements.lock: $(grep -c '^[a-z0-9]' requirements.lock) pins; ${changes:-unchanged}"
