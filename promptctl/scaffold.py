@@ -45,7 +45,8 @@ _RELEASE = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 
 
 def template_text(name: str) -> str:
-    return resources.files("promptctl").joinpath("templates", "init", name).read_text("utf-8")
+    # One joinpath argument: Python 3.10's Traversable takes a single child.
+    return resources.files("promptctl").joinpath(f"templates/init/{name}").read_text("utf-8")
 
 
 @dataclass(frozen=True)

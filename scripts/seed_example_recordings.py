@@ -109,7 +109,11 @@ def main() -> None:
 
     for rel in written:
         path = project.root / rel
-        rec = load(WorktreeSource(project.root), rec_case_file(path.read_text("utf-8")), cases_dir=project.config.cases_dir)
+        rec = load(
+            WorktreeSource(project.root),
+            rec_case_file(path.read_text("utf-8")),
+            cases_dir=project.config.cases_dir,
+        )
         rec.source = SOURCE
         write_text_atomic(path, rec.render())
     print("\n".join(written))

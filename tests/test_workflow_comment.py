@@ -94,7 +94,7 @@ def test_creates_the_comment_when_there_is_none(script: Path) -> None:
 
 
 def test_updates_its_own_comment(script: Path) -> None:
-    comments = [
+    comments: list[dict[str, Any]] = [
         {"id": 1, "user": MALLORY, "body": "first"},
         {"id": 2, "user": BOT, "body": f"{MARKER}\nold report"},
     ]
@@ -104,7 +104,7 @@ def test_updates_its_own_comment(script: Path) -> None:
 
 def test_never_edits_someone_elses_comment_carrying_the_marker(script: Path) -> None:
     # anyone can paste the marker; a bot comment of another kind has no marker
-    comments = [
+    comments: list[dict[str, Any]] = [
         {"id": 1, "user": MALLORY, "body": f"{MARKER}\nfake report: all green"},
         {"id": 2, "user": {"login": "github-actions[bot]", "type": "User"}, "body": f"{MARKER}\nx"},
         {"id": 3, "user": BOT, "body": "a comment from another workflow"},

@@ -4,6 +4,7 @@ without importing litellm."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import re
 import time
@@ -31,7 +32,7 @@ def is_retryable(exc: BaseException) -> bool:
     error.") and a timeout as ``Timeout`` (408); it reports 401 as ``BadRequestError`` with
     ``status_code == 401``. So the status code decides, not the class name.
     """
-    if isinstance(exc, (TimeoutError, ConnectionError)):
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError)):  # distinct on 3.10
         return True
     status = status_of(exc)
     if status is None:

@@ -136,7 +136,8 @@ def load_yaml(text: str, path: str) -> tuple[Doc, list[Problem]]:
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """A JSON Schema shipped in ``promptctl/schemas/`` (also usable by editors)."""
-    text = resources.files("promptctl").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
+    # One joinpath argument: Python 3.10's Traversable takes a single child.
+    text = resources.files("promptctl").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

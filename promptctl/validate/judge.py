@@ -46,7 +46,9 @@ def _load(root: str | None, prompts_dir: str, mtime: int) -> tuple[Prompt, Rende
     cached per (override location, mtime). ``root`` None is the built-in prompt."""
     if root is None:
         where = "promptctl/builtin_prompts/judge.yaml"
-        text = resources.files("promptctl").joinpath("builtin_prompts", "judge.yaml").read_text("utf-8")
+        text = (
+            resources.files("promptctl").joinpath("builtin_prompts").joinpath("judge.yaml").read_text("utf-8")
+        )
         renderer = Renderer(_no_includes, prompts_dir)
     else:
         source = WorktreeSource(Path(root))

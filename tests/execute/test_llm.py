@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from promptctl.execute import llm, ratelimit
+from promptctl.execute import failures, llm, ratelimit
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 from tests.fakeserver import FakeServer
 
@@ -141,6 +141,13 @@ def test_slow_reply_times_out_then_retries(srv: FakeServer) -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.parametrize("exc", [TimeoutError(), asyncio.TimeoutError(), ConnectionResetError()])
+def test_timeouts_of_either_kind_are_transient(exc: BaseException) -> None:
+    # On Python 3.10 asyncio.TimeoutError (raised by asyncio/aiohttp timeouts) is not the builtin
+    # TimeoutError; both must be retried.
+    assert failures.is_retryable(exc)
+
+
 def test_retries_exhausted_is_an_error_not_an_exception(srv: FakeServer) -> None:
     srv.configure(faults=[{"kind": "500", "always": True, "message": "upstream exploded"}])
     resp = run(request(srv))
@@ -251,7 +258,8 @@ def test_cancellation_during_backoff_propagates(srv: FakeServer) -> None:
     async def go() -> None:
         await asyncio.wait_for(llm.complete(request(srv), policy), 0.5)
 
-    with pytest.raises(TimeoutError):  # wait_for's cancellation was not swallowed
+    # wait_for's cancellation was not swallowed (asyncio.TimeoutError: the builtin one from 3.11 on)
+    with pytest.raises(asyncio.TimeoutError):
         asyncio.run(go())
 
 

@@ -92,7 +92,8 @@ def test_gate_passes_an_unchanged_suite_despite_sampling_noise(seeded_url: str, 
     )
     base, head, rec_a, rec_b = two_sampled_commits(root)
     # The noise is real: samples of one case differ, and the two commits got different outputs.
-    outputs_a, outputs_b = defaultdict(list), defaultdict(list)
+    outputs_a: defaultdict[str, list[str]] = defaultdict(list)
+    outputs_b: defaultdict[str, list[str]] = defaultdict(list)
     for rows, out in ((rec_a["rows"], outputs_a), (rec_b["rows"], outputs_b)):
         for r in rows:
             out[r["case_key"]].append(r["output"])

@@ -82,7 +82,8 @@ def verdict(output: str, a: dict[str, Any]) -> tuple[bool, list[str]]:
             needed.append("allow_fence: true")
         return False, needed
     if a["type"] == "is_json":
-        kind = {dict: "object", list: "array", str: "string"}.get(type(doc), "value")
+        kinds: dict[type, str] = {dict: "object", list: "array", str: "string"}
+        kind = kinds.get(type(doc), "value")
         return True, [f"JSON {kind}"]
     errors = list(Draft202012Validator(a["value"]).iter_errors(doc))
     if not errors:
