@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
@@ -153,7 +154,7 @@ class _CallbackError(Exception):
 
 def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
     """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
-    return _response_cost(ensure_litellm(), model, input_tokens, output_tokens)
+    return model_catalog.cost(model, input_tokens, output_tokens)
 
 
 def count_tokens(model: str, text: str) -> int:
@@ -167,48 +168,17 @@ def count_tokens(model: str, text: str) -> int:
         return max(1, math.ceil(len(text) / 4))
 
 
-_price_cache: dict[str, tuple[float, float, float | None] | None] = {}
-
-
-def _prices(lm: Any, model: str) -> tuple[float, float, float | None] | None:
-    """(input, output, cached-input) USD per token from litellm's local price table, or None when
-    the table does not price the model (an unknown price is never a fake zero). Cached per model:
-    ``get_model_info`` costs ~0.5 ms and the table is local and fixed for the process."""
-    if model in _price_cache:
-        return _price_cache[model]
-    prices: tuple[float, float, float | None] | None = None
-    try:
-        info = lm.get_model_info(model)
-        price_in, price_out = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-        if price_in is not None and price_out is not None:
-            cached = info.get("cache_read_input_token_cost")
-            prices = (float(price_in), float(price_out), None if cached is None else float(cached))
-    except Exception:
-        prices = None
-    _price_cache[model] = prices
-    return prices
-
-
 def _response_cost(
-    lm: Any, model: str, input_tokens: int | None, output_tokens: int | None, usage: Any = None
+    model: str, input_tokens: int | None, output_tokens: int | None, usage: Any
 ) -> float | None:
-    """Cost of a call: tokens x the model's prices (cached prompt tokens at the cached price when
-    the provider reports them). The one pricing rule: calls made and ``--dry-run`` estimates
-    (:func:`estimate_cost`) both go through it. ``litellm.completion_cost`` costs ~1 ms per call;
-    this is a few multiplications on prices looked up once per model."""
-    prices = _prices(lm, model)
-    if prices is None or input_tokens is None or output_tokens is None:
+    """Cost of a call (:func:`promptctl.execute.model_catalog.cost`), with the prompt tokens the
+    provider reports as served from its cache."""
+    if input_tokens is None or output_tokens is None:
         return None
-    price_in, price_out, price_cached = prices
-    cached = 0
-    if price_cached is not None and usage is not None:
-        details = getattr(usage, "prompt_tokens_details", None)
-        value = getattr(details, "cached_tokens", None) if details is not None else None
-        cached = int(value) if isinstance(value, int) and 0 < value <= input_tokens else 0
-    cost = (input_tokens - cached) * price_in + output_tokens * price_out
-    if cached and price_cached is not None:
-        cost += cached * price_cached
-    return cost
+    details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
+    value = getattr(details, "cached_tokens", None) if details is not None else None
+    cached = int(value) if isinstance(value, int) and 0 < value <= input_tokens else 0
+    return model_catalog.cost(model, input_tokens, output_tokens, cached_tokens=cached)
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +315,7 @@ async def _attempt(
         latency_ms=latency_ms,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=_response_cost(lm, target.model, input_tokens, output_tokens, usage),
+        cost=_response_cost(target.model, input_tokens, output_tokens, usage),
         finish_reason=getattr(choice, "finish_reason", None),
         answered_by=target.name,
         provider_model=getattr(response, "model", None),
