@@ -241,9 +241,13 @@ def history(
 ) -> None:
     """Run records over time: commit, date, subject, pass rate, mean score, cost."""
     from promptctl.records.history import history_rows
+    from promptctl.records.record import scan_local
     from promptctl.report.formatting import fmt_cost, fmt_rate
 
-    rows = history_rows(current_project().root, limit=limit)
+    root = current_project().root
+    rows = history_rows(root, limit=limit)
+    for w in scan_local(root).warnings:
+        echo(f"warning: {w}", err=True)
     if as_json:
         print_json(rows)
         return
@@ -276,5 +280,5 @@ def show(
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
 
-    record = find_record(current_project().root, ref)
+    record = find_record(current_project().root, ref, warn=lambda w: echo(f"warning: {w}", err=True))
     print_record(record, fmt, output, verbose)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from promptctl.errors import UsageError
-from promptctl.records.record import Record, latest_record, list_records, read_record
+from promptctl.records.record import Record, latest_record, list_records, read_record, scan_local
 
 
 def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -21,7 +22,7 @@ def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
     for p in paths:
         try:
             rec = read_record(p)
-        except (OSError, ValueError):
+        except (OSError, ValueError, UsageError):
             continue
         info: Any = None
         if rec.commit and in_git:
@@ -50,8 +51,11 @@ def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
     return out
 
 
-def find_record(root: Path, ref: str | None) -> Record:
-    """The latest record of ``ref``'s commit (worktree records included), else its git note."""
+def find_record(root: Path, ref: str | None, *, warn: Callable[[str], None] = lambda _m: None) -> Record:
+    """The latest record of ``ref``'s commit (worktree records included), else its git note.
+    ``warn`` receives a warning for every record passed over (tracked by git, a bad note line)."""
+    for w in scan_local(root).warnings:
+        warn(w)
     if ref is None:
         rec = latest_record(root)
         if rec is None:
@@ -65,7 +69,9 @@ def find_record(root: Path, ref: str | None) -> Record:
         return rec
     from promptctl.records.notes import record_from_notes
 
-    rec = record_from_notes(root, sha)
+    rec, warnings = record_from_notes(root, sha)
+    for w in warnings:
+        warn(w)
     if rec is not None:
         return rec
     raise UsageError(

@@ -4,6 +4,11 @@ Layout: ``.promptctl/runs/<sha>/<UTC time>-<nonce>.json`` for a clean tree and
 ``.promptctl/runs/<sha>-dirty-<hash12>/...`` when prompts/, cases/ or the config had uncommitted
 changes (the hash is of their content, so two runs of the same dirty state share a folder).
 A record is plain JSON: readable by jq, diffable, cheap to load, and small enough for a git note.
+
+Only records git does not track are read back: a file under ``.promptctl/runs`` that is in the
+index (``git add -f``: a pull request can commit a "record" of the base that makes its own
+regressions look old) or reached through a symbolic link is ignored, with a warning
+(:func:`scan_local`). Every record read is checked against the record schema (``records.schema``).
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from typing import Any
 from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
+from promptctl.records.schema import SCHEMA_VERSION, describe, record_problems
 from promptctl.records.summary import summarize
 
-SCHEMA_VERSION = 1
 RUNS_DIR = ".promptctl/runs"
+
+
+class InvalidRecord(ValueError):
+    """A stored record that does not match the record schema (the message says where)."""
 
 
 def _versions() -> dict[str, str]:
@@ -134,37 +143,126 @@ def write_record(root: Path, record: Record) -> Path:
     return path
 
 
+def record_from_data(data: object, path: str | None) -> Record:
+    """A record from its parsed JSON, checked against the record schema (InvalidRecord if not)."""
+    problems = record_problems(data)
+    if problems:
+        raise InvalidRecord(describe(problems))
+    assert isinstance(data, dict)
+    return Record.from_dict(data, path)
+
+
 def read_record(path: Path) -> Record:
+    """A local record file; UsageError when a newer promptctl wrote it, InvalidRecord (a
+    ValueError) when it is not a record."""
     data = json.loads(Path(path).read_text("utf-8"))
-    if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path} was written by a newer promptctl (schema {data['schema_version']}); upgrade"
+    version = data.get("schema_version", 0) if isinstance(data, dict) else 0
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise UsageError(f"{path} was written by a newer promptctl (schema {version}); upgrade")
+    try:
+        return record_from_data(data, str(path))
+    except InvalidRecord as e:
+        raise InvalidRecord(f"{path}: {e}") from None
+
+
+@dataclass
+class LocalRecords:
+    """The record files of ``.promptctl/runs`` that can be trusted, oldest first, and why others
+    were left out (one warning each)."""
+
+    paths: list[Path]
+    warnings: list[str]
+
+
+def _tracked(root: Path, rel: str) -> set[str] | None:
+    """Paths under ``rel`` that git tracks (in the index); None when git cannot say."""
+    from promptctl.errors import GitError
+    from promptctl.git.plumbing import find_repo_root, git_cli
+
+    if find_repo_root(root) is None:
+        return set()  # not a repository: nothing can be committed
+    try:
+        code, out = git_cli(root, "--literal-pathspecs", "ls-files", "-z", "--", rel, ok=(0, 128))
+    except (GitError, OSError):
+        return None
+    if code != 0:
+        return None
+    return {p for p in out.split("\0") if p}
+
+
+def scan_local(root: Path) -> LocalRecords:
+    """Every trustworthy local record file, oldest first (by the timestamp in its name).
+
+    Records are results of runs on this machine, written where git does not look
+    (``.promptctl/`` is ignored). A record file tracked by git came with the checkout, from
+    whoever made the commit, and one reached through a symbolic link could be any file: both are
+    left out with a warning."""
+    root = Path(root)
+    base = root / RUNS_DIR
+    for rel in (".promptctl", RUNS_DIR):
+        if (root / rel).is_symlink():
+            return LocalRecords(
+                [],
+                [
+                    f"{rel} is a symbolic link: no run record is read through it (records are read "
+                    "only from local files git does not track, and from git notes)"
+                ],
+            )
+    if not base.is_dir():
+        return LocalRecords([], [])
+    files = [p for p in base.glob("*/*.json") if not p.name.startswith(".")]
+    if not files:
+        return LocalRecords([], [])
+    tracked = _tracked(root, RUNS_DIR)
+    ok: list[Path] = []
+    committed: list[str] = []
+    linked: list[str] = []
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() or p.parent.is_symlink():
+            linked.append(rel)
+        elif tracked is None or rel in tracked or p.parent.relative_to(root).as_posix() in tracked:
+            committed.append(rel)
+        else:
+            ok.append(p)
+    warnings = []
+    if committed:
+        n = len(committed)
+        why = "git cannot tell whether they are tracked" if tracked is None else "tracked by git"
+        warnings.append(
+            f"ignoring {n} run record{'s' if n != 1 else ''} {why} (records are read only from local "
+            f"files git does not track, and from git notes): {', '.join(sorted(committed))}"
         )
-    return Record.from_dict(data, str(path))
+    if linked:
+        warnings.append(f"ignoring run records reached through a symbolic link: {', '.join(sorted(linked))}")
+    return LocalRecords(sorted(ok, key=lambda p: (p.name, str(p.parent))), warnings)
 
 
 def list_records(root: Path) -> list[Path]:
-    """Every record file, oldest first (by the timestamp in its name)."""
-    base = Path(root) / RUNS_DIR
-    if not base.is_dir():
-        return []
-    files = [p for p in base.glob("*/*.json") if not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (p.name, str(p.parent)))
+    """Every trusted record file, oldest first (by the timestamp in its name)."""
+    return scan_local(root).paths
 
 
 def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> list[Path]:
-    base = Path(root) / RUNS_DIR
-    out = sorted((base / sha).glob("*.json")) if (base / sha).is_dir() else []
-    if include_dirty:
-        for d in sorted(base.glob(f"{sha}-dirty-*")):
-            out.extend(sorted(d.glob("*.json")))
-        out.sort(key=lambda p: p.name)
-    return out
+    """The trusted record files of ``sha`` (its clean folder; with ``include_dirty`` its dirty
+    worktree states too), oldest first."""
+    prefix = f"{sha}-dirty-"
+    return [
+        p
+        for p in list_records(root)
+        if p.parent.name == sha or (include_dirty and p.parent.name.startswith(prefix))
+    ]
 
 
 def latest_record(root: Path, sha: str | None = None, *, include_dirty: bool = True) -> Record | None:
+    """The newest readable record (of ``sha``); unreadable or damaged files are passed over."""
     paths = records_for_commit(root, sha, include_dirty=include_dirty) if sha else list_records(root)
-    return read_record(paths[-1]) if paths else None
+    for path in reversed(paths):
+        try:
+            return read_record(path)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:

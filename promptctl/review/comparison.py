@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.git.repo import default_base
+from promptctl.records.record import scan_local
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
@@ -25,6 +26,8 @@ def compare_revisions(
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict)."""
     base_rev = base if base is not None else default_base(root)
+    for w in scan_local(root).warnings:
+        note(f"warning: {w}")
     b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
     h = obtain(root, head, offline=offline, rerun=rerun, note=note)
     pairs = compare_units(b.record, h.record)

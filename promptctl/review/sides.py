@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from promptctl.errors import UsageError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 from promptctl.records.notes import record_from_notes
 from promptctl.records.record import Record, read_record, records_for_commit
@@ -57,7 +58,7 @@ def _best_local(paths: list[Path]) -> Record | None:
     for p in reversed(paths):
         try:
             rec = read_record(p)
-        except (OSError, ValueError):
+        except (OSError, ValueError, UsageError):
             continue
         if _is_full(rec):
             return rec
@@ -110,7 +111,9 @@ def obtain(
         rec = _best_local(records_for_commit(root, sha))
         if rec is not None:
             return SideResult(label, ref, sha, False, rec, "record")
-        rec = record_from_notes(root, sha)
+        rec, warnings = record_from_notes(root, sha)
+        for w in warnings:
+            note(f"warning: {w}")
         if rec is not None and _is_full(rec):
             return SideResult(label, ref, sha, False, rec, "git-note")
     note(f"{label}: running the suite at {sha[:10]} (no record of it yet)")

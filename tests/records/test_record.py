@@ -9,7 +9,16 @@ import pytest
 
 from promptctl.errors import UsageError
 from promptctl.records.merge import merge_records
-from promptctl.records.record import RUNS_DIR, latest_record, list_records, read_record, write_record
+from promptctl.records.record import (
+    RUNS_DIR,
+    InvalidRecord,
+    latest_record,
+    list_records,
+    read_record,
+    scan_local,
+    write_record,
+)
+from tests.helpers import git, init_repo
 from tests.records.rows import record, row
 
 
@@ -56,3 +65,25 @@ def test_merging_shards(tmp_path: Path) -> None:
     other = write_record(tmp_path, record([row("c")], commit="c" * 40))
     with pytest.raises(UsageError, match="different commits"):
         merge_records(tmp_path, [one, other])
+
+
+def test_a_damaged_record_is_refused_and_passed_over(tmp_path: Path) -> None:
+    good = write_record(tmp_path, record([row("a")]))
+    bad = write_record(tmp_path, record([row("b")]))
+    data = json.loads(bad.read_text("utf-8"))
+    bad.write_text(json.dumps({**data, "rows": [{**data["rows"][0], "status": "excellent"}]}), "utf-8")
+    with pytest.raises(InvalidRecord, match=r"rows\[0\]\.status: 'excellent' is not one of"):
+        read_record(bad)
+    latest = latest_record(tmp_path)
+    assert latest is not None and latest.path == str(good)
+
+
+def test_records_tracked_by_git_are_not_listed(tmp_path: Path) -> None:
+    init_repo(tmp_path, {"README.md": "x\n"})
+    mine = write_record(tmp_path, record([row("a")]))
+    committed = write_record(tmp_path, record([row("b")], commit="b" * 40))
+    git(tmp_path, "add", "-f", str(committed))
+    scan = scan_local(tmp_path)
+    assert scan.paths == [mine] == list_records(tmp_path)
+    assert len(scan.warnings) == 1 and "ignoring 1 run record tracked by git" in scan.warnings[0]
+    assert latest_record(tmp_path, "b" * 40) is None
