@@ -155,6 +155,7 @@ def test(
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
+        opts.affected = affected
     if dry_run:
         plan = plan_only(project, opts)
         if fmt == "json":
@@ -239,15 +240,20 @@ def history(
     limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run records over time: commit, date, subject, pass rate, mean score, cost."""
+    """Run records over time, local and from git notes: commit, date, subject, whether the run
+    covered the whole suite, pass rate, mean score, cost, where the record came from."""
     from promptctl.records.history import history_rows
     from promptctl.records.record import scan_local
     from promptctl.report.formatting import fmt_cost, fmt_rate
 
     root = current_project().root
-    rows = history_rows(root, limit=limit)
+
+    def warn(message: str) -> None:
+        echo(f"warning: {message}", err=True)
+
     for w in scan_local(root).warnings:
-        echo(f"warning: {w}", err=True)
+        warn(w)
+    rows = history_rows(root, limit=limit, warn=warn)
     if as_json:
         print_json(rows)
         return
@@ -255,16 +261,18 @@ def history(
         echo("no run records yet; run `promptctl test`")
         return
     table(
-        ["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
+        ["COMMIT", "DATE", "SUBJECT", "CASES", "RUN", "PASS RATE", "SCORE", "COST", "SOURCE"],
         [
             [
-                r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"),
+                r["short"] + ("*" if r["dirty"] else ""),
                 r["date"][:16],
                 (r["subject"] or "")[:50],
                 str(r["units"]),
+                "whole suite" if r["complete"] else "partial: " + "; ".join(r["partial"]),
                 fmt_rate(r["pass_rate"]),
                 "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}",
                 fmt_cost(r["cost"]),
+                r["source"],
             ]
             for r in rows
         ],

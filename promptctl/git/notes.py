@@ -92,6 +92,16 @@ def notes_read(root: Path, sha: str) -> str | None:
         return _read_blob(repo, blob)
 
 
+def notes_read_all(root: Path) -> dict[str, str]:
+    """Every promptctl note: {annotated commit sha: text}. One repository, one listing."""
+    with repo_at(root) as repo:
+        if ref_sha(repo, NOTES_REF) is None:
+            return {}
+        out = run(repo, "notes", "--ref", NOTES_REF, "list")
+        pairs = [line.split() for line in out.splitlines()]
+        return {p[1]: _read_blob(repo, p[0]) for p in pairs if len(p) == 2}
+
+
 def notes_list(root: Path) -> list[str]:
     """Full shas of the commits that carry a promptctl note, sorted."""
     with repo_at(root) as repo:

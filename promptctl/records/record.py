@@ -121,6 +121,34 @@ class Record:
         return dict(memo[2])
 
     @property
+    def partial(self) -> list[str]:
+        """Why this record is not the whole suite ([] when it is). Stored by the run
+        (``selection.partial``); derived from the selection for records written before that."""
+        sel = self.selection or {}
+        stored = sel.get("partial")
+        if isinstance(stored, list):
+            return [str(x) for x in stored]
+        out = [f"{k}: {sel[k]}" for k in ("paths", "keywords", "tags", "models") if sel.get(k)]
+        shard = sel.get("shard")
+        if isinstance(shard, list) and len(shard) == 2:
+            out.append(f"--shard {shard[0]}/{shard[1]}")
+        if sel.get("last_failed"):
+            out.append("--last-failed")
+        skipped = sum(r.get("status") == "skipped" for r in self.rows)
+        if self.interrupted:
+            out.append(f"interrupted: {len(self.rows)} rows finished")
+        elif skipped:
+            out.append(f"--max-cost stopped it: {skipped} of {len(self.rows)} rows skipped")
+        elif not self.complete:
+            out.append("incomplete")
+        return out
+
+    @property
+    def whole(self) -> bool:
+        """The result of the whole suite: every case on its own models, every row finished."""
+        return self.complete and not self.partial
+
+    @property
     def folder(self) -> str:
         base = "no-commit" if self.commit is None else self.commit
         if self.dirty:

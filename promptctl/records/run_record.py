@@ -16,7 +16,7 @@ from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
 from promptctl.records.record import Record, latest_record, new_record, write_record
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
-from promptctl.run.suite_run import RunOutcome, TestOptions, run_tests
+from promptctl.run.suite_run import RunOutcome, TestOptions, paths_narrow, run_tests
 from promptctl.suite.project import Project
 
 
@@ -60,6 +60,8 @@ def run_and_record(
     )
     run = run_tests(project, opts, on_plan=on_plan, on_result=on_result)
     record = provenance.result()
+    record.rows = [row_to_dict(r) for r in run.results]
+    partial = partial_reasons(opts, run, record.rows, narrowed=paths_narrow(project, opts.paths))
     record.selection = {
         "paths": opts.paths,
         "keywords": opts.keywords,
@@ -68,10 +70,12 @@ def run_and_record(
         "repeat": opts.repeat,
         "shard": list(opts.shard) if opts.shard else None,
         "last_failed": opts.last_failed,
+        "affected": opts.affected,
+        "only_cases": None if opts.only_keys is None else len(opts.only_keys),
         "rows": run.rows_planned,
+        "partial": partial,
     }
-    record.rows = [row_to_dict(r) for r in run.results]
-    record.complete = not run.interrupted and len(run.results) == run.rows_planned
+    record.complete = not partial
     record.interrupted = run.interrupted
     st = run.stats
     record.stats = {
@@ -92,6 +96,36 @@ def run_and_record(
             f"(record {outcome.record_path}); run the same command again to finish the rest"
         )
     return outcome
+
+
+def partial_reasons(
+    opts: TestOptions, run: RunOutcome, rows: list[dict[str, Any]], *, narrowed: bool
+) -> list[str]:
+    """Why a run's record is not the whole suite ([] when it is: every case of the suite on its
+    own models, every row finished). A partial record is stored and shown as such, and never
+    taken by ``compare`` as the result of a revision."""
+    out = []
+    if narrowed:
+        out.append("paths: " + " ".join(opts.paths))
+    out += [f"-k {k}" for k in opts.keywords]
+    out += [f"--tag {t}" for t in opts.tags]
+    out += [f"--model {m}" for m in opts.models]
+    if opts.shard:
+        out.append(f"--shard {opts.shard[0]}/{opts.shard[1]}")
+    if opts.last_failed and opts.previous_failures:
+        out.append("--last-failed")
+    if opts.affected is not None:
+        out.append(f"--affected {opts.affected}")
+    elif opts.only_keys is not None:
+        out.append(f"only {len(opts.only_keys)} selected case(s)")
+    skipped = sum(r["status"] == "skipped" for r in rows)
+    if run.interrupted:
+        out.append(f"interrupted: {len(rows)} of {run.rows_planned} rows finished")
+    elif skipped:
+        out.append(f"--max-cost stopped it: {skipped} of {run.rows_planned} rows skipped")
+    elif len(rows) != run.rows_planned:
+        out.append(f"{len(rows)} of {run.rows_planned} rows finished")
+    return out
 
 
 def exit_code_for(summary: dict[str, Any], fail_under: float | None = None) -> int:

@@ -154,8 +154,14 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
 
 
 def side_desc(s: dict[str, Any]) -> str:
-    origin = {"record": "local record", "git-note": "git note", "ran": "ran now"}[s["origin"]]
-    return f"{s['label']} ({origin})"
+    origin = {
+        "record": "local record",
+        "git-note": "git note",
+        "combined": f"combined from {len(s.get('pieces') or [])} records",
+        "ran": "ran now",
+    }[s["origin"]]
+    partial = s.get("partial") or []
+    return f"{s['label']} ({origin})" + (f" — partial: {'; '.join(partial)}" if partial else "")
 
 
 # -- diffs ------------------------------------------------------------------------------------------

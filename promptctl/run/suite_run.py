@@ -30,7 +30,8 @@ class TestOptions:
     concurrency: int | None = None
     last_failed: bool = False
     shard: tuple[int, int] | None = None
-    only_keys: set[str] | None = None
+    only_keys: set[str] | None = None  # --affected (or compare running what its records miss)
+    affected: str | None = None  # --affected BASE, as given (the record's selection says so)
     use_cache: bool = True
     live: bool = False
     offline: bool = False
@@ -73,6 +74,14 @@ def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], lis
         else:
             case_paths.append(rel)
     return case_paths, prompt_names
+
+
+def paths_narrow(project: Project, paths: list[str]) -> bool:
+    """Whether PATH arguments select less than the whole suite (``.``, the prompts or the cases
+    folder select everything)."""
+    case_paths, prompt_names = _normalise_paths(project, paths)
+    cdir = project.config.cases_dir.rstrip("/")
+    return any(p != cdir for p in case_paths) or any(prompt_names)
 
 
 def selection_for(

@@ -87,3 +87,18 @@ def test_records_tracked_by_git_are_not_listed(tmp_path: Path) -> None:
     assert scan.paths == [mine] == list_records(tmp_path)
     assert len(scan.warnings) == 1 and "ignoring 1 run record tracked by git" in scan.warnings[0]
     assert latest_record(tmp_path, "b" * 40) is None
+
+
+def test_merged_shards_are_whole_only_when_every_shard_is_there(tmp_path: Path) -> None:
+    def shard(case: str, i: int, n: int, *extra: str) -> Path:
+        rec = record([row(case)])
+        rec.complete, rec.selection = False, {"shard": [i, n], "partial": [f"--shard {i}/{n}", *extra]}
+        return write_record(tmp_path, rec)
+
+    one, two, three = shard("a", 1, 3), shard("b", 2, 3), shard("c", 3, 3)
+    partial = merge_records(tmp_path, [one, two])
+    assert not partial.complete and partial.partial == ["shards 3/3 missing"]
+    whole = merge_records(tmp_path, [one, two, three])
+    assert whole.complete and whole.whole and len(whole.rows) == 3
+    cut = shard("c", 3, 3, "--max-cost stopped it: 1 of 1 rows skipped")
+    assert merge_records(tmp_path, [one, two, cut]).partial == ["--max-cost stopped it: 1 of 1 rows skipped"]

@@ -179,6 +179,7 @@ def test_shards_merged_equal_unsharded_run(tmp_path: Path, server: FakeServer) -
         return sorted((r["case_key"], r["model"], r["sample"], r["status"], r["output"]) for r in rec["rows"])
 
     assert key(merged) == key(full) and len(full["rows"]) == 8
+    assert merged["complete"] is True and merged["selection"]["partial"] == []
     assert merged["summary"]["passed"] == full["summary"]["passed"]
 
 
