@@ -75,7 +75,10 @@ def comparison_markdown(data: dict[str, Any], *, max_rows: int = 200) -> str:
     changed = [
         u
         for u in data["units"]
-        if u["transition"] != "still_passing" or u["output_changed"] or u["provider_model_drift"]
+        if u["transition"] != "still_passing"
+        or u["output_changed"]
+        or u["provider_model_drift"]
+        or u.get("model_changed")
     ]
     if changed:
         out += [

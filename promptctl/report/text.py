@@ -136,6 +136,7 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
         f"{usd(t['cost']['head'])}"
         f" · p95 {ms(t['p95_latency_ms']['base'])} → {ms(t['p95_latency_ms']['head'])}"
         f" · outputs changed {t['outputs_changed']}"
+        + (f" · model changed in {t['model_changes']}" if t.get("model_changes") else "")
         + (f" · provider model drift in {t['provider_model_drift']}" if t["provider_model_drift"] else ""),
     ]
     for m, v in t["metrics"].items():
@@ -150,7 +151,8 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
     if g is None:
         return []
     head = "gate: FAILED — quality drop" if g["failed"] else "gate: passed — no quality drop"
-    return [head, *(f"  ✗ {c}" for c in g["causes"]), *g["pvalues"]]
+    warnings = [f"  warning: {w}" for w in g.get("warnings") or []]
+    return [head, *(f"  ✗ {c}" for c in g["causes"]), *warnings, *g["pvalues"]]
 
 
 def side_desc(s: dict[str, Any]) -> str:

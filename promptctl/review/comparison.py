@@ -43,6 +43,8 @@ def compare_revisions(
         data["gate"] = {
             "failed": res.failed,
             "causes": res.causes,
+            "warnings": res.warnings,
+            "removed": res.removed,
             "pvalues": gate_pvalue_lines(res),
             **res.details,
         }

@@ -26,6 +26,8 @@ def gate_settings(cfg: GateConfig, **overrides: Any) -> GateConfig:
         raise UsageError(f"alpha must be between 0 and 1, got {s.alpha}")
     if not 0.0 <= s.suite_share <= 1.0:
         raise UsageError(f"suite share must be between 0 and 1, got {s.suite_share}")
+    if s.removed not in ("fail", "warn"):
+        raise UsageError(f"unknown gate.removed '{s.removed}'; use fail or warn")
     return s
 
 
@@ -34,6 +36,13 @@ class GateResult:
     failed: bool
     causes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # "case [model]" the base ran and the head did not
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _fmt_p(p: float) -> str:
@@ -53,17 +62,34 @@ def _finite(v: float | None) -> float | None:
 
 
 def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateConfig) -> GateResult:
-    """Decide whether HEAD is a quality drop versus BASE. Only case × model present on both sides
-    count (a new case is not a regression; a removed one is reported, not gated)."""
+    """Decide whether HEAD is a quality drop versus BASE. Every case × model present on both sides
+    is judged, across a model change too (``compare.pair_units``); a new case is not a regression;
+    a case × model the base ran and the head did not fails the gate unless ``removed: warn``."""
     causes: list[str] = []
+    warnings: list[str] = []
     bu, hu = group_units(base.rows), group_units(head.rows)
-    common = [k for k in hu if k in bu]
-    by_key = {(p.case_key, p.model): p for p in pairs}
+    both = [p for p in pairs if p.base is not None and p.head is not None]
+    rows_of = {
+        (p.case_key, p.model): (bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))])
+        for p in both
+    }
+    common = list(rows_of)
+    by_key = {(p.case_key, p.model): p for p in both}
+    removed = [f"{p.case_key} [{p.model}]" for p in pairs if p.head is None]
+    if removed:
+        what = f"removed at head: {len(removed)} case × model that base ran: {_listed(removed)}"
+        if s.removed == "warn":
+            warnings.append(f"{what} (allowed by gate.removed: warn / --allow-removed)")
+        else:
+            causes.append(
+                f"{what} — a case missing at head is not judged; if the removal is on purpose, set "
+                "`gate.removed: warn` in promptctl.yaml or pass --allow-removed"
+            )
 
     # 1. single-sample cases: a plain transition; repeated ones: significance.
     single, counts = [], []
     for k in common:
-        bs, hs = bu[k], hu[k]
+        bs, hs = rows_of[k]
         if len(bs) == 1 and len(hs) == 1:
             single.append(k)
             pair = by_key[k]
@@ -120,8 +146,8 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
     #    their raw rate moves with sampling noise).
     rate_out: dict[str, Any] | None = None
     if single:
-        rb = sum(unit_outcome(bu[k]).status == "pass" for k in single) / len(single)
-        rh = sum(unit_outcome(hu[k]).status == "pass" for k in single) / len(single)
+        rb = sum(unit_outcome(rows_of[k][0]).status == "pass" for k in single) / len(single)
+        rh = sum(unit_outcome(rows_of[k][1]).status == "pass" for k in single) / len(single)
         rate_out = {"base": rb, "head": rh, "delta": rh - rb, "units": len(single)}
         if rh < rb - s.pass_rate_tolerance - 1e-12:
             causes.append(
@@ -130,8 +156,8 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             )
 
     # 3. metrics, cost and latency over the cases present on both sides.
-    rows_b = [r for k in common for r in bu[k]]
-    rows_h = [r for k in common for r in hu[k]]
+    rows_b = [r for k in common for r in rows_of[k][0]]
+    rows_h = [r for k in common for r in rows_of[k][1]]
     sb, sh = summarize(rows_b), summarize(rows_h)
     metrics_out = {}
     for m in sorted(set(sb["metrics"]) & set(sh["metrics"])):
@@ -160,6 +186,7 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
     details = {
         "settings": asdict(s),
         "common_units": len(common),
+        "model_changes": sum(p.model_changed for p in both),
         "single_sample_units": len(single),
         "stats": stats_out,
         "pass_rate": rate_out,
@@ -171,7 +198,7 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "relative_increase": _finite(lat_inc),
         },
     }
-    return GateResult(failed=bool(causes), causes=causes, details=details)
+    return GateResult(failed=bool(causes), causes=causes, details=details, warnings=warnings, removed=removed)
 
 
 def gate_pvalue_lines(res: GateResult) -> list[str]:

@@ -68,9 +68,23 @@ def test_cost_budget_and_unknown_cost() -> None:
     assert not _gate(base, unknown, max_cost_increase=0.2).failed  # an unknown price cannot be compared
 
 
-def test_new_and_removed_cases_are_not_regressions() -> None:
-    res = _gate([row("old")], [row("new", "fail")])
-    assert not res.failed and res.details["common_units"] == 0
+def test_a_new_case_is_no_regression_a_removed_one_fails_unless_allowed() -> None:
+    res = _gate([row("old")], [row("old"), row("new", "fail")])
+    assert not res.failed and res.details["common_units"] == 1
+    res = _gate([row("old"), row("gone", "fail")], [row("old")])
+    assert res.failed and res.removed == ["p::gone [m]"]
+    assert res.causes[0].startswith("removed at head: 1 case × model that base ran: p::gone [m]")
+    res = _gate([row("old"), row("gone", "fail")], [row("old")], removed="warn")
+    assert not res.failed and res.warnings[0].startswith("removed at head: 1 case × model")
+
+
+def test_pairs_across_a_model_change() -> None:
+    res = _gate(
+        [row("a", model="big"), row("b", model="big")],
+        [row("a", model="small"), row("b", "fail", model="small")],
+    )
+    assert res.failed and res.details["model_changes"] == 2 and res.removed == []
+    assert res.causes[0] == "regression: p::b [big → small] passed at base, fail at head"
 
 
 @pytest.mark.parametrize(
@@ -79,6 +93,7 @@ def test_new_and_removed_cases_are_not_regressions() -> None:
         ({"correction": "bonferroni"}, "unknown correction 'bonferroni'"),
         ({"alpha": 1.5}, "alpha must be between 0 and 1"),
         ({"suite_share": 2.0}, "suite share must be between 0 and 1"),
+        ({"removed": "ignore"}, "unknown gate.removed 'ignore'"),
     ],
 )
 def test_settings_are_checked(overrides: dict[str, object], message: str) -> None:
