@@ -12,7 +12,7 @@ from promptctl.errors import UsageError
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, summarize, unit_outcome
 from promptctl.review.compare import ComparisonPair
-from promptctl.review.stats import CaseCounts, Correction
+from promptctl.review.stats import CaseCounts, Correction, ScoreTest, rank_sum_one_sided
 from promptctl.review.stats import gate as stats_gate
 from promptctl.suite.model import GateConfig
 
@@ -88,6 +88,8 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
 
     # 1. single-sample cases: a plain transition; repeated ones: significance.
     single, counts = [], []
+    score_tests: list[ScoreTest] = []
+    scored: list[tuple[tuple[str, str], str, list[float], list[float]]] = []
     for k in common:
         bs, hs = rows_of[k]
         if len(bs) == 1 and len(hs) == 1:
@@ -100,10 +102,18 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             nb = sum(r["status"] in ("pass", "fail") for r in bs)  # a base error is missing data
             ph = sum(r["status"] == "pass" for r in hs)
             counts.append(CaseCounts(f"{k[0]}\x00{k[1]}", pb, nb, ph, len(hs)))  # head errors = not passing
+            for m in sorted(_metrics_of(bs) & _metrics_of(hs)):
+                sc_b, sc_h = _metric_scores(bs, m, head=False), _metric_scores(hs, m, head=True)
+                scored.append((k, m, sc_b, sc_h))
+                score_tests.append(ScoreTest(f"{k[0]}\x00{k[1]}\x00{m}", rank_sum_one_sided(sc_b, sc_h)))
     stats_out: dict[str, Any] | None = None
     if counts:
         g = stats_gate(
-            counts, alpha=s.alpha, correction=cast(Correction, s.correction), suite_share=s.suite_share
+            counts,
+            alpha=s.alpha,
+            correction=cast(Correction, s.correction),
+            suite_share=s.suite_share,
+            scores=score_tests,
         )
         cases_out = []
         for c, t in zip(counts, g.cases, strict=True):
@@ -127,6 +137,31 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
                     f"{c.pass_head}/{c.n_head} at head (one-sided Fisher p={_fmt_p(t.p)}, "
                     f"{s.correction}-adjusted {_fmt_p(t.p_adj)} < {g.alpha_cases:g})"
                 )
+        scores_out = []
+        for (k, m, sc_b, sc_h), t in zip(scored, g.scores, strict=True):
+            mb, mh = _mean(sc_b), _mean(sc_h)
+            dropped = mb is not None and mh is not None and mh < mb - s.score_tolerance - 1e-12
+            scores_out.append(
+                {
+                    "case_key": k[0],
+                    "model": k[1],
+                    "metric": m,
+                    "base": mb,
+                    "head": mh,
+                    "n_base": len(sc_b),
+                    "n_head": len(sc_h),
+                    "p": t.p,
+                    "p_adj": t.p_adj,
+                    "significant": t.significant and dropped,
+                }
+            )
+            if t.significant and dropped:
+                causes.append(
+                    f"metric '{m}' of {k[0]} [{k[1]}] dropped from {mb:.3f} to {mh:.3f} over "
+                    f"{len(sc_b)}/{len(sc_h)} samples (one-sided rank-sum p={_fmt_p(t.p)}, "
+                    f"{s.correction}-adjusted {_fmt_p(t.p_adj)} < {g.alpha_cases:g}; "
+                    f"tolerance {s.score_tolerance:g})"
+                )
         if g.suite_significant:
             causes.append(
                 f"suite-wide drop in pass counts across {len(counts)} repeated case(s) "
@@ -140,6 +175,7 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "suite_p": g.suite_p,
             "suite_significant": g.suite_significant,
             "cases": cases_out,
+            "scores": scores_out,
         }
 
     # 2. overall pass rate of the single-sample cases (repeated ones are judged by the tests above:
@@ -155,18 +191,26 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
                 f"(tolerance {s.pass_rate_tolerance:.1%})"
             )
 
-    # 3. metrics, cost and latency over the cases present on both sides.
+    # 3. metrics: the mean score over the single-sample cases against the tolerance (repeated
+    #    cases are judged per case by the rank-sum tests above: their raw mean moves with sampling
+    #    noise), reported over every case; then cost and latency over the cases on both sides.
     rows_b = [r for k in common for r in rows_of[k][0]]
     rows_h = [r for k in common for r in rows_of[k][1]]
     sb, sh = summarize(rows_b), summarize(rows_h)
+    one_b = summarize([r for k in single for r in rows_of[k][0]])["metrics"]
+    one_h = summarize([r for k in single for r in rows_of[k][1]])["metrics"]
     metrics_out = {}
     for m in sorted(set(sb["metrics"]) & set(sh["metrics"])):
         a, b = sb["metrics"][m], sh["metrics"][m]
         metrics_out[m] = {"base": a, "head": b, "delta": b - a}
-        if b < a - s.score_tolerance - 1e-12:
-            causes.append(
-                f"metric '{m}' mean score dropped from {a:.3f} to {b:.3f} (tolerance {s.score_tolerance:g})"
-            )
+        if m in one_b and m in one_h:
+            a1, b1 = one_b[m], one_h[m]
+            metrics_out[m]["single_sample"] = {"base": a1, "head": b1, "delta": b1 - a1}
+            if b1 < a1 - s.score_tolerance - 1e-12:
+                causes.append(
+                    f"metric '{m}' mean score dropped from {a1:.3f} to {b1:.3f} over the single-sample "
+                    f"case(s) (tolerance {s.score_tolerance:g})"
+                )
     cost_inc = _rel_increase(sb["cost"], sh["cost"])
     if s.max_cost_increase is not None and cost_inc is not None and cost_inc > s.max_cost_increase + 1e-12:
         causes.append(
@@ -201,6 +245,28 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
     return GateResult(failed=bool(causes), causes=causes, details=details, warnings=warnings, removed=removed)
 
 
+def _metrics_of(rows: list[dict[str, Any]]) -> set[str]:
+    return {a["metric"] for r in rows for a in r.get("asserts", []) if a.get("metric") and not a.get("error")}
+
+
+def _metric_scores(rows: list[dict[str, Any]], metric: str, *, head: bool) -> list[float]:
+    """One score per sample: the mean of its ``metric`` assertions. A sample without one (the
+    call failed, the check errored) is missing data at the base and a 0 at the head, as errors
+    count against the head in the pass counts."""
+    out = []
+    for r in sorted(rows, key=lambda r: int(r["sample"])):
+        vals = [a["score"] for a in r.get("asserts", []) if a.get("metric") == metric and not a.get("error")]
+        if vals:
+            out.append(sum(vals) / len(vals))
+        elif head:
+            out.append(0.0)
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 def gate_pvalue_lines(res: GateResult) -> list[str]:
     """The p-values behind the verdict (the most suspicious cases and the suite test)."""
     st = res.details.get("stats")
@@ -216,5 +282,11 @@ def gate_pvalue_lines(res: GateResult) -> list[str]:
             f"  {c['case_key']} [{c['model']}]: {c['pass_base']}/{c['n_base']} → "
             f"{c['pass_head']}/{c['n_head']}, p={_fmt_p(c['p'])}, adjusted {_fmt_p(c['p_adj'])}"
             + (" (significant)" if c["significant"] else "")
+        )
+    for c in sorted(st.get("scores") or [], key=lambda c: c["p"])[:5]:
+        lines.append(
+            f"  {c['case_key']} [{c['model']}] metric {c['metric']}: mean {c['base']:.3f} → "
+            f"{c['head']:.3f}, rank-sum p={_fmt_p(c['p'])}, adjusted {_fmt_p(c['p_adj'])}"
+            + (" (a drop beyond the tolerance)" if c["significant"] else "")
         )
     return lines

@@ -106,3 +106,41 @@ def test_settings_take_the_config_then_the_command_line() -> None:
     s = gate_settings(cfg, score_tolerance=None, pass_rate_tolerance=0.1)
     assert (s.alpha, s.score_tolerance, s.pass_rate_tolerance) == (0.01, 0.2, 0.1)
     assert cfg.pass_rate_tolerance == 0.0  # the config itself is left alone
+
+
+def _sampled(passes: dict[str, int], n: int = 10, score: float | None = None) -> list[dict[str, Any]]:
+    """``n`` samples per case, the first ``passes[case]`` passing; the metric 'accuracy' is the
+    0/1 verdict (or ``score`` for every sample)."""
+    return [
+        row(
+            case,
+            "pass" if i < k else "fail",
+            sample=i,
+            min_pass_rate=0.5,
+            metric=("accuracy", score if score is not None else (1.0 if i < k else 0.0)),
+        )
+        for case, k in passes.items()
+        for i in range(n)
+    ]
+
+
+def test_metric_noise_over_repeated_samples_does_not_fail() -> None:
+    # the real-model test's samples: accuracy 0.667 -> 0.600, every per-case p >= 0.5
+    res = _gate(_sampled({"france": 10, "sea": 3, "color": 7}), _sampled({"france": 9, "sea": 2, "color": 7}))
+    assert res.details["metrics"]["accuracy"]["delta"] == pytest.approx(-0.0667, abs=1e-3)  # reported
+    assert not res.failed, res.causes
+    tests = res.details["stats"]["scores"]
+    assert len(tests) == 3 and all(t["p"] >= 0.5 and not t["significant"] for t in tests)
+
+
+def test_a_real_metric_drop_over_repeated_samples_fails_with_its_statistic() -> None:
+    base = _sampled({"a": 10, "b": 10, "c": 10}, score=0.9)
+    head = [{**r, "asserts": [{**r["asserts"][0], "score": 0.5 + 0.01 * r["sample"]}]} for r in base]
+    res = _gate(base, head)
+    assert res.failed and not res.details["stats"]["suite_significant"]  # pass counts did not move
+    causes = _causes(res, "metric 'accuracy' of p::a [m] dropped from 0.900 to 0.545 over 10/10 samples")
+    assert causes and "one-sided rank-sum p=" in causes[0] and "holm-adjusted" in causes[0]
+    # a significant drop within the tolerance is not a quality drop
+    small = [{**r, "asserts": [{**r["asserts"][0], "score": 0.88 + 0.001 * r["sample"]}]} for r in base]
+    assert not _gate(base, small).failed
+    assert _gate(base, small, score_tolerance=0.0).failed
