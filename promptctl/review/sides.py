@@ -86,11 +86,7 @@ def _run(root: Path, ref: str | None, offline: bool, note: Note, only: set[str] 
         )
     finally:
         _close(project)
-    st = outcome.run.stats
-    note(
-        f"  {outcome.run.rows_planned} rows: {st.replays} replayed, {st.cache_hits} cached, "
-        f"{st.live_calls} live calls"
-    )
+    note("  " + outcome.run.stats.counts_line(len(outcome.run.results)))
     return outcome.record
 
 

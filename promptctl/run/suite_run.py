@@ -15,7 +15,7 @@ from typing import Any
 from promptctl.errors import UsageError
 from promptctl.execute.types import RetryPolicy
 from promptctl.run.plan import Row, Selection, build_plan
-from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, run_rows
+from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, judge_recording_model, run_rows
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, load_checked
 
@@ -221,6 +221,13 @@ def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestO
     for cf in suite.case_files:
         if cf.path in planned_files:
             keys = [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path]
+            keys += [  # the judges' verdicts, recorded next to their row's output
+                (r.case.id, judge_recording_model(r.model_name, i), r.sample)
+                for r in rows
+                if r.case.file == cf.path
+                for i, a in enumerate(r.case.asserts)
+                if a.type == "judge"
+            ]
             runner.writer.prune(cf.path, keys)
 
 

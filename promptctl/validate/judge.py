@@ -12,7 +12,8 @@ inject template code).
 The judge must answer ``{"score": <0..1>, "reason": "..."}`` (a ```json fence around it is
 tolerated). Anything else - prose, a missing or out-of-range score - is an *error* result,
 never a pass: a judge we cannot read has not approved anything. Calls go through
-``ctx.judge`` (the model layer: cache, retries, recordings) at temperature 0.
+``ctx.judge`` (the model layer: recordings, cache, retries) at temperature 0; the verdict is
+recorded under the assertion's position in the case (``slot``), next to the row's output.
 """
 
 from __future__ import annotations
@@ -155,9 +156,10 @@ async def judge(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
         "expected": _as_text(ctx.case.expected),
     }
     messages = render_messages(judge_prompt(ctx), variables)
-    resp = await ctx.judge(str(model), messages, dict(JUDGE_PARAMS))
+    slot = next((i for i, x in enumerate(ctx.case.asserts) if x is a), 0)
+    resp = await ctx.judge(str(model), messages, dict(JUDGE_PARAMS), slot=slot)
     if resp.status != "ok":
-        raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 160)}")
+        raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 240)}")
     score, reason = parse_verdict(resp.text)
     th = float(a.threshold) if a.threshold is not None else DEFAULT_THRESHOLD
     cmp = ">=" if score >= th else "<"

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from promptctl.execute.types import ModelResponse
 from promptctl.suite.model import Case, Config, Prompt
 
-# A hook the judge validator uses to call a model through the model layer (cache, retries...).
-# Arguments: judge model name (alias or litellm string), rendered messages, params.
-JudgeCall = Callable[[str, list[dict[str, str]], dict[str, Any]], Awaitable[ModelResponse]]
+
+class JudgeCall(Protocol):
+    """A hook the judge validator uses to call a model through the model layer (recordings, cache,
+    retries...). Arguments: judge model name (alias or litellm string), rendered messages, params;
+    ``slot`` is the judging assertion's position among the case's assertions (what its verdict
+    is recorded under)."""
+
+    def __call__(
+        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], *, slot: int = 0
+    ) -> Awaitable[ModelResponse]: ...
 
 
 @dataclass
