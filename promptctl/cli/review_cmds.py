@@ -133,6 +133,8 @@ def compare(
             table(text.UNIT_COLUMNS, [text.unit_cells(u) for u in units])
         for line in text.totals_lines(data):
             echo(line)
+        for line in text.checks_lines(data):
+            echo(line)
         for line in text.gate_lines(data):
             echo(line)
         if output is not None:

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
+from promptctl.records.provenance import state_paths
 from promptctl.records.record import Record, latest_record, new_record, write_record
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
 from promptctl.run.suite_run import RunOutcome, TestOptions, paths_narrow, run_tests
+from promptctl.suite.load import Suite
 from promptctl.suite.project import Project
 
 
@@ -60,6 +62,8 @@ def run_and_record(
     )
     run = run_tests(project, opts, on_plan=on_plan, on_result=on_result)
     record = provenance.result()
+    if project.ref is None and record.commit is not None and run.suite is not None:
+        _mark_dirty_validators(project, record, run.suite)
     record.rows = [row_to_dict(r) for r in run.results]
     partial = partial_reasons(opts, run, record.rows, narrowed=paths_narrow(project, opts.paths))
     record.selection = {
@@ -103,6 +107,22 @@ def run_and_record(
             f"(record {outcome.record_path}); run the same command again to finish the rest"
         )
     return outcome
+
+
+def _mark_dirty_validators(project: Project, record: Record, suite: Suite) -> None:
+    """A run of the worktree is dirty when the files its validators read (a schema, a python
+    module, the judge prompt) have uncommitted changes too, not only prompts, cases or config:
+    its verdicts are then not those of the commit. The content hash covers them as well."""
+    from promptctl.git.repo import content_hash, is_dirty
+
+    paths = state_paths(project.root, project.config, suite)
+    base = state_paths(project.root, project.config)
+    if paths == base:
+        return
+    if not record.dirty and not is_dirty(project.root, paths[len(base) :]):
+        return
+    record.dirty = True
+    record.content_hash = content_hash(project.root, paths)
 
 
 def partial_reasons(

@@ -57,6 +57,13 @@ def comparison_markdown(data: dict[str, Any], *, max_rows: int = 200) -> str:
         *totals_lines(data),
         "",
     ]
+    checks = data.get("checks") or {}
+    if checks.get("assertions") or checks.get("files"):
+        out += ["**Checks changed** (each side is graded by its own):", ""]
+        if checks.get("assertions"):
+            out.append("- assertions of " + ", ".join(f"`{md_escape(k)}`" for k in checks["assertions"]))
+        out += [f"- `{md_escape(f['path'])}` ({f['kind']}, {f['change']})" for f in checks.get("files") or []]
+        out.append("")
     if g is not None:
         out += ["**Gate: failed**" if g["failed"] else "**Gate: passed**", ""]
         out += [f"- {md_escape(c)}" for c in g["causes"]]

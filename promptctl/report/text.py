@@ -146,6 +146,24 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def checks_lines(data: dict[str, Any]) -> list[str]:
+    """The assertions and validator files that differ between the sides (each side is graded by
+    its own): a reviewer must see a loosened check next to the results it changed."""
+    c = data.get("checks") or {}
+    out = []
+    if c.get("error"):
+        out.append(f"checks: cannot compare the sides' checks: {c['error']}")
+    if c.get("assertions"):
+        keys = c["assertions"]
+        out.append(f"checks changed: assertions of {len(keys)} case(s): {', '.join(keys)}")
+    if c.get("files"):
+        out.append(
+            "validator files changed: "
+            + ", ".join(f"{f['path']} ({f['kind']}, {f['change']})" for f in c["files"])
+        )
+    return out
+
+
 def gate_lines(data: dict[str, Any]) -> list[str]:
     g = data["gate"]
     if g is None:

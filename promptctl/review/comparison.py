@@ -8,6 +8,7 @@ from typing import Any
 
 from promptctl.git.repo import default_base
 from promptctl.records.record import scan_local
+from promptctl.review.checks import changed_checks
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
@@ -36,6 +37,7 @@ def compare_revisions(
         "head": h.to_dict(),
         "totals": totals(b.record, h.record, pairs),
         "units": [p.to_dict() for p in pairs],
+        "checks": changed_checks(root, b.sha or base_rev, None if head is None else h.sha),
         "gate": None,
     }
     if gate is not None:

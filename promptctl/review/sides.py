@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptctl.errors import UsageError
+from promptctl.errors import PromptctlError, UsageError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 from promptctl.records.notes import records_from_notes
+from promptctl.records.provenance import state_paths
 from promptctl.records.record import Record, new_record, read_record, records_for_commit, write_record
 from promptctl.records.run_record import run_and_record
 from promptctl.run.suite_run import TestOptions, plan_tests
+from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, open_project
 
 Note = Callable[[str], None]
@@ -175,8 +177,12 @@ def obtain(
     the rows of partial records completed by a run of what they miss, else a run."""
     if ref is None:
         head = head_commit(root)
-        cfg = open_project(root).config
-        paths = [p for p in (cfg.prompts_dir, cfg.cases_dir, "promptctl.yaml") if (root / p).exists()]
+        project = open_project(root)
+        try:
+            suite: Suite | None = project.load()
+        except PromptctlError:
+            suite = None  # the run below reports it
+        paths = state_paths(root, project.config, suite)
         if head is not None and not is_dirty(root, paths):
             side = obtain(root, head, offline=offline, rerun=rerun, note=note)
             side.label, side.ref = f"HEAD ({head[:10]})", None

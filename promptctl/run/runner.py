@@ -35,6 +35,7 @@ from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
     from promptctl.execute.pool import WorkerPool
+    from promptctl.git.sources import Source
 
 
 RowStatus = Literal["pass", "fail", "error", "skipped"]
@@ -139,8 +140,10 @@ class Runner:
         recordings: Recordings | None = None,
         writer: RecordingWriter | None = None,
         on_result: Callable[[RowResult], None] | None = None,
+        source: Source | None = None,
     ) -> None:
         self.config = config
+        self.source = source  # what validators read their files from (None: the worktree)
         self.options = options
         self.cache = cache
         self.recordings = recordings
@@ -431,6 +434,7 @@ class Runner:
                 response=resp,
                 judge=_RowJudge(self, row),
                 extra={"messages": row.messages},
+                source=self.source,
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)

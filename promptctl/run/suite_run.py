@@ -55,6 +55,7 @@ class RunOutcome:
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
+    suite: Suite | None = None  # what was run (its validators' files decide the record's dirty flag)
 
 
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
@@ -161,6 +162,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         recordings=recordings,
         writer=writer,
         on_result=on_result,
+        source=project.source,
     )
 
 
@@ -195,6 +197,7 @@ def run_tests(
         interrupted=interrupted,
         elapsed_s=runner.elapsed,
         notes=notes,
+        suite=suite,
     )
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()

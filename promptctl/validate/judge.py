@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from promptctl.errors import InputError
-from promptctl.git.sources import WorktreeSource
+from promptctl.git.sources import Source, WorktreeSource
 from promptctl.jsonutil import canonical_json
 from promptctl.suite.load import parse_prompt_text
 from promptctl.suite.model import Assertion, Prompt
@@ -59,21 +60,50 @@ def _load(root: str | None, prompts_dir: str, mtime: int) -> tuple[Prompt, Rende
         except (OSError, UnicodeDecodeError) as e:
             raise CheckError(f"cannot read judge prompt {where}: {e}") from e
         renderer = renderer_for(source, prompts_dir)
-    try:
-        prompt = parse_prompt_text(text, where, "_judge")
-    except InputError as e:
-        first = next((p for p in e.problems if p.is_error), None)
-        raise CheckError(f"invalid judge prompt: {first.format() if first else e.message}") from e
-    return prompt, renderer
+    return _parse_judge(text, where), renderer
 
 
 def _no_includes(relpath: str) -> str:
     raise FileNotFoundError(relpath)
 
 
+# The judge prompt of a revision being graded, per source (its files never change meanwhile).
+_AT_REVISION: weakref.WeakKeyDictionary[Source, tuple[Prompt, Renderer]] = weakref.WeakKeyDictionary()
+
+
+def _at_revision(source: Source, prompts_dir: str) -> tuple[Prompt, Renderer]:
+    """``<prompts_dir>/_judge.yaml`` as the revision has it (else the built-in prompt), rendered
+    with that revision's partials."""
+    hit = _AT_REVISION.get(source)
+    if hit is not None:
+        return hit
+    where = f"{prompts_dir}/{OVERRIDE_NAME}"
+    if not source.exists(where):
+        out = _load(None, prompts_dir, 0)
+    else:
+        try:
+            text = source.read_text(where)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckError(f"cannot read judge prompt {where} at {source.label}: {e}") from e
+        out = (_parse_judge(text, where), renderer_for(source, prompts_dir))
+    _AT_REVISION[source] = out
+    return out
+
+
+def _parse_judge(text: str, where: str) -> Prompt:
+    try:
+        return parse_prompt_text(text, where, "_judge")
+    except InputError as e:
+        first = next((p for p in e.problems if p.is_error), None)
+        raise CheckError(f"invalid judge prompt: {first.format() if first else e.message}") from e
+
+
 def judge_prompt(ctx: ValidationContext) -> tuple[Prompt, Renderer]:
-    """The repository's ``<prompts_dir>/_judge.yaml`` when there is one, else the built-in."""
+    """The repository's ``<prompts_dir>/_judge.yaml`` when there is one, else the built-in; at a
+    revision (``--ref``, a side of ``compare``), that revision's."""
     prompts_dir = ctx.config.prompts_dir.rstrip("/")
+    if ctx.source is not None and not isinstance(ctx.source, WorktreeSource):
+        return _at_revision(ctx.source, prompts_dir)
     override = os.path.join(ctx.config.root, prompts_dir, OVERRIDE_NAME)
     try:
         mtime = os.stat(override).st_mtime_ns

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from promptctl.execute.types import ModelResponse
 from promptctl.suite.model import Case, Config, Prompt
+
+if TYPE_CHECKING:
+    from promptctl.git.sources import Source
 
 
 class JudgeCall(Protocol):
@@ -31,6 +34,9 @@ class ValidationContext:
     response: ModelResponse | None = None  # latency, tokens, cost of the row
     judge: JudgeCall | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the suite being graded was read from (the worktree, or a revision): validators read
+    # their files (schemas, python modules, the judge prompt) from it. None: the worktree.
+    source: Source | None = None
 
 
 @dataclass
