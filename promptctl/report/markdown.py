@@ -58,11 +58,15 @@ def comparison_markdown(data: dict[str, Any], *, max_rows: int = 200) -> str:
         "",
     ]
     checks = data.get("checks") or {}
-    if checks.get("assertions") or checks.get("files"):
+    if checks.get("assertions") or checks.get("files") or checks.get("gate_settings"):
         out += ["**Checks changed** (each side is graded by its own):", ""]
         if checks.get("assertions"):
             out.append("- assertions of " + ", ".join(f"`{md_escape(k)}`" for k in checks["assertions"]))
         out += [f"- `{md_escape(f['path'])}` ({f['kind']}, {f['change']})" for f in checks.get("files") or []]
+        out += [
+            f"- gate setting `{k}`: `{v[0]}` → `{v[1]}`"
+            for k, v in (checks.get("gate_settings") or {}).items()
+        ]
         out.append("")
     if g is not None:
         out += ["**Gate: failed**" if g["failed"] else "**Gate: passed**", ""]

@@ -161,6 +161,11 @@ def checks_lines(data: dict[str, Any]) -> list[str]:
             "validator files changed: "
             + ", ".join(f"{f['path']} ({f['kind']}, {f['change']})" for f in c["files"])
         )
+    if c.get("gate_settings"):
+        out.append(
+            "gate settings changed in promptctl.yaml: "
+            + ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in c["gate_settings"].items())
+        )
     return out
 
 

@@ -1,12 +1,14 @@
 """What grades each side of a comparison, and what of it changed: the assertions of every case, and
 the files the validators read — ``json_schema`` files, ``python`` validator modules (with the
-repository modules they import) and the ``_judge.yaml`` override. Each side is graded by its own
+repository modules they import) and the ``_judge.yaml`` override — and the ``gate:`` settings of
+``promptctl.yaml``. Each side is graded by its own
 files, so a change that loosens a check changes the verdict by itself: the report lists such
 changes so reviewers see them next to the results."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +60,11 @@ def changed_checks(root: Path, base: str, head: str | None) -> dict[str, Any]:
                 continue
             change = "added" if old is None else "removed" if new is None else "modified"
             files.append({"path": path, "kind": kind, "change": change, "used_by": sorted(users)})
-        return {"assertions": assertions, "files": files}
+        gb, gh = asdict(projects[0].config.gate), asdict(projects[1].config.gate)
+        gate = {k: [gb[k], gh[k]] for k in gb if gb[k] != gh[k]}
+        return {"assertions": assertions, "files": files, "gate_settings": gate}
     except PromptctlError as e:
-        return {"error": e.message, "assertions": [], "files": []}
+        return {"error": e.message, "assertions": [], "files": [], "gate_settings": {}}
     finally:
         for p in projects:
             close = getattr(p.source, "close", None)

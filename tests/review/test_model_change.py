@@ -5,14 +5,18 @@ that deletes or renames the cases it made worse, unless removal is allowed on pu
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from promptctl.git.notes import notes_write
 from tests.fakeserver import FakeServer, last_user_message
-from tests.helpers import invoke
+from tests.helpers import git, invoke
+from tests.records.rows import record, row
 from tests.review.common import KEY, commit, new_repo
 
 
@@ -159,8 +163,50 @@ def test_deleting_or_renaming_cases_fails_unless_allowed(tmp_path: Path, server:
     commit(root, {"promptctl.yaml": config(server.url, gate="gate:\n  removed: warn\n")}, "allow removals")
     code, data, _ = gate(root, c0)
     assert code == 0 and data["gate"]["settings"]["removed"] == "warn"
+    assert data["checks"]["gate_settings"] == {"removed": ["fail", "warn"]}  # reviewers see it
+    _, table, _ = gate(root, c0, fmt="table")
+    assert "gate settings changed in promptctl.yaml: removed fail → warn" in table
     bad = invoke("compare", c0, "--gate", cwd=root)
     assert bad.exit_code == 0
     commit(root, {"promptctl.yaml": config(server.url, gate="gate:\n  removed: ignore\n")}, "typo")
     r = invoke("compare", c0, "--gate", cwd=root)
     assert r.exit_code == 2 and "promptctl.yaml:" in r.stderr and "removed" in r.stderr
+
+
+def test_a_pull_request_trying_every_trick_fails_in_a_real_process(
+    tmp_path: Path, server: FakeServer
+) -> None:
+    """Through `python -m promptctl`, as CI runs it: a PR that swaps in a weak model, deletes a case,
+    commits a "record" of main in which everything already failed, while a damaged note of main
+    sits in the notes ref. The gate runs main itself and fails, naming every cause."""
+    root, c0 = start(tmp_path, server)
+    notes_write(root, c0, '{"schema_version": 99}\n')
+    forged = record(
+        [row(c, "fail", prompt="echo", model="strong") for c in ("hello", "bye", "other")], commit=c0
+    )
+    commit(
+        root,
+        {
+            "promptctl.yaml": config(server.url, default="weak"),
+            "cases/echo.yaml": cases(ids=("hello", "bye")),
+            f".promptctl/runs/{c0}/20260101T000000000000Z-forged.json": json.dumps(forged.to_dict()),
+        },
+        "cheaper model, fewer cases",
+    )
+    git(root, "add", "-f", ".promptctl/runs")
+    git(root, "commit", "-q", "-m", "the base's record, for speed")
+    proc = subprocess.run(
+        [sys.executable, "-m", "promptctl", "compare", c0, "--gate"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "gate: FAILED" in proc.stdout
+    assert "✗ regression: echo::hello [strong → weak] passed at base, fail at head" in proc.stdout
+    assert "✗ removed at head: 1 case × model that base ran: echo::other [strong]" in proc.stdout
+    assert "ignoring 1 run record tracked by git" in proc.stderr
+    assert f"git note of {c0[:10]}, line 1: not a valid run record (schema_version 99" in proc.stderr
+    assert "Traceback" not in proc.stderr
