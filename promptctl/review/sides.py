@@ -20,7 +20,7 @@ from promptctl.errors import PromptctlError, UsageError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 from promptctl.records.notes import records_from_notes
 from promptctl.records.provenance import state_paths
-from promptctl.records.record import Record, new_record, read_record, records_for_commit, write_record
+from promptctl.records.record import Record, now_iso, read_record, records_for_commit, write_record
 from promptctl.records.run_record import run_and_record
 from promptctl.run.suite_run import TestOptions, plan_tests
 from promptctl.suite.load import Suite
@@ -131,8 +131,10 @@ def _assemble(
     *,
     offline: bool,
     note: Note,
+    state: tuple[str | None, bool, str | None],
 ) -> tuple[Record, str, list[str]]:
-    """The side's record from the rows of earlier partial runs, running what they miss."""
+    """The side's record from the rows of earlier partial runs, running what they miss. ``state``
+    is what the pieces are records of: (commit, dirty, content hash)."""
     wanted, config = _planned(root, ref)
     have, used = _take(pieces, wanted)
     if not have:
@@ -154,7 +156,15 @@ def _assemble(
         where.append(fresh.path or "?")
     else:
         note(f"{label}: all {len(wanted)} rows from {len(used)} earlier partial runs")
-    record = new_record(root, command=["promptctl", "compare"], config=config, ref=ref)
+    record = Record(
+        commit=state[0],
+        dirty=state[1],
+        content_hash=state[2],
+        created_at=now_iso(),
+        command=["promptctl", "compare"],
+        config=config,
+        ref=ref,
+    )
     record.rows = [have[k] for k in wanted if k in have]
     lacking = len(wanted) - len(record.rows)
     partial = [f"{lacking} of {len(wanted)} rows missing"] if lacking else []
@@ -188,7 +198,8 @@ def obtain(
             side.label, side.ref = f"HEAD ({head[:10]})", None
             return side
         if head is not None and not rerun:
-            folder = f"{head}-dirty-{content_hash(root, paths)[:12]}"
+            digest = content_hash(root, paths)
+            folder = f"{head}-dirty-{digest[:12]}"
             mine = _read_all(
                 [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder]
             )
@@ -196,7 +207,9 @@ def obtain(
             if rec is not None:
                 return SideResult("worktree", None, head, True, rec, "record")
             if mine:
-                rec, origin, pieces = _assemble(root, None, "worktree", mine, offline=offline, note=note)
+                rec, origin, pieces = _assemble(
+                    root, None, "worktree", mine, offline=offline, note=note, state=(head, True, digest)
+                )
                 return SideResult("worktree", None, head, True, rec, origin, pieces)
         note("worktree: running the suite (uncommitted changes, no record of this state yet)")
         return SideResult("worktree", None, head, True, _run(root, None, offline, note), "ran")
@@ -215,5 +228,7 @@ def obtain(
     rec = _newest_whole(noted)
     if rec is not None:
         return SideResult(label, ref, sha, False, rec, "git-note")
-    rec, origin, pieces = _assemble(root, ref, label, local + noted, offline=offline, note=note)
+    rec, origin, pieces = _assemble(
+        root, ref, label, local + noted, offline=offline, note=note, state=(sha, False, None)
+    )
     return SideResult(label, ref, sha, False, rec, origin, pieces)

@@ -146,3 +146,46 @@ def test_history_lists_records_from_git_notes_with_their_completeness(
     assert h[0]["partial"] == ["interrupted: 2 of 6 rows finished"] and h[2]["partial"] == ["-k c1"]
     table = invoke("history", cwd=root).stdout
     assert "git note" in table and "interrupted: 2 of 6 rows finished" in table and "whole suite" in table
+
+
+def test_a_dirty_worktree_side_is_combined_as_that_dirty_state(tmp_path: Path, server: FakeServer) -> None:
+    root, c0 = repo(tmp_path, server)
+    (root / "prompts/echo.yaml").write_text('inputs: {text: {}}\ntemplate: "{{ text | upper }}"\n', "utf-8")
+    assert invoke("test", "-k", "c1", cwd=root).exit_code == 1  # a partial run of the dirty state
+    data, err = compare(root, c0)
+    assert data["head"]["label"] == "worktree" and data["head"]["origin"] == "combined"
+    assert data["head"]["dirty"] is True and "running the 5 missing case(s)" in err
+    written = [
+        p
+        for p in (root / ".promptctl/runs").rglob("*.json")
+        if json.loads(p.read_text())["command"] == ["promptctl", "compare"]
+    ]
+    assert len(written) == 1 and written[0].parent.name.startswith(f"{c0}-dirty-")
+    rec = json.loads(written[0].read_text())
+    assert rec["dirty"] is True and rec["complete"] is True and len(rec["rows"]) == N
+    data, _ = compare(root, c0)  # the combination is now the dirty state's whole record
+    assert data["head"]["origin"] == "record"
+
+
+def test_a_worktree_dirty_only_in_a_validator_is_never_recorded_as_the_commit(
+    tmp_path: Path, server: FakeServer
+) -> None:
+    cases = CASES.replace(
+        "assert: [{type: contains, value: word}]", 'assert: [{type: python, value: "verdict:ok"}]'
+    )
+    root, c0 = new_repo(
+        tmp_path / "repo",
+        {
+            "promptctl.yaml": config(server.url),
+            "prompts/echo.yaml": PROMPT,
+            "cases/echo.yaml": cases,
+            "verdict.py": "def ok(output):\n    return True\n",
+        },
+    )
+    (root / "verdict.py").write_text("def ok(output):\n    return False\n", "utf-8")
+    assert invoke("test", "-k", "c1", cwd=root).exit_code == 1
+    data, _ = compare(root, c0)
+    assert data["head"]["origin"] == "combined" and data["head"]["dirty"] is True
+    assert {u["transition"] for u in data["units"]} == {"pass_to_fail"}
+    clean = root / ".promptctl/runs" / c0
+    assert all(json.loads(p.read_text())["command"][1] != "compare" for p in clean.glob("*.json"))
