@@ -60,12 +60,12 @@ def record_from_notes(root: Path, sha: str) -> tuple[Record | None, list[str]]:
     recs, warnings = records_from_notes(root, sha)
     if not recs:
         return None, warnings
-    complete = [r for r in recs if r.complete]
+    complete = [r for r in recs if r.whole]
     return (complete or recs)[-1], warnings
 
 
 def push(root: Path, remote: str = "origin") -> tuple[int, int]:
-    """Attach every clean, complete local record to its commit's note and push the notes ref.
+    """Attach every clean, whole-suite local record to its commit's note and push the notes ref.
     Returns (records attached, commits touched)."""
     by_commit: dict[str, list[str]] = {}
     for path in list_records(root):
@@ -73,7 +73,7 @@ def push(root: Path, remote: str = "origin") -> tuple[int, int]:
             rec = read_record(path)
         except (OSError, ValueError, UsageError):
             continue  # damaged or from a newer promptctl: never shared
-        if rec.commit is None or rec.dirty or not rec.complete:
+        if rec.commit is None or rec.dirty or not rec.whole:
             continue
         by_commit.setdefault(rec.commit, []).append(
             json.dumps(rec.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -138,7 +138,7 @@ def _assemble(
     wanted, config = _planned(root, ref)
     have, used = _take(pieces, wanted)
     if not have:
-        at = f" at {ref}" if ref is not None and ref != label else ""
+        at = f" at {state[0][:10]}" if ref is not None and state[0] else ""
         note(f"{label}: running the suite{at} (no record of it yet)")
         return _run(root, ref, offline, note), "ran", []
     missing = {key[0] for key in wanted if key not in have}
