@@ -22,14 +22,16 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
-from promptctl.run.plan import Row, resolve_target
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
+from promptctl.run.judge_calls import JudgeCalls
+from promptctl.run.options import RunOptions, RunStats
+from promptctl.run.plan import Row
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
@@ -42,79 +44,12 @@ RowStatus = Literal["pass", "fail", "error", "skipped"]
 
 
 @dataclass
-class RunOptions:
-    concurrency: int = 8
-    use_cache: bool = True
-    use_recordings: bool = True  # False with --live
-    offline: bool = False  # no model call at all
-    record: bool = False  # write recordings
-    max_cost: float | None = None
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    refresh_hint: str = "promptctl test --record"
-    # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
-    # when there are enough unique live requests), 0 or 1 = in this process.
-    workers: int | None = None
-
-
-@dataclass
 class RowResult:
     row: Row
     response: ModelResponse
     asserts: list[AssertionResult]
     status: RowStatus
     score: float | None
-
-
-@dataclass
-class RunStats:
-    """What a run did. Rows: ``replays + cache_hits + live_rows + not_run`` is every finished row.
-    Judge verdicts: ``judge_replays + judge_cache_hits + judge_live + judge_shared +
-    judge_not_run`` is every verdict asked for. ``live_calls`` counts the model calls made, rows'
-    and judges' (identical requests of one run are sent once)."""
-
-    live_calls: int = 0
-    cache_hits: int = 0
-    replays: int = 0
-    deduplicated: int = 0
-    spent: float = 0.0
-    retries: int = 0
-    live_rows: int = 0  # rows answered by a call made in this run (sent once per identical request)
-    not_run: int = 0  # rows never sent: --offline without a recording, --max-cost reached
-    judge_replays: int = 0
-    judge_cache_hits: int = 0
-    judge_live: int = 0  # judge calls made
-    judge_shared: int = 0  # verdicts answered by an identical judge call already in flight
-    judge_not_run: int = 0  # --offline without a recorded or cached verdict
-
-    def counts_line(self, rows: int) -> str:
-        """``N rows: X replayed, Y cached, Z live`` (and the judges'), each part adding up."""
-        line = f"{rows} rows: {self.replays} replayed, {self.cache_hits} cached, {self.live_rows} live"
-        if self.not_run:
-            line += f", {self.not_run} not run"
-        verdicts = (
-            self.judge_replays
-            + self.judge_cache_hits
-            + self.judge_live
-            + self.judge_shared
-            + self.judge_not_run
-        )
-        if verdicts:
-            line += (
-                f"; {verdicts} judge verdicts: {self.judge_replays} replayed, "
-                f"{self.judge_cache_hits} cached, {self.judge_live + self.judge_shared} live"
-            )
-            if self.judge_not_run:
-                line += f", {self.judge_not_run} not run"
-        extra = [f"{self.live_calls} model calls"]
-        if self.deduplicated or self.judge_shared:
-            extra.append(f"{self.deduplicated + self.judge_shared} duplicates sent once")
-        return line + f" ({', '.join(extra)})"
-
-
-def judge_recording_model(model_name: str, slot: int) -> str:
-    """What a judge verdict is recorded under: the row's model and the judging assertion's place
-    (case id and sample are the row's), e.g. ``gpt-4o-mini [judge 0]``."""
-    return f"{model_name} [judge {slot}]"
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
@@ -152,7 +87,7 @@ class Runner:
         self.results: list[RowResult] = []
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
-        self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
         self.elapsed: float | None = None  # wall seconds of the last run_rows
@@ -345,78 +280,6 @@ class Runner:
             self.stats.spent += resp.cost
         return resp
 
-    async def judge(
-        self,
-        model_name: str,
-        messages: list[dict[str, str]],
-        params: dict[str, Any],
-        *,
-        row: Row | None = None,
-        slot: int = 0,
-    ) -> ModelResponse:
-        """A model call on behalf of a validator (LLM-as-judge): recordings (the verdict is
-        recorded next to ``row``'s output, under ``slot``), then the cache, then a live call with
-        the same retries and concurrency limit as the rows'."""
-        target, fallbacks = resolve_target(model_name, self.config)
-        merged = {**target.params_dict, **params}
-        fp = fingerprint(target.model, target.api_base, messages, merged, 0)
-        key = judge_recording_model(row.model_name, slot) if row is not None else None
-        stale = False
-        replay = self.recordings is not None and self.options.use_recordings and not self.options.record
-        if replay and row is not None and key is not None and self.recordings is not None:
-            state, hit = self.recordings.lookup(row.case.file, row.case.id, key, row.sample, fp)
-            if hit is not None:
-                self.stats.judge_replays += 1
-                return hit
-            stale = state == "stale"
-        if self.cache is not None and self.options.use_cache:
-            hit = self.cache.get(fp)
-            if hit is not None:
-                self.stats.judge_cache_hits += 1
-                self._record_verdict(row, key, fp, hit)
-                return hit
-        if self.options.offline:
-            self.stats.judge_not_run += 1
-            return ModelResponse(status="error", error=self._offline_judge_error(model_name, row, stale))
-        fut = self._judge_inflight.get(fp)
-        if fut is not None:
-            self.stats.judge_shared += 1
-            resp = await asyncio.shield(fut)
-            self._record_verdict(row, key, fp, resp)
-            return resp
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._judge_inflight[fp] = fut
-        try:
-            resp = await self._call(
-                ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
-            )
-            self.stats.judge_live += 1
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._judge_inflight.pop(fp, None)
-        fut.set_result(resp)
-        if resp.status == "ok" and self.cache is not None:
-            self.cache.put(fp, resp, model=target.model)
-        self._record_verdict(row, key, fp, resp)
-        return resp
-
-    def _record_verdict(self, row: Row | None, key: str | None, fp: str, resp: ModelResponse) -> None:
-        if self.writer is not None and self.options.record and row is not None and key is not None:
-            self.writer.add(row.case.file, row.case.id, key, row.sample, fp, resp)
-
-    def _offline_judge_error(self, model_name: str, row: Row | None, stale: bool) -> str:
-        if row is None:
-            return f"--offline: judge call to '{model_name}' is not recorded or cached"
-        why = "is stale (rubric, output or judge model changed)" if stale else "is not recorded"
-        return (
-            f"--offline: the verdict for case '{row.case.id}' (sample {row.sample}) {why}; refresh: "
-            f"`{self.options.refresh_hint} {row.case.file} -k {row.case.id}`"
-        )
-
     # -- validation -----------------------------------------------------------------------------
     async def _finish(self, row: Row, resp: ModelResponse) -> None:
         from promptctl.validate import case_score, evaluate
@@ -432,7 +295,7 @@ class Runner:
                 config=self.config,
                 model=row.target.model,
                 response=resp,
-                judge=_RowJudge(self, row),
+                judge=self.judges.for_row(row),
                 extra={"messages": row.messages},
                 source=self.source,
             )
@@ -457,18 +320,6 @@ class Runner:
         else:
             hint = "to use committed recordings instead run `promptctl test --offline`"
         return replace(resp, error=f"{resp.error}; {hint}")
-
-
-class _RowJudge:
-    """``ctx.judge`` for one row: the runner's judge call, recorded next to that row's output."""
-
-    def __init__(self, runner: Runner, row: Row) -> None:
-        self.runner, self.row = runner, row
-
-    def __call__(
-        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], *, slot: int = 0
-    ) -> Awaitable[ModelResponse]:
-        return self.runner.judge(model, messages, params, row=self.row, slot=slot)
 
 
 def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:

@@ -14,8 +14,10 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.execute.types import RetryPolicy
+from promptctl.run.judge_calls import judge_recording_model
+from promptctl.run.options import RunOptions, RunStats
 from promptctl.run.plan import Row, Selection, build_plan
-from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, judge_recording_model, run_rows
+from promptctl.run.runner import RowResult, Runner, run_rows
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, load_checked
 
