@@ -105,9 +105,10 @@ def state_paths(root: Path, config: Config, suite: Suite | None = None) -> list[
     """The paths whose content a run's verdicts depend on, for the dirty check and content hash:
     the prompts and cases folders and the config, then (given the suite) the validators' files
     outside them that exist."""
-    base = [p for p in (config.prompts_dir, config.cases_dir, "promptctl.yaml") if (Path(root) / p).exists()]
+    names = [config.prompts_dir, config.cases_dir, getattr(config, "examples_dir", None), "promptctl.yaml"]
+    base = [str(p) for p in names if p and (Path(root) / p).exists()]
     if suite is None:
         return base
-    dirs = tuple(p.rstrip("/") + "/" for p in (config.prompts_dir, config.cases_dir))
-    extra = [p for p in grading_files(suite) if not p.startswith(dirs) and (Path(root) / p).is_file()]
+    inside = tuple(p.rstrip("/") + "/" for p in base)
+    extra = [p for p in grading_files(suite) if not p.startswith(inside) and (Path(root) / p).is_file()]
     return base + sorted(extra)

@@ -13,7 +13,8 @@ import math
 from typing import Any
 
 SCHEMA_VERSION = 1
-STATUSES = ("pass", "fail", "error", "skipped")
+# "pending": a verdict waiting for a person (the ``human`` assertion of the review workflow).
+STATUSES = ("pass", "fail", "error", "skipped", "pending")
 SOURCES = ("live", "cache", "recording")
 
 # (key, kinds, required): kinds are the accepted JSON types of the value.
