@@ -47,6 +47,19 @@ class EmbeddingResponse:
     retries: int = 0
 
 
+class _Zero(int):
+    """0 that is truthy. litellm 1.106's OpenAI embedding handler reads ``max_retries or
+    DEFAULT_MAX_RETRIES``, so a plain 0 turns into the SDK's 2 hidden retries (a 429 was retried
+    under us: tests/execute/test_embeddings.py); this 0 survives the ``or`` and the SDK, comparing
+    numbers, makes no retry. Retries stay ours."""
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_NO_RETRIES = _Zero(0)
+
+
 def embedding_fingerprint(target: Target, text: str) -> str:
     """The content address of an embedding request: what it is cached and recorded under."""
     key = {
@@ -130,6 +143,12 @@ def _vector(response: Any) -> tuple[float, ...]:
         return struct.unpack(f"<{len(raw) // 4}f", raw)
     if not isinstance(values, (list, tuple)) or not values:
         raise ValueError("the embedding response holds no vector")
+    if all(isinstance(v, (list, tuple)) for v in values):
+        # one vector per token (llama.cpp's server with a model that has no pooling): their mean
+        size = len(values[0])
+        if not size or any(len(v) != size for v in values):
+            raise ValueError("the per-token embeddings have different sizes")
+        return tuple(math.fsum(float(v[i]) for v in values) / len(values) for i in range(size))
     return tuple(float(v) for v in values)
 
 
@@ -156,7 +175,7 @@ async def embed(target: Target, text: str, policy: RetryPolicy) -> EmbeddingResp
         "model": target.model,
         "input": [text],
         "timeout": policy.timeout,
-        "max_retries": 0,
+        "max_retries": _NO_RETRIES,
     }
     if target.api_base:
         kwargs["api_base"] = target.api_base
