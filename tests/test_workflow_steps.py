@@ -228,7 +228,9 @@ def test_secrets_and_token_seen_only_where_needed(
         f"records pull key= token=ghs_the_token {extraheader}",
         "compare --gate key=sk-the-secret token= git=",
         "diff b" + "b" * 39 + " key= token= git=",
+        "compare --gate key= token= git=",  # the HTML report: --offline, no key
         "test  key=sk-the-secret token= git=",
+        "show --format key= token= git=",
         f"records pull key= token=ghs_the_token {extraheader}",
         f"records push key= token=ghs_the_token {extraheader}",
     ]
@@ -271,7 +273,14 @@ def test_record_job_retries_a_rejected_notes_push(
     (exe.parent / "sleep").chmod(0o755)
     job = Job(wf, "record", work, CONTEXT, env)
     job.run(skip=("Install promptctl",))
-    assert calls(env) == ["test ", "records pull", "records push", "records pull", "records push"]
+    assert calls(env) == [
+        "test ",
+        "show --format",
+        "records pull",
+        "records push",
+        "records pull",
+        "records push",
+    ]
     assert job.exit_of("Publish") == 0
 
 
@@ -283,7 +292,7 @@ def test_install_step_refuses_an_empty_requirement(fake: tuple[Path, dict[str, s
     assert job.exit_of("Install promptctl") == 1
     assert "::error title=promptctl::set PROMPTCTL_REQUIREMENT at the top of" in job.output_of("Install")
     # after a failed install only the always() steps run: no records fetched, no models called
-    assert [c.split()[0] for c in calls(env)] == ["diff"]
+    assert [c.split()[0] for c in calls(env)] == ["diff", "compare"]  # compare: the HTML report, --offline
     assert job.exit_of("Verdict") == 1
 
 
@@ -330,3 +339,7 @@ def test_gate_job_with_the_real_promptctl(tmp_path: Path, drop: bool) -> None:
     assert "echo::hello" in posted  # compare's markdown
     assert "HELLO WORLD" in posted or "hello world!" in posted  # diff's rendered messages or outputs
     assert job.summary == (root / "promptctl-report.md").read_text()
+    # the HTML report the artefact step uploads: made from the records compare left, no model call
+    assert job.exit_of("HTML report") == 0
+    page = (root / "promptctl-report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and ("Gate: failed" if drop else "Gate: passed") in page

@@ -23,7 +23,7 @@ RefOpt = Annotated[
     str | None, typer.Option("--ref", help="Read prompts, cases and config from this git revision.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown | html")]
 OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
 
 
@@ -63,10 +63,23 @@ def emit(text: str, output: Path | None) -> None:
         echo(f"report written to {output}", err=True)
 
 
-def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -> None:
+def print_record(
+    record: Record,
+    fmt: str,
+    output: Path | None,
+    verbose: bool,
+    *,
+    root: Path | None = None,
+    messages: dict[str, list[dict[str, Any]]] | None = None,
+) -> None:
     from promptctl.report import as_json, formatting, text
     from promptctl.report.formats import render_record
 
+    if fmt == "html":
+        from promptctl.cli.html_pages import record_page
+
+        emit(record_page(root or current_project().root, record, messages), output)
+        return
     if fmt != "table":
         emit(render_record(record, fmt), output)
         return

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,7 +11,11 @@ from promptctl.cli.common import OutOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
+if TYPE_CHECKING:
+    from promptctl.records.record import Record
+
 ReviewFormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | markdown | json")]
+CompareFormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | markdown | json | html")]
 BaseArg = Annotated[
     str | None,
     typer.Argument(help="Base revision (default: merge-base of HEAD with the default branch)."),
@@ -24,9 +28,9 @@ def register(app: typer.Typer) -> None:
     app.command()(compare)
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "markdown", "json"):
-        raise UsageError(f"unknown --format '{fmt}'; use table, markdown or json")
+def _check_format(fmt: str, allowed: tuple[str, ...] = ("table", "markdown", "json")) -> None:
+    if fmt not in allowed:
+        raise UsageError(f"unknown --format '{fmt}'; use {', '.join(allowed[:-1])} or {allowed[-1]}")
 
 
 def diff(
@@ -51,7 +55,7 @@ def diff(
 def compare(
     base: BaseArg = None,
     head: HeadArg = None,
-    fmt: ReviewFormatOpt = "table",
+    fmt: CompareFormatOpt = "table",
     output: OutOpt = None,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 on a quality drop versus BASE.")] = False,
     alpha: Annotated[
@@ -91,7 +95,7 @@ def compare(
     from promptctl.review.comparison import compare_revisions
     from promptctl.review.gate import gate_settings
 
-    _check_format(fmt)
+    _check_format(fmt, ("table", "markdown", "json", "html"))
     project = current_project()
     settings = None
     if gate:
@@ -109,7 +113,10 @@ def compare(
     def note(message: str) -> None:
         echo(message, err=True)
 
-    data = compare_revisions(project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note)
+    records: dict[str, Record] = {}
+    data = compare_revisions(
+        project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note, records=records
+    )
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")
         units = [
@@ -128,6 +135,12 @@ def compare(
             echo(line)
         if output is not None:
             emit(data_json(data), output)
+    elif fmt == "html":
+        from promptctl.cli.html_pages import comparison_page
+
+        emit(comparison_page(project.root, data, records), output)
+        for line in text.gate_lines(data):
+            echo(line, err=True)
     else:
         emit(render_comparison(data, fmt), output)
         for line in text.gate_lines(data):

@@ -189,7 +189,8 @@ def test(
         echo(note, err=True)
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
-    print_record(outcome.record, fmt, output, verbose)
+    messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
+    print_record(outcome.record, fmt, output, verbose, root=project.root, messages=messages)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if not run.results:
@@ -276,5 +277,6 @@ def show(
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
 
-    record = find_record(current_project().root, ref)
-    print_record(record, fmt, output, verbose)
+    root = current_project().root
+    record = find_record(root, ref)
+    print_record(record, fmt, output, verbose, root=root)

@@ -1,5 +1,5 @@
 """Which format renders what: one module per format (``as_json``, ``junit``, ``markdown``,
-``text``); a new format is one new module plus its line in these tables."""
+``text``, ``html``); a new format is one new module plus its line in these tables."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.records.record import Record
-from promptctl.report import as_json, junit, markdown, text
+from promptctl.report import as_json, html, junit, markdown, text
 
 RECORD_FORMATS: dict[str, Callable[[Record], str]] = {
     "json": as_json.record_json,
     "junit": junit.record_junit,
     "markdown": markdown.record_markdown,
+    "html": html.record_html,
 }
 COMPARISON_FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": as_json.data_json,
     "markdown": markdown.comparison_markdown,
+    "html": html.comparison_html,
 }
 DIFF_FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": as_json.data_json,
@@ -34,11 +36,11 @@ def _pick(table: dict[str, Callable[[Any], str]], fmt: str, allowed: str) -> Cal
 
 
 def render_record(record: Record, fmt: str) -> str:
-    return _pick(RECORD_FORMATS, fmt, "table, json, junit or markdown")(record)
+    return _pick(RECORD_FORMATS, fmt, "table, json, junit, markdown or html")(record)
 
 
 def render_comparison(data: dict[str, Any], fmt: str) -> str:
-    return _pick(COMPARISON_FORMATS, fmt, "table, markdown or json")(data)
+    return _pick(COMPARISON_FORMATS, fmt, "table, markdown, json or html")(data)
 
 
 def render_diff(data: dict[str, Any], fmt: str) -> str:

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptctl.execute.cache import ResponseCache
+from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprint, from_response, to_response
+from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
 from promptctl.run.plan import Row, resolve_target
@@ -97,6 +100,7 @@ class Runner:
         recordings: Recordings | None = None,
         writer: RecordingWriter | None = None,
         on_result: Callable[[RowResult], None] | None = None,
+        embeddings: EmbeddingRecordings | None = None,
     ) -> None:
         self.config = config
         self.options = options
@@ -104,10 +108,12 @@ class Runner:
         self.recordings = recordings
         self.writer = writer
         self.on_result = on_result
+        self.embeddings = embeddings
         self.results: list[RowResult] = []
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
         self.elapsed: float | None = None  # wall seconds of the last run_rows
@@ -117,6 +123,10 @@ class Runner:
         self._sem = asyncio.Semaphore(max(1, self.options.concurrency))
         live: dict[str, list[Row]] = {}
         answered: list[tuple[Row, ModelResponse]] = []
+        if self.embeddings is not None and self.options.use_recordings and not self.options.record:
+            # read (and check) now: a broken recording is a located input error, not a row's error
+            for case_file in {r.case.file for r in rows if any(a.type == "similar" for a in r.case.asserts)}:
+                self.embeddings.preload(case_file)
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
@@ -333,6 +343,64 @@ class Runner:
             self.cache.put(fp, resp, model=target.model)
         return resp
 
+    async def embed(self, model_name: str, text: str, case_file: str) -> EmbeddingResponse:
+        """An embedding on behalf of a validator (``similar``): recordings (not with --record),
+        then the cache, then one call (same semaphore, retries and spend as completions); with
+        --record it is written to ``case_file``'s embedding recording."""
+        from promptctl.execute import embeddings
+
+        target, _fallbacks = resolve_target(model_name, self.config)
+        fp = embedding_fingerprint(target, text)
+        store = self.embeddings
+        if store is not None and self.options.use_recordings and not self.options.record:
+            recorded = store.lookup(case_file, fp)
+            hit = from_response(recorded, "recording") if recorded is not None else None
+            if hit is not None:
+                return hit
+        if self.cache is not None and self.options.use_cache:
+            cached = self.cache.get(fp)
+            hit = from_response(cached, "cache") if cached is not None else None
+            if hit is not None:
+                if store is not None and self.options.record and cached is not None:
+                    store.add(case_file, fp, model_name, text, cached)
+                return hit
+        if self.options.offline:
+            return EmbeddingResponse(
+                status="error",
+                error=f"--offline: the embedding of {text[:40]!r} by '{model_name}' is not recorded; "
+                f"refresh with `{self.options.refresh_hint} {case_file}`",
+            )
+        fut = self._embed_inflight.get(fp)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._embed_inflight[fp] = fut
+        try:
+            from promptctl.execute import llm
+
+            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            assert self._sem is not None
+            async with self._sem:
+                resp = await embeddings.embed(target, text, self.options.policy)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            raise
+        finally:
+            self._embed_inflight.pop(fp, None)
+        fut.set_result(resp)
+        self.stats.live_calls += 1
+        self.stats.retries += resp.retries
+        if resp.cost is not None:
+            self.stats.spent += resp.cost
+        if resp.status == "ok":
+            stored = to_response(resp, model_name)
+            if self.cache is not None:
+                self.cache.put(fp, stored, model=target.model)
+            if store is not None and self.options.record:
+                store.add(case_file, fp, model_name, text, stored)
+        return resp
+
     # -- validation -----------------------------------------------------------------------------
     async def _finish(self, row: Row, resp: ModelResponse) -> None:
         from promptctl.validate import case_score, evaluate
@@ -349,6 +417,7 @@ class Runner:
                 model=row.target.model,
                 response=resp,
                 judge=self.judge,
+                embed=functools.partial(self._embed_for, row.case.file),
                 extra={"messages": row.messages},
             )
             asserts = await evaluate(row.case.asserts, ctx)
@@ -360,6 +429,9 @@ class Runner:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:
             self.on_result(result)
+
+    def _embed_for(self, case_file: str, model_name: str, text: str) -> Awaitable[EmbeddingResponse]:
+        return self.embed(model_name, text, case_file)
 
     def _explain_missing_key(self, row: Row, resp: ModelResponse) -> ModelResponse:
         """A row that cannot be called for lack of a key: say what the way out is (recordings, or

@@ -129,6 +129,7 @@ def _plan(
 
 def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult], None] | None) -> Runner:
     from promptctl.execute.cache import ResponseCache
+    from promptctl.execute.recordings.embeddings import EmbeddingRecordings
     from promptctl.execute.recordings.store import Recordings, RecordingWriter
 
     cfg = project.config
@@ -145,6 +146,9 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
     recordings = Recordings(project.source, cases_dir=cfg.cases_dir.rstrip("/"))
+    embeddings = EmbeddingRecordings(
+        project.source, cases_dir=cfg.cases_dir.rstrip("/"), root=project.root if opts.record else None
+    )
     return Runner(
         cfg,
         run_opts,
@@ -152,6 +156,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         recordings=recordings,
         writer=writer,
         on_result=on_result,
+        embeddings=embeddings,
     )
 
 
@@ -189,6 +194,9 @@ def run_tests(
     )
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()
+    if runner.embeddings is not None and opts.record:
+        # an interrupted run did not use every embedding it would have: prune nothing then
+        outcome.recordings_written += runner.embeddings.write(prune=not interrupted)
     if runner.cache is not None:
         runner.cache.record_run_stats(runner.stats.cache_hits, runner.stats.live_calls)
         outcome.cache_warning = runner.cache.warning
@@ -213,6 +221,8 @@ def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestO
         if cf.path in planned_files:
             keys = [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path]
             runner.writer.prune(cf.path, keys)
+            if runner.embeddings is not None:
+                runner.embeddings.prune(cf.path)
 
 
 def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def parse_config(text: str, path: str, root: Path) -> Config:
         raise InputError(problems)
     data: dict[str, Any] = doc.data or {}
     cfg = Config(root=str(root), path=path)
-    for key in ("model", "judge_model", "prompts_dir", "cases_dir"):
+    for key in ("model", "judge_model", "embedding_model", "prompts_dir", "cases_dir"):
         if key in data:
             setattr(cfg, key, data[key])
     for key in ("concurrency", "max_retries"):

@@ -150,6 +150,7 @@ class Config:
     path: str | None = None  # promptctl.yaml path, None when defaults
     model: str = "gpt-4o-mini"
     judge_model: str | None = None
+    embedding_model: str | None = None  # the `similar` validator's default
     concurrency: int = 8
     prompts_dir: str = "prompts"
     cases_dir: str = "cases"
@@ -166,6 +167,7 @@ class Config:
         return {
             "model": self.model,
             "judge_model": self.judge_model,
+            "embedding_model": self.embedding_model,
             "concurrency": self.concurrency,
             "prompts_dir": self.prompts_dir,
             "cases_dir": self.cases_dir,

@@ -20,7 +20,7 @@ from promptctl.suite.model import Assertion
 
 # The built-in validator families, one module each; importing one registers its assertion types.
 # A new validator family is one new module here plus its name in this list.
-from promptctl.validate import basic, custom, judge, perf, similarity, structured, text
+from promptctl.validate import basic, custom, judge, perf, pii, semantic, similarity, structured, text
 from promptctl.validate.registry import (
     CheckError,
     Outcome,
@@ -35,7 +35,7 @@ from promptctl.validate.registry import (
 from promptctl.validate.transforms import KNOWN_TRANSFORMS, apply_transforms
 from promptctl.validate.types import AssertionResult, JudgeCall, ValidationContext
 
-FAMILIES = (basic, custom, judge, perf, similarity, structured, text)
+FAMILIES = (basic, custom, judge, perf, pii, semantic, similarity, structured, text)
 KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
 
 __all__ = [

@@ -6,12 +6,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptctl.execute.embeddings import EmbeddingResponse
 from promptctl.execute.types import ModelResponse
 from promptctl.suite.model import Case, Config, Prompt
 
 # A hook the judge validator uses to call a model through the model layer (cache, retries...).
 # Arguments: judge model name (alias or litellm string), rendered messages, params.
 JudgeCall = Callable[[str, list[dict[str, str]], dict[str, Any]], Awaitable[ModelResponse]]
+# A hook the similar validator uses to embed a text through the model layer (recordings, cache,
+# retries). Arguments: embedding model name (alias or litellm string), the text.
+EmbedCall = Callable[[str, str], Awaitable[EmbeddingResponse]]
 
 
 @dataclass
@@ -23,6 +27,7 @@ class ValidationContext:
     model: str  # litellm model string of the row (token counting)
     response: ModelResponse | None = None  # latency, tokens, cost of the row
     judge: JudgeCall | None = None
+    embed: EmbedCall | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

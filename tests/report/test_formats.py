@@ -63,5 +63,5 @@ def test_failures_and_summary_line() -> None:
 
 @pytest.mark.parametrize("render", [render_record, render_comparison, render_diff])
 def test_unknown_formats_name_the_valid_ones(render: object) -> None:
-    with pytest.raises(UsageError, match="unknown --format 'html'; use"):
-        render({}, "html")  # type: ignore[operator]
+    with pytest.raises(UsageError, match="unknown --format 'xml'; use"):
+        render({}, "xml")  # type: ignore[operator]
