@@ -327,6 +327,6 @@ def test_gate_job_with_the_real_promptctl(tmp_path: Path, drop: bool) -> None:
     assert job.exit_of("Verdict") == (1 if drop else 0)
     posted = job.outputs["report"]["report"]
     assert posted.startswith(VERDICT[1] if drop else VERDICT[0])
-    assert "echo::hello" in posted  # compare's markdown
+    assert "| echo | hello |" in posted  # compare's markdown
     assert "HELLO WORLD" in posted or "hello world!" in posted  # diff's rendered messages or outputs
     assert job.summary == (root / "promptctl-report.md").read_text()

@@ -35,17 +35,41 @@ def diff(
     fmt: ReviewFormatOpt = "table",
     output: OutOpt = None,
     context: Annotated[int, typer.Option("-U", "--context", min=0, help="Lines of context in diffs.")] = 3,
+    max_chars: Annotated[
+        int | None,
+        typer.Option(
+            "--max-chars",
+            min=0,
+            help="Markdown: at most N characters, dropping detail in a stated order (default 60000, "
+            "under GitHub's comment limit; 0: no limit).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Table: list every case of a group.")
+    ] = False,
 ) -> None:
-    """Show what a change does to the rendered requests: changed files, then a diff of the rendered
-    messages of every case × model whose request changed (and of recorded outputs when both sides
-    have them). No model is called. Exit 0."""
+    """Show what a change does to the rendered requests: changed files, the source diff of each
+    changed prompt and partial, then one diff per distinct change of the rendered messages with the
+    cases it covers (and the recorded outputs' changes, grouped the same way). No model is called.
+    Exit 0."""
+    from promptctl.report.budget import COMMENT_BUDGET
+    from promptctl.report.diff_markdown import diff_markdown
+    from promptctl.report.diff_text import diff_text
     from promptctl.report.formats import render_diff
     from promptctl.review.diff import diff_revisions
 
     _check_format(fmt)
+    if max_chars is not None and fmt != "markdown":
+        raise UsageError("--max-chars applies to --format markdown only")
     project = current_project()
     data = diff_revisions(project.root, base, head, context=context)
-    emit(render_diff(data, fmt), output)
+    if fmt == "markdown":
+        budget = COMMENT_BUDGET if max_chars is None else (max_chars or None)
+        emit(diff_markdown(data, max_chars=budget), output)
+    elif fmt == "table":
+        emit(diff_text(data, verbose=verbose), output)
+    else:
+        emit(render_diff(data, fmt), output)
 
 
 def compare(

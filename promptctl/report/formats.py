@@ -8,7 +8,7 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.records.record import Record
-from promptctl.report import as_json, junit, markdown, text
+from promptctl.report import as_json, diff_markdown, diff_text, junit, markdown
 
 RECORD_FORMATS: dict[str, Callable[[Record], str]] = {
     "json": as_json.record_json,
@@ -21,8 +21,8 @@ COMPARISON_FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
 }
 DIFF_FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": as_json.data_json,
-    "markdown": markdown.diff_markdown,
-    "table": text.diff_text,
+    "markdown": diff_markdown.diff_markdown,
+    "table": diff_text.diff_text,
 }
 
 
