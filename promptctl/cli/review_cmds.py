@@ -17,6 +17,15 @@ BaseArg = Annotated[
     typer.Argument(help="Base revision (default: merge-base of HEAD with the default branch)."),
 ]
 HeadArg = Annotated[str | None, typer.Argument(help="Head revision (default: the worktree).")]
+MaxBytesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-bytes",
+        min=0,
+        help="Markdown: at most N bytes, leaving detail out in a stated order (default 60000, under "
+        "GitHub's comment limit; 0: no limit).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -35,15 +44,7 @@ def diff(
     fmt: ReviewFormatOpt = "table",
     output: OutOpt = None,
     context: Annotated[int, typer.Option("-U", "--context", min=0, help="Lines of context in diffs.")] = 3,
-    max_chars: Annotated[
-        int | None,
-        typer.Option(
-            "--max-chars",
-            min=0,
-            help="Markdown: at most N characters, dropping detail in a stated order (default 60000, "
-            "under GitHub's comment limit; 0: no limit).",
-        ),
-    ] = None,
+    max_bytes: MaxBytesOpt = None,
     verbose: Annotated[
         bool, typer.Option("-v", "--verbose", help="Table: list every case of a group.")
     ] = False,
@@ -59,13 +60,13 @@ def diff(
     from promptctl.review.diff import diff_revisions
 
     _check_format(fmt)
-    if max_chars is not None and fmt != "markdown":
-        raise UsageError("--max-chars applies to --format markdown only")
+    if max_bytes is not None and fmt != "markdown":
+        raise UsageError("--max-bytes applies to --format markdown only")
     project = current_project()
     data = diff_revisions(project.root, base, head, context=context)
     if fmt == "markdown":
-        budget = COMMENT_BUDGET if max_chars is None else (max_chars or None)
-        emit(diff_markdown(data, max_chars=budget), output)
+        budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
+        emit(diff_markdown(data, max_bytes=budget), output)
     elif fmt == "table":
         emit(diff_text(data, verbose=verbose), output)
     else:

@@ -5,8 +5,12 @@ A report is a list of pieces, each a complete Markdown block (a table, a fenced 
 or code block is ever cut in half. Each way of shortening is a *step*; the steps run in the order
 given, each only as far as needed (within a step, the last piece of the report goes first: the
 smallest groups, the least important rows), and the report ends with a note saying what was left
-out and where the whole report is. GitHub refuses a comment over 65,536 characters, and a job
-summary over 1 MiB.
+out and where the whole report is.
+
+Sizes are UTF-8 bytes. GitHub refuses a comment over 65,536 characters and a job summary over
+1 MiB; a comment also travels through an environment variable (at most 128 KiB on Linux), so a
+budget in characters would fail for text in, say, Japanese. A byte holds at most one character:
+a budget in bytes keeps every limit.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from dataclasses import dataclass, field
 
 from promptctl.errors import UsageError
 
-#: What a pull-request comment holds by default: GitHub's limit (65,536) less room for the marker
-#: the workflow adds and a margin.
+#: What a pull-request comment holds by default, in bytes: GitHub's limit (65,536 characters) less
+#: room for the marker the workflow adds and a margin.
 COMMENT_BUDGET = 60_000
+
+
+def size(text: str) -> int:
+    """What a budget counts: UTF-8 bytes."""
+    return len(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,11 @@ STEPS = [
 
 
 def _size(pieces: list[Piece]) -> int:
-    return sum(len(p.text) for p in pieces)
+    return sum(size(p.text) for p in pieces)
 
 
 def fit(pieces: list[Piece], budget: int | None, *, full_report: str, steps: list[Step] = STEPS) -> str:
-    """Join ``pieces`` into one text of at most ``budget`` characters (None: no limit), applying
+    """Join ``pieces`` into one text of at most ``budget`` bytes (None: no limit), applying
     ``steps`` in order as far as needed. ``full_report`` is the sentence that says where the whole
     report is (a link, or the command that prints it)."""
     if budget is None:
@@ -75,33 +84,34 @@ def fit(pieces: list[Piece], budget: int | None, *, full_report: str, steps: lis
             return ""
         left = "; ".join(step.describe(n) for step, n in done)
         return (
-            f"\n---\n**Left out to stay under {budget:,} characters**, in this order: {left}. {full_report}\n"
+            f"\n---\n**Left out to keep this report under {budget:,} bytes**, in this order: {left}. "
+            f"{full_report}\n"
         )
 
     total = _size(pieces)
     for step in steps:
-        if total + len(note()) <= budget:
+        if total + size(note()) <= budget:
             break
         shortened = 0
         for p in reversed(pieces):
             if step.name not in p.levels:
                 continue
             shorter = p.levels.pop(step.name)
-            if len(shorter) >= len(p.text):
+            if size(shorter) >= size(p.text):
                 continue  # already as short (an earlier step went further)
             if shortened == 0:
                 done.append((step, 0))
-            total += len(shorter) - len(p.text)
+            total += size(shorter) - size(p.text)
             p.text = shorter
             shortened += 1
             done[-1] = (step, shortened)
-            if total + len(note()) <= budget:
+            if total + size(note()) <= budget:
                 break
     text = "".join(p.text for p in pieces) + note()
-    if len(text) > budget:
+    if size(text) > budget:
         raise UsageError(
-            f"--max-chars {budget:,} is too small: the report needs {len(text):,} characters with all "
+            f"--max-bytes {budget:,} is too small: the report needs {size(text):,} bytes with all "
             "detail left out",
-            hint="give a larger --max-chars (GitHub comments hold 65,536 characters)",
+            hint="give a larger --max-bytes (a GitHub comment holds 65,536 characters)",
         )
     return text

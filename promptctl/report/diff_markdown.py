@@ -160,10 +160,10 @@ def diff_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Piece]:
 
 
 def diff_markdown(
-    data: dict[str, Any], *, max_chars: int | None = COMMENT_BUDGET, full_report: str | None = None
+    data: dict[str, Any], *, max_bytes: int | None = COMMENT_BUDGET, full_report: str | None = None
 ) -> str:
-    """The diff as Markdown of at most ``max_chars`` characters (None: everything); ``full_report``
+    """The diff as Markdown of at most ``max_bytes`` bytes (None: everything); ``full_report``
     says where the whole report is when detail had to go."""
     if full_report is None:
         full_report = f"Run {code(diff_command(data))} for all of it."
-    return fit(diff_pieces(data), max_chars, full_report=full_report)
+    return fit(diff_pieces(data), max_bytes, full_report=full_report)

@@ -46,7 +46,7 @@ def test_steps_apply_in_order_last_piece_first_and_only_as_far_as_needed() -> No
 
 
 def test_too_small_a_budget_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="--max-chars 50 is too small"):
+    with pytest.raises(UsageError, match="--max-bytes 50 is too small"):
         fit(pieces(), 50, full_report=LINK)
 
 
@@ -55,3 +55,13 @@ def test_every_step_has_a_note() -> None:
     assert len(names) == len(set(names))
     assert STEPS[0].describe(1) == "the case lists of 1 group"
     assert STEPS[0].describe(1200) == "the case lists of 1,200 groups"
+
+
+def test_the_budget_counts_utf8_bytes() -> None:
+    """A comment travels through an environment variable (128 KiB): bytes, not characters."""
+    text = "日本語のプロンプト\n" * 10  # 3 bytes a character
+    ps = [Piece("# title\n"), *(Piece(text, {"output diffs": ""}) for _ in range(5))]
+    full = "".join(p.text for p in ps)
+    assert len(full) < 1_000 < len(full.encode())
+    out = fit(ps, 1_000, full_report=LINK)
+    assert len(out.encode()) <= 1_000 and "recorded-output changes" in out

@@ -149,9 +149,9 @@ def test_the_comment_stays_under_the_limit_and_says_what_it_left_out(
     r = invoke("diff", c["base"], c["unique"], "--format", "markdown", "-o", str(out), cwd=root)
     assert r.exit_code == 0, r.output
     md = out.read_text("utf-8")
-    assert 50_000 < len(md) <= 60_000
+    assert 50_000 < len(md.encode()) <= 60_000
     well_formed(md)
-    note = md[md.index("**Left out to stay under 60,000 characters**") :]
+    note = md[md.index("**Left out to keep this report under 60,000 bytes**") :]
     assert "in this order: the case lists of 4 groups; " in note
     assert re.search(
         r"; [1-9]\d* rendered-request changes after the 3 largest \(the smallest first\)\. ", note
@@ -163,12 +163,12 @@ def test_the_comment_stays_under_the_limit_and_says_what_it_left_out(
         assert f"**Change {i}** ·" in md
     assert "**Change 154**" not in md
     # no limit: everything
-    full = run(root, c["base"], c["unique"], "--format", "markdown", "--max-chars", "0")
+    full = run(root, c["base"], c["unique"], "--format", "markdown", "--max-bytes", "0")
     assert "**Change 154** · `summarize` · 1 case: `summarize-" in full and "Left out" not in full
     assert len(full) > 65_536
     well_formed(full)
-    small = run(root, c["base"], c["unique"], "--format", "markdown", "--max-chars", "3000")
-    assert len(small) <= 3_000
+    small = run(root, c["base"], c["unique"], "--format", "markdown", "--max-bytes", "3000")
+    assert len(small.encode()) <= 3_000
     well_formed(small)
     # the source diffs go after the smaller changes, the last template first; the line stays
     assert re.search(
@@ -182,12 +182,12 @@ def test_the_comment_stays_under_the_limit_and_says_what_it_left_out(
     )
 
 
-def test_max_chars_is_for_markdown_and_must_fit_the_essentials(repo: tuple[Path, dict[str, str]]) -> None:
+def test_max_bytes_is_for_markdown_and_must_fit_the_essentials(repo: tuple[Path, dict[str, str]]) -> None:
     root, c = repo
-    r = invoke("diff", c["base"], c["word"], "--max-chars", "1000", cwd=root)
-    assert r.exit_code == 2 and "--max-chars applies to --format markdown only" in r.output
-    r = invoke("diff", c["base"], c["unique"], "--format", "markdown", "--max-chars", "200", cwd=root)
-    assert r.exit_code == 2 and "--max-chars 200 is too small" in r.output
+    r = invoke("diff", c["base"], c["word"], "--max-bytes", "1000", cwd=root)
+    assert r.exit_code == 2 and "--max-bytes applies to --format markdown only" in r.output
+    r = invoke("diff", c["base"], c["unique"], "--format", "markdown", "--max-bytes", "200", cwd=root)
+    assert r.exit_code == 2 and "--max-bytes 200 is too small" in r.output
 
 
 # -- recorded outputs -------------------------------------------------------------------------
