@@ -327,6 +327,13 @@ def test_gate_job_with_the_real_promptctl(tmp_path: Path, drop: bool) -> None:
     assert job.exit_of("Verdict") == (1 if drop else 0)
     posted = job.outputs["report"]["report"]
     assert posted.startswith(VERDICT[1] if drop else VERDICT[0])
-    assert "| echo | hello |" in posted  # compare's markdown
+    if drop:  # compare's markdown: the regression listed, the unchanged case counted
+        assert (
+            "**pass→fail** · `echo` · `fake` · 1 case" in posted
+            and "| `hello` | pass 1/1 | fail 0/1 |" in posted
+        )
+        assert "Not listed: 1 still passing (1 of them with a changed output)" in posted
+    else:
+        assert "Not listed: 2 still passing (2 of them with a changed output)" in posted
     assert "HELLO WORLD" in posted or "hello world!" in posted  # diff's rendered messages or outputs
     assert job.summary == (root / "promptctl-report.md").read_text()

@@ -106,17 +106,22 @@ def compare(
     ] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run both sides even if records exist.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
+    max_bytes: MaxBytesOpt = None,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
     record, else a git note, else runs the suite at that revision."""
     from promptctl.report import text
     from promptctl.report.as_json import data_json
+    from promptctl.report.budget import COMMENT_BUDGET
+    from promptctl.report.compare_markdown import comparison_markdown
     from promptctl.report.formats import render_comparison
     from promptctl.review.comparison import compare_revisions
     from promptctl.review.gate import gate_settings
 
     _check_format(fmt)
+    if max_bytes is not None and fmt != "markdown":
+        raise UsageError("--max-bytes applies to --format markdown only")
     project = current_project()
     settings = None
     if gate:
@@ -154,7 +159,11 @@ def compare(
         if output is not None:
             emit(data_json(data), output)
     else:
-        emit(render_comparison(data, fmt), output)
+        if fmt == "markdown":
+            budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
+            emit(comparison_markdown(data, max_bytes=budget), output)
+        else:
+            emit(render_comparison(data, fmt), output)
         for line in text.gate_lines(data):
             echo(line, err=True)
     if data["gate"] is not None and data["gate"]["failed"]:

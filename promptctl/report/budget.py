@@ -55,13 +55,13 @@ class Piece:
 STEPS = [
     Step("case lists", "the case lists of {n} group{s}"),
     Step("statistics", "the gate's statistics"),
+    Step("causes", "the gate's causes after the first 10"),
     Step("output diffs", "{n} recorded-output change{s} (the smallest first)"),
     Step("groups after 3", "{n} rendered-request change{s} after the 3 largest (the smallest first)"),
     Step("source diffs", "the source diffs of {n} template{s}"),
     Step("log", "compare's messages except the last 20 lines"),
     Step("groups", "the diffs of {n} of the 3 largest rendered-request changes"),
-    Step("compared groups", "{n} group{s} of compared cases"),
-    Step("causes", "the gate's causes after the first 10"),
+    Step("compared groups", "{n} group{s} of compared cases (the last first)"),
     Step("changed files", "the list of changed files"),
 ]
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from promptctl.report.as_json import data_json
 from promptctl.report.diff_markdown import code, diff_markdown, fenced
 from promptctl.report.diff_text import changes_ref, diff_text
-from promptctl.review.grouping import Grouper, Member, unified
+from tests.report.diffs import thousand_cases
 
 
 def test_code_and_fences_show_backticks_literally() -> None:
@@ -37,44 +36,6 @@ def test_changes_ref_compresses_runs() -> None:
     assert changes_ref([]) == "no rendered request changed"
     assert changes_ref([3]) == "rendered: change 3"
     assert changes_ref([7, 1, 2, 3, 4, 9, 10]) == "rendered: changes 1–4, 7, 9–10"
-
-
-def thousand_cases() -> dict[str, Any]:
-    """Diff data of 1,000 affected cases: 500 in one change, 500 each with its own."""
-    g = Grouper()
-    keys = []
-    for i in range(1000):
-        unique = i >= 500
-        before = f"--- system ---\nBe brief.\n--- user ---\nTicket {i}: " + "words " * 30 + "\n"
-        after = before.replace("Be brief.", "Be very brief.")
-        if unique:
-            after = after.replace(f"Ticket {i}:", f"Ticket {i} (urgent):")
-        m = Member(f"p::c{i}", f"c{i}", "m")
-        keys.append((m, g.add(m, "p", "changed", unified(before, after, "base/p", "head/p"))))
-    groups, ids = g.groups()
-    return {
-        "base": {"label": "base", "ref": "base", "sha": "b" * 40},
-        "head": {"label": "head", "ref": "head", "sha": "h" * 40},
-        "changed_files": [{"status": "M", "path": "prompts/p.yaml", "kind": "prompt"}],
-        "summary": {
-            "units": 1000,
-            "base_units": 1000,
-            "affected": 1000,
-            "changed": 1000,
-            "added": 0,
-            "removed": 0,
-            "groups": len(groups),
-            "output_changes": 0,
-            "output_groups": 0,
-            "checks_changed": 0,
-        },
-        "templates": [],
-        "groups": [x.to_dict() for x in groups],
-        "output_groups": [],
-        "affected": [{"case_key": m.case_key, "group": ids[k], "output_group": None} for m, k in keys],
-        "checks_changed": [],
-        "problems": {"base": [], "head": []},
-    }
 
 
 def test_a_thousand_cases_group_and_render_in_linear_time() -> None:
