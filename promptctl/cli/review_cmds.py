@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -31,6 +32,7 @@ MaxBytesOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.command()(diff)
     app.command()(compare)
+    app.command()(report)
 
 
 def _check_format(fmt: str) -> None:
@@ -168,3 +170,93 @@ def compare(
             echo(line, err=True)
     if data["gate"] is not None and data["gate"]["failed"]:
         raise typer.Exit(1)
+
+
+def _report_json(path: Path | None, option: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The JSON report at ``path``; None when the command wrote none (no file, or an empty one)."""
+    import json
+
+    from promptctl.errors import InputError, Problem
+
+    if path is None:
+        return None
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {option} {path}: {exc}") from None
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(str(path), exc.lineno, exc.colno, f"not JSON: {exc.msg}")]) from None
+    if not isinstance(data, dict) or not all(k in data for k in keys):
+        command = "compare" if option == "--compare" else "diff"
+        raise InputError([Problem(str(path), 0, 0, f"not a report of `promptctl {command} --format json`")])
+    return data
+
+
+def report(
+    compare_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="What `promptctl compare --format json` wrote (no file, or an empty one: it wrote none).",
+        ),
+    ] = None,
+    diff_json: Annotated[
+        Path | None,
+        typer.Option("--diff", help="What `promptctl diff --format json` wrote (likewise)."),
+    ] = None,
+    gate_exit: Annotated[
+        str | None,
+        typer.Option("--gate-exit", help="Exit code of `promptctl compare --gate` (empty: it did not run)."),
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="What `promptctl compare` printed on stderr.")
+    ] = None,
+    max_bytes: MaxBytesOpt = None,
+    full_report: Annotated[
+        str | None,
+        typer.Option(
+            "--full-report", help="URL of the whole report (e.g. the job summary), linked when detail goes."
+        ),
+    ] = None,
+    output: OutOpt = None,
+) -> None:
+    """Assemble the pull-request report from what `compare --gate` and `diff` wrote: the gate's
+    verdict, the comparison, compare's messages and the rendered diffs, as Markdown of at most
+    --max-bytes (what CI posts as the sticky comment and writes to the job summary). Exit 0."""
+    import re
+
+    from promptctl.errors import InputError, Problem
+    from promptctl.report.budget import COMMENT_BUDGET
+    from promptctl.report.pr_report import pr_report
+
+    if full_report is not None and not re.fullmatch(r"https?://[^\s()<>\[\]]+", full_report):
+        raise UsageError(
+            f"--full-report must be an http(s) URL without spaces or brackets, got '{full_report}'"
+        )
+    compare_data = _report_json(compare_json, "--compare", ("base", "head", "totals", "units"))
+    diff_data = _report_json(diff_json, "--diff", ("base", "head", "summary", "groups", "templates"))
+    log_text = ""
+    if log is not None and log.exists():
+        log_text = log.read_text("utf-8", errors="replace")
+    budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
+    try:
+        text = pr_report(
+            gate_exit=gate_exit,
+            compare=compare_data,
+            diff=diff_data,
+            log=log_text,
+            max_bytes=budget,
+            full_report=full_report,
+        )
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        path = compare_json if compare_data is not None else diff_json
+        raise InputError(
+            [Problem(str(path), 0, 0, f"unexpected shape of a JSON report ({type(exc).__name__}: {exc})")]
+        ) from None
+    emit(text, output)

@@ -1,5 +1,5 @@
 """Markdown of a run record (a comparison: ``report.compare_markdown``; a diff:
-``report.diff_markdown``)."""
+``report.diff_markdown``; the pull-request report of both: ``report.pr_report``)."""
 
 from __future__ import annotations
 
