@@ -5,6 +5,7 @@ with a collapsed table of its cases); the cases that did neither are counted, no
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from promptctl.report.budget import COMMENT_BUDGET, Piece, fit
@@ -23,6 +24,12 @@ KEEP_CAUSES = 10
 
 VERDICT_CHANGES = ("pass_to_fail", "fail_to_pass", "new", "removed")
 CASE_COLUMNS = ["case", "base", "head", "Δ pass", "Δ score", "output", "Δ cost", "Δ latency", "drift"]
+
+
+def text(value: str) -> str:
+    """Untrusted text (case keys in causes, labels, provider model names) as plain Markdown text:
+    no HTML element, no table cell break, one line."""
+    return md_escape(html.escape(value, quote=False))
 
 
 def _significant(data: dict[str, Any]) -> set[tuple[str, str]]:
@@ -50,7 +57,7 @@ def _case_row(u: dict[str, Any]) -> str:
         drift = ",".join(u["base"]["provider_models"]) + " → " + ",".join(u["head"]["provider_models"])
     output = {True: "changed", False: "same", None: "-"}[u.get("output_changed")]
     cells = [
-        code(u.get("case") or u["case_key"]),
+        code(u.get("case") or u["case_key"]).replace("|", "\\|"),  # GFM: a pipe ends a cell even in code
         _side(u.get("base")),
         _side(u.get("head")),
         pct(u.get("pass_rate_delta"), True),
@@ -58,7 +65,7 @@ def _case_row(u: dict[str, Any]) -> str:
         output,
         usd(u.get("cost_delta"), True),
         ms(u.get("latency_delta_ms"), True),
-        md_escape(drift),
+        text(drift),
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -146,7 +153,7 @@ def _transitions_table(t: dict[str, Any], listed: dict[str, int]) -> str:
 
 def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
     out = [Piece("**Gate: failed**\n\n" if g["failed"] else "**Gate: passed**\n\n")]
-    causes = [f"- {md_escape(c)}\n" for c in g["causes"]]
+    causes = [f"- {text(c)}\n" for c in g["causes"]]
     if causes:
         out.append(Piece("".join(causes[:KEEP_CAUSES])))
         rest = causes[KEEP_CAUSES:]
@@ -179,7 +186,7 @@ def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Pie
     title = (
         f"{heading} {icon}promptctl compare — {code(data['base']['label'])} → {code(data['head']['label'])}"
     )
-    sides = f"base: {md_escape(side_desc(data['base']))} · head: {md_escape(side_desc(data['head']))}"
+    sides = f"base: {text(side_desc(data['base']))} · head: {text(side_desc(data['head']))}"
     extra = []
     if t["outputs_changed"]:
         extra.append(f"outputs changed in {plural(t['outputs_changed'], 'case')}")

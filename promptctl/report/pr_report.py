@@ -4,6 +4,7 @@ workflow writes to the job summary and posts as the sticky comment."""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from promptctl.report.budget import COMMENT_BUDGET, Piece, fit
@@ -24,7 +25,8 @@ LOG_LINES_SHORT = 20
 
 def verdict(gate_exit: str | None) -> str:
     code = (gate_exit or "").strip()
-    return VERDICTS.get(code, f"**promptctl gate: did not run** (exit {code or 'none'}): see the job log.")
+    shown = html.escape(code, quote=False).replace("*", "\\*") or "none"
+    return VERDICTS.get(code, f"**promptctl gate: did not run** (exit {shown}): see the job log.")
 
 
 def _log_piece(log: str, *, collapsed: bool) -> Piece:

@@ -71,3 +71,13 @@ def test_no_gate_and_nothing_changed() -> None:
     assert md.startswith("### promptctl compare — `base` → `head`\n")
     assert "Gate" not in md and "Cases that changed" not in md
     assert "Not listed: 2 still passing — no verdict change" in md
+
+
+def test_untrusted_text_stays_text() -> None:
+    """Case ids and provider model names come from the pull request: no HTML, no broken table."""
+    evil = "x</details><img src=y>|z"
+    data = comparison([row(evil), row("ok")], [row(evil, "fail"), row("ok")])
+    md = comparison_markdown(data, max_bytes=None)
+    assert "- regression: p::x&lt;/details&gt;&lt;img src=y&gt;\\|z [m] passed at base, fail at head" in md
+    assert "| `x</details><img src=y>\\|z` | pass 1/1 | fail 0/1 |" in md
+    assert md.count("<details><summary>") == md.count("\n</details>\n")  # the id's is inside code

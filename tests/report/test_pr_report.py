@@ -24,6 +24,7 @@ URL = "https://github.com/o/r/actions/runs/7"
         ("", "**promptctl gate: did not run** (exit none): see the job log."),
         (None, "**promptctl gate: did not run** (exit none): see the job log."),
         ("143", "**promptctl gate: did not run** (exit 143): see the job log."),
+        ("<b>*", "**promptctl gate: did not run** (exit &lt;b&gt;\\*): see the job log."),
     ],
 )
 def test_verdict_per_exit_code(code: str | None, line: str) -> None:
