@@ -8,7 +8,7 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.records.record import Record
-from promptctl.report import as_json, html, junit, markdown, text
+from promptctl.report import as_json, compare_markdown, diff_markdown, diff_text, html, junit, markdown
 
 RECORD_FORMATS: dict[str, Callable[[Record], str]] = {
     "json": as_json.record_json,
@@ -18,13 +18,13 @@ RECORD_FORMATS: dict[str, Callable[[Record], str]] = {
 }
 COMPARISON_FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": as_json.data_json,
-    "markdown": markdown.comparison_markdown,
+    "markdown": compare_markdown.comparison_markdown,
     "html": html.comparison_html,
 }
 DIFF_FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": as_json.data_json,
-    "markdown": markdown.diff_markdown,
-    "table": text.diff_text,
+    "markdown": diff_markdown.diff_markdown,
+    "table": diff_text.diff_text,
 }
 
 

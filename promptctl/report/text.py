@@ -1,5 +1,5 @@
 """Plain-text pieces of every report for the terminal: a run's summary line, failures and cases,
-a comparison's rows and totals, a diff."""
+a comparison's rows and totals (a diff: ``report.diff_text``)."""
 
 from __future__ import annotations
 
@@ -156,39 +156,3 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
 def side_desc(s: dict[str, Any]) -> str:
     origin = {"record": "local record", "git-note": "git note", "ran": "ran now"}[s["origin"]]
     return f"{s['label']} ({origin})"
-
-
-# -- diffs ------------------------------------------------------------------------------------------
-def _files_lines(data: dict[str, Any]) -> list[str]:
-    return [f"  {f['status']}  {f['path']}  ({f['kind']})" for f in data["changed_files"]]
-
-
-def diff_summary_line(data: dict[str, Any]) -> str:
-    s = data["summary"]
-    return (
-        f"{s['affected']} of {max(s['units'], s['base_units'])} case × model affected "
-        f"({s['changed']} changed, {s['added']} added, {s['removed']} removed)"
-        + (f"; checks changed in {s['checks_changed']} case(s)" if s["checks_changed"] else "")
-    )
-
-
-def diff_text(data: dict[str, Any]) -> str:
-    out = [f"promptctl diff {data['base']['label']} → {data['head']['label']}", ""]
-    out.append(
-        f"changed files ({len(data['changed_files'])}):" if data["changed_files"] else "no changed files"
-    )
-    out += _files_lines(data)
-    out += ["", diff_summary_line(data)]
-    for side in ("base", "head"):
-        for p in data["problems"][side]:
-            out.append(f"warning ({side}): {p}")
-    for e in data["affected"]:
-        out += ["", f"=== {e['case_key']} [{e['model']}] ({e['change']}) ===", e["diff"].rstrip("\n")]
-        if e["output_diff"]:
-            out += ["--- recorded output ---", e["output_diff"].rstrip("\n")]
-    if data["checks_changed"]:
-        out += [
-            "",
-            "checks changed (same requests, different assertions): " + ", ".join(data["checks_changed"]),
-        ]
-    return "\n".join(out) + "\n"
