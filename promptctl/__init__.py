@@ -1,3 +1,5 @@
 """promptctl: prompts as code, versioned by git, tested with statistics instead of luck."""
 
-__version__ = "0.1.0"
+from promptctl.version import __version__
+
+__all__ = ["__version__"]

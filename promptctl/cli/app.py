@@ -9,11 +9,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from promptctl import __version__
 from promptctl.cli import records_cmds, review_cmds, run_cmds, suite_cmds
 from promptctl.cli.common import STATE
 from promptctl.cli.output import echo, print_problems
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
+from promptctl.version import __version__
 
 app = typer.Typer(
     name="promptctl",
