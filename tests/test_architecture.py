@@ -19,10 +19,10 @@ FACE = "promptctl"
 LAYERS: list[tuple[str, ...]] = [
     (FACE,),  # the package face: promptctl.get_prompt, imported lazily
     ("promptctl.__main__", "promptctl.cli"),  # the command line: typer and rich only here
+    ("promptctl.runtime",),  # prompts in production: the Python API, export bundles, traces
     ("promptctl.review",),  # a change between revisions: diff, compare, gate, statistics
     ("promptctl.report",),  # records and comparisons as text / JSON / JUnit / Markdown
     ("promptctl.records",),  # run records, history, notes, shard merges
-    ("promptctl.runtime",),  # prompts in production: the Python API, export bundles, traces
     ("promptctl.run",),  # the plan, the run of a suite, one-shot calls
     ("promptctl.validate",),  # the validator registry, families, transforms
     ("promptctl.execute",),  # the model layer: litellm, cache, recordings, worker pool
