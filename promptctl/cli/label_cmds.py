@@ -34,7 +34,8 @@ def _root() -> Path:
 def _subject(root: Path, sha: str) -> str:
     from promptctl.git.repo import commit_info
 
-    return commit_info(root, sha)["subject"]
+    subject = commit_info(root, sha)["subject"]
+    return subject if len(subject) <= 72 else subject[:71] + "…"
 
 
 @label_app.command("set")

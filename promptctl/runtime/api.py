@@ -23,6 +23,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -46,9 +47,23 @@ __all__ = ["ROOT_ENV", "AsyncStream", "Completion", "CompletionError", "Prompt",
 ROOT_ENV = "PROMPTCTL_ROOT"
 T = TypeVar("T")
 
-_loaded_at_commit: dict[tuple[str, str, str], LoadedPrompt] = {}  # (root, commit, name): immutable
-_bundles: dict[tuple[str, int, int], Bundle] = {}  # (path, mtime_ns, size)
+# Prompts read from a commit (which never changes), by (root, commit, name), and bundles read, by
+# (path, mtime, size): the newest MEMO_SIZE of each, so an application that moves its labels for
+# months holds a bounded amount.
+MEMO_SIZE = 256
+_loaded_at_commit: OrderedDict[tuple[str, str, str], LoadedPrompt] = OrderedDict()
+_bundles: OrderedDict[tuple[str, int, int], Bundle] = OrderedDict()
 _memo_lock = threading.Lock()
+
+
+def _remember(memo: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    with _memo_lock:
+        memo[key] = value
+        memo.move_to_end(key)
+        while len(memo) > MEMO_SIZE:
+            memo.popitem(last=False)
+
+
 _warm = threading.Event()  # litellm imported (with what its first call loads)
 
 
@@ -74,8 +89,7 @@ def _bundle(path: Path) -> Bundle:
         got = _bundles.get(key)
     if got is None:
         got = read_bundle(path)
-        with _memo_lock:
-            _bundles[key] = got
+        _remember(_bundles, key, got)
     return got
 
 
@@ -128,13 +142,13 @@ def get_prompt(
     project_root = Path(base.root)
     revision = resolve_revision(project_root, ref, label)
     key = (str(project_root), revision.commit or "", name)
-    loaded_or_none = _loaded_at_commit.get(key) if revision.commit else None
+    with _memo_lock:
+        loaded_or_none = _loaded_at_commit.get(key) if revision.commit else None
     if loaded_or_none is None:
         with opened(where, revision) as project:
             loaded_or_none = load_prompt(project, name, revision)
         if revision.commit:
-            with _memo_lock:
-                _loaded_at_commit[key] = loaded_or_none
+            _remember(_loaded_at_commit, key, loaded_or_none)
     loaded = loaded_or_none
     if revision.label != loaded.label or revision.ref != loaded.ref:  # the same commit, named otherwise
         loaded = dataclasses.replace(loaded, ref=revision.ref, label=revision.label)
@@ -177,6 +191,7 @@ class Prompt:
         self._trace_path = trace_path
         self._cache_path = cache_path
         self._cache: Any = None
+        self._lock = threading.Lock()
         self.origin = origin
         self.name = spec.name
         self.version = loaded.version
@@ -262,10 +277,11 @@ class Prompt:
     def _open_cache(self) -> Any:
         if self._cache_path is None:
             return None
-        if self._cache is None:
-            from promptctl.execute.cache import ResponseCache
+        with self._lock:
+            if self._cache is None:
+                from promptctl.execute.cache import ResponseCache
 
-            self._cache = ResponseCache(self._cache_path, flush_every=1)
+                self._cache = ResponseCache(self._cache_path, flush_every=1)
         return self._cache if self._cache.enabled else None
 
     async def _call(

@@ -5,6 +5,7 @@ PROMPTCTL_ROOT), rendering exactly as the CLI does, calls through litellm to the
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import subprocess
 import sys
@@ -359,3 +360,26 @@ def test_help_and_the_new_verbs_help_never_import_the_runtime() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     for verb in ("label", "export", "traces"):
         assert verb in out.stdout
+
+
+def test_prompts_read_from_commits_are_memoised_within_a_bound(
+    proj: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from promptctl.runtime import api
+
+    monkeypatch.setattr(api, "MEMO_SIZE", 2)
+    monkeypatch.setattr(api, "_loaded_at_commit", collections.OrderedDict())
+    shas = [
+        edit(
+            proj,
+            {"prompts/greet.yaml": f'inputs: {{name: {{}}}}\ntemplate: "v{i} {{{{ name }}}}"\n'},
+            f"v{i}",
+        )
+        for i in range(3)
+    ]
+    for sha in shas:
+        promptctl.get_prompt("greet", ref=sha, root=proj)
+    assert [key[1] for key in api._loaded_at_commit] == shas[1:]
+    # a memoised prompt is the commit's, whatever the worktree holds now
+    (proj / "prompts/greet.yaml").write_text("template: changed\n")
+    assert promptctl.get_prompt("greet", ref=shas[2], root=proj).render(name="x")[0]["content"] == "v2 x"
