@@ -63,7 +63,7 @@ def traces(
     prompt: PromptOpt = None,
     since: SinceOpt = None,
     failed: Annotated[bool, typer.Option("--failed", help="Only calls that failed.")] = False,
-    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show the newest N (default 50).")] = 50,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show the newest N.")] = 50,
     file: FileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

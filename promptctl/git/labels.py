@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptctl.errors import GitError, UsageError
-from promptctl.git.plumbing import check_rev
+from promptctl.git.plumbing import check_rev, find_repo_root
 from promptctl.suggest import suggest
 
 LABELS_REF = "refs/promptctl/labels"
@@ -86,6 +86,13 @@ def _git(root: Path, *args: str, input: bytes | None = None, ok: tuple[int, ...]
             hint = "set your name for the label history: git config user.name/user.email"
         raise GitError(f"git {args[0]} failed: {first or f'exit code {proc.returncode}'}", hint=hint)
     return proc.returncode, proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def _require_repo(root: Path) -> None:
+    if find_repo_root(root) is None:
+        raise GitError(
+            f"not a git repository: {root}", hint="labels live in git: run this inside a git checkout"
+        )
 
 
 def _tip(root: Path, ref: str = LABELS_REF) -> str | None:
@@ -188,6 +195,7 @@ def _update(root: Path, new: str, old: str | None, ref: str = LABELS_REF) -> boo
 # -- reading ------------------------------------------------------------------------------------
 def read_labels(root: Path) -> dict[str, str]:
     """{label: full sha of the commit it names}, sorted by label."""
+    _require_repo(root)
     entries = _read_tree(root, _tip(root))
     return {name: sha for name, (sha, _blob) in sorted(entries.items())}
 
@@ -258,6 +266,7 @@ def label_log(
     limit the walk to ``stop..tip`` (for the merge of a pull)."""
     if name is not None:
         check_name(name)
+    _require_repo(root)
     start = tip or _tip(root)
     if start is None:
         return []
@@ -305,6 +314,7 @@ def set_label(root: Path, name: str, rev: str = "HEAD") -> tuple[str, LabelMove 
     label already pointed there)."""
     check_name(name)
     check_rev(rev)
+    _require_repo(root)
     code, out = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", ok=(0, 1, 128))
     if code != 0 or not out.strip():
         raise GitError(

@@ -316,3 +316,13 @@ def test_forged_log_entries_are_not_shown_as_moves(repo: Path) -> None:
     c = git(repo, "commit-tree", tree, "-p", LABELS_REF, "-m", msg).strip()
     git(repo, "update-ref", LABELS_REF, c)
     assert len(labels.label_log(repo, "production")) == 1
+
+
+def test_outside_a_repository_says_so(tmp_path: Path) -> None:
+    for call in (
+        lambda: labels.resolve(tmp_path, "production"),
+        lambda: labels.set_label(tmp_path, "production"),
+    ):
+        with pytest.raises(GitError) as exc:
+            call()
+        assert "not a git repository" in exc.value.message and exc.value.hint
