@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from promptctl.errors import GitError, UsageError
-from promptctl.git.plumbing import check_rev, find_repo_root
+from promptctl.git.plumbing import find_repo_root
 from promptctl.suggest import suggest
 
 LABELS_REF = "refs/promptctl/labels"
@@ -312,15 +312,11 @@ def _move(root: Path, name: str, new: str | None) -> LabelMove | None:
 def set_label(root: Path, name: str, rev: str = "HEAD") -> tuple[str, LabelMove | None]:
     """Point ``name`` at the commit ``rev`` names. Returns that sha and the move (None when the
     label already pointed there)."""
+    from promptctl.git.repo import resolve as resolve_rev
+
     check_name(name)
-    check_rev(rev)
     _require_repo(root)
-    code, out = _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", ok=(0, 1, 128))
-    if code != 0 or not out.strip():
-        raise GitError(
-            f"unknown revision '{rev}'", hint="check the name with `git log --oneline` or fetch it"
-        )
-    sha = out.strip()
+    sha = resolve_rev(root, rev)
     return sha, _move(root, name, sha)
 
 

@@ -155,6 +155,8 @@ def test_unknown_prompt_label_and_ref_are_promptctl_errors_with_hints(proj: Path
     with pytest.raises(GitError) as ref:
         promptctl.get_prompt("greet", ref="no-such-branch", root=proj)
     assert "unknown revision 'no-such-branch'" in ref.value.message and ref.value.hint
+    with pytest.raises(GitError, match="unknown revision 'mian'; did you mean 'main'"):
+        promptctl.get_prompt("greet", ref="mian", root=proj)
     with pytest.raises(UsageError, match="not both"):
         promptctl.get_prompt("greet", ref="HEAD", label="production", root=proj)
     with pytest.raises(UnknownPrompt, match="_partials/style"):
