@@ -69,6 +69,9 @@ class InputError(PromptctlError):
     def render(self) -> str:
         return "\n".join(p.format() for p in self.problems)
 
+    def __str__(self) -> str:  # what an application logs: every problem, not only their count
+        return f"{self.message}:\n{self.render()}" if self.problems else self.message
+
 
 class ExecutionError(PromptctlError):
     """Model calls or other execution failed after retries (exit 3)."""

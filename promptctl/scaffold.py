@@ -171,9 +171,7 @@ def install_source(module_file: Path | None = None, path: list[str] | None = Non
     """How CI can install exactly the promptctl that runs here (``module_file`` defaults to this
     package's ``__init__.py``, ``path`` to ``sys.path``)."""
     if module_file is None:
-        import promptctl
-
-        module_file = Path(promptctl.__file__ or PACKAGE)
+        module_file = Path(__file__).with_name("__init__.py")  # the package's, not imported: it is above us
     dist = find_distribution(module_file, path)
     if dist is None:
         return InstallSource(

@@ -9,11 +9,19 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from promptctl import __version__
-from promptctl.cli import records_cmds, review_cmds, run_cmds, suite_cmds
+from promptctl.cli import (
+    export_cmds,
+    label_cmds,
+    records_cmds,
+    review_cmds,
+    run_cmds,
+    suite_cmds,
+    traces_cmds,
+)
 from promptctl.cli.common import STATE
 from promptctl.cli.output import echo, print_problems
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
+from promptctl.version import __version__
 
 app = typer.Typer(
     name="promptctl",
@@ -42,7 +50,7 @@ def _root(
     STATE["debug"] = debug or bool(os.environ.get("PROMPTCTL_DEBUG"))
 
 
-for verbs in (suite_cmds, run_cmds, records_cmds, review_cmds):
+for verbs in (suite_cmds, run_cmds, records_cmds, review_cmds, label_cmds, export_cmds, traces_cmds):
     verbs.register(app)
 
 

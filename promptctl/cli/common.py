@@ -22,14 +22,26 @@ STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
 RefOpt = Annotated[
     str | None, typer.Option("--ref", help="Read prompts, cases and config from this git revision.")
 ]
+LabelOpt = Annotated[
+    str | None,
+    typer.Option("--label", help="Like --ref, for the commit this label names (see `promptctl label`)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown | html")]
 OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
 
 
-def current_project(ref: str | None = None) -> Project:
+def current_project(ref: str | None = None, label: str | None = None) -> Project:
+    """The project around the working directory; with ``ref`` or ``label``, as of that commit."""
     from promptctl.suite.project import open_project
 
+    if label is not None:
+        if ref is not None:
+            raise UsageError("--ref and --label both name a revision: give one of them")
+        from promptctl.git.labels import resolve
+        from promptctl.suite.config import find_root
+
+        ref = resolve(find_root(Path.cwd())[0], label)
     return open_project(Path.cwd(), ref)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from promptctl.cli.common import JsonOpt, RefOpt, current_project, parse_vars
+from promptctl.cli.common import JsonOpt, LabelOpt, RefOpt, current_project, parse_vars
 from promptctl.cli.output import echo, print_json, print_problems, table
 from promptctl.errors import UsageError
 
@@ -32,9 +32,9 @@ def init() -> None:
 
 
 # -- list ---------------------------------------------------------------------------------------
-def list_(ref: RefOpt = None, as_json: JsonOpt = False) -> None:
+def list_(ref: RefOpt = None, label: LabelOpt = None, as_json: JsonOpt = False) -> None:
     """List prompts with their kind, model, tags and number of cases."""
-    project = current_project(ref)
+    project = current_project(ref, label)
     suite = project.load()
     suite.raise_for_errors()
     rows: list[dict[str, Any]] = []
@@ -71,13 +71,14 @@ def render(
     ] = None,
     case: Annotated[str | None, typer.Option("--case", help="Take the variables of this case id.")] = None,
     ref: RefOpt = None,
+    label: LabelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the rendered messages of a prompt. No model is called."""
     from promptctl.suggest import suggest
     from promptctl.suite.render import make_renderer, render_prompt
 
-    project = current_project(ref)
+    project = current_project(ref, label)
     suite = project.load()
     if prompt not in suite.prompts:
         suite.raise_for_errors()
@@ -112,6 +113,7 @@ def lint(
         list[str] | None, typer.Argument(help="Files or directories to check (default: all).")
     ] = None,
     ref: RefOpt = None,
+    label: LabelOpt = None,
 ) -> None:
     """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
 
@@ -119,7 +121,7 @@ def lint(
     from promptctl.suite.lint import check_suite
     from promptctl.validate import lint_assertion
 
-    project = current_project(ref)
+    project = current_project(ref, label)
     suite = project.load()
     problems = check_suite(suite, lint_assertion)
     if paths:

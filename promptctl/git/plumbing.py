@@ -84,9 +84,24 @@ def resolve_rev(repo: git.Repo, rev: str) -> str:
     )
     if status != 0 or not str(out).strip():
         raise GitError(
-            f"unknown revision '{rev}'", hint="check the name with `git log --oneline` or fetch it"
+            f"unknown revision '{rev}'{_close_ref(repo, rev)}",
+            hint="check the name with `git log --oneline` or fetch it",
         )
     return str(out).strip()
+
+
+def _close_ref(repo: git.Repo, rev: str) -> str:
+    """``; did you mean 'main'?`` when a branch, tag or remote branch is close to ``rev``."""
+    from promptctl.suggest import closest
+
+    status, out, _err = repo.git.execute(
+        ["git", "for-each-ref", "--format=%(refname:short)", "refs/heads", "refs/tags", "refs/remotes"],
+        with_extended_output=True,
+        with_exceptions=False,
+    )
+    names = str(out).split() if status == 0 else []
+    close = closest(rev, names)
+    return f"; did you mean '{close}'?" if close else ""
 
 
 def short_sha(repo: git.Repo, sha: str) -> str:

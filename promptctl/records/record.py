@@ -16,10 +16,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
 from promptctl.records.summary import summarize
+from promptctl.version import __version__
 
 SCHEMA_VERSION = 1
 RUNS_DIR = ".promptctl/runs"

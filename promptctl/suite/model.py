@@ -158,6 +158,7 @@ class Config:
     max_retries: int = 4
     retry_max_wait: float = 30.0
     max_cost: float | None = None
+    traces: str | None = None  # where the Python API appends call traces (inside the project); off if None
     models: dict[str, ModelAlias] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
 

@@ -18,7 +18,6 @@ from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import InputError, Problem
 from promptctl.execute.embeddings import decode_vector
@@ -26,6 +25,7 @@ from promptctl.execute.recordings.model import recording_path_for
 from promptctl.execute.recordings.store import _refuse_secrets as refuse_secrets
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import Source, WorktreeSource
+from promptctl.version import __version__
 
 FORMAT = "promptctl embeddings 1"
 PREVIEW = 80  # characters of the embedded text kept for the reviewer
