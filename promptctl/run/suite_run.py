@@ -130,6 +130,7 @@ def _plan(
 def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult], None] | None) -> Runner:
     from promptctl.execute.cache import ResponseCache
     from promptctl.execute.recordings.store import Recordings, RecordingWriter
+    from promptctl.suite.reviews import ReviewBook
 
     cfg = project.config
     policy = RetryPolicy.from_config(cfg)
@@ -152,6 +153,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         recordings=recordings,
         writer=writer,
         on_result=on_result,
+        validation_extra={"reviews": ReviewBook(project.source, cases_dir=cfg.cases_dir)},
     )
 
 
