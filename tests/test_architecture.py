@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "promptctl"
 # Top to bottom. A module belongs to the first prefix that matches it.
 LAYERS: list[tuple[str, ...]] = [
     ("promptctl.__main__", "promptctl.cli"),  # the command line: typer and rich only here
+    ("promptctl.curate",),  # humans in the loop: snapshot review, feedback into cases, example sets
     ("promptctl.review",),  # a change between revisions: diff, compare, gate, statistics
     ("promptctl.report",),  # records and comparisons as text / JSON / JUnit / Markdown
     ("promptctl.records",),  # run records, history, notes, shard merges

@@ -172,9 +172,13 @@ def unified(a: str, b: str, a_label: str, b_label: str, context: int = 3) -> str
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def _file_kind(path: str, suite_paths: set[str], pdir: str, cdir: str) -> str:
+def _file_kind(path: str, suite_paths: set[str], pdir: str, cdir: str, edir: str = "examples") -> str:
     if path == "promptctl.yaml":
         return "config"
+    if path.startswith(edir + "/"):
+        return "examples"
+    if "/__reviews__/" in f"/{path}":
+        return "reviews"
     if path.startswith(pdir + "/"):
         return "prompt" if prompt_name(path, pdir) is not None else "partial"
     if "/__recordings__/" in f"/{path}":
@@ -239,13 +243,18 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             cdir,
             base.project.config.prompts_dir.rstrip("/"),
             base.project.config.cases_dir.rstrip("/"),
+            cfg.examples_dir.rstrip("/"),
+            base.project.config.examples_dir.rstrip("/"),
             "promptctl.yaml",
         }
         | {p for p in suite_paths if not p.startswith((pdir + "/", cdir + "/"))}  # datasets elsewhere
     )
     assert base.sha is not None
     changed = changed_files(root, base.sha, head.sha, specs)
-    files = [{"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir)} for s, p in changed]
+    edir = cfg.examples_dir.rstrip("/")
+    files = [
+        {"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir, edir)} for s, p in changed
+    ]
 
     recordings: dict[str, Recordings] = {}
     affected: list[dict[str, Any]] = []

@@ -23,6 +23,7 @@ request fingerprint (the cache and recordings stay exact) and ``render``/``diff`
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import math
 import posixpath
@@ -123,6 +124,7 @@ def parse_set_text(text: str, path: str, name: str, problems: list[Problem]) -> 
     elif not errs and not isinstance(doc.data, dict):
         errs.append(doc.problem((), "expected a mapping with an 'examples' list"))
     if not errs:
+        _dates_as_text(doc)
         errs = check_schema(doc, "examples")
     if errs:
         problems.extend(errs)
@@ -130,6 +132,14 @@ def parse_set_text(text: str, path: str, name: str, problems: list[Problem]) -> 
     before = len(problems)
     es = parse_set(doc, name, problems)
     return es if len(problems) == before else None
+
+
+def _dates_as_text(doc: Doc) -> None:
+    """``added: 2026-11-30`` written by hand loads as a date: take it as the ISO text it is."""
+    items = doc.data.get("examples")
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("added"), (datetime.date, datetime.datetime)):
+            item["added"] = item["added"].isoformat().replace("+00:00", "Z")
 
 
 @dataclass
