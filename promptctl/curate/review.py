@@ -105,13 +105,16 @@ class Session:
     project: Project
     suite: Suite
     record: Record
-    items: list[Item]
+    items: list[Item]  # every output of the run; ``match`` finds any of them by id
+    include_all: bool = False
     notes: list[str] = field(default_factory=list)
     files: dict[str, ReviewFile] = field(default_factory=dict)
 
     @property
     def pending(self) -> list[Item]:
-        return [i for i in self.items if i.pending]
+        """What is to review: outputs without a verdict of cases with a ``human`` assertion (of
+        every case with ``include_all``)."""
+        return [i for i in self.items if i.pending and (i.has_human or self.include_all)]
 
     def match(self, ident: str) -> list[Item]:
         """The items ``PROMPT::CASE[::MODEL][@HASH]`` names; UsageError for an unknown case or
@@ -242,20 +245,18 @@ def open_session(project: Project, *, include_all: bool = False) -> Session:
     suite = project.load()
     suite.raise_for_errors()
     cases = {c.key: c for c in suite.cases}
-    session = Session(project=project, suite=suite, record=record, items=[])
+    session = Session(project=project, suite=suite, record=record, items=[], include_all=include_all)
     gone: set[str] = set()
     folded: dict[tuple[str, str, str], Item] = {}
     for row in record.rows:
         output = row.get("output")
-        if output is None or row.get("status") in ("error", "skipped"):
+        if output is None:  # the call failed or was skipped: nothing to look at
             continue
         case = cases.get(row["case_key"])
         if case is None:
             gone.add(row["case_key"])
             continue
         has_human = any(a.type == "human" for a in case.asserts)
-        if not (has_human or include_all):
-            continue
         sha = output_hash(output)
         key = (case.key, row["model"], sha)
         item = folded.get(key)
@@ -285,21 +286,23 @@ def open_session(project: Project, *, include_all: bool = False) -> Session:
 
 
 def _attach_prompts(session: Session, record: Record) -> None:
-    """The prompt each output answered, as it renders now, and whether that request changed."""
+    """The prompt each output to review answered, as it renders now, and whether that request
+    changed since the run."""
+    shown = [i for i in session.items if i.has_human or session.include_all]
     renderer = make_renderer(session.suite)
     run_fps = {
         (r["case_key"], r["model"], int(r.get("sample") or 0)): r.get("fingerprint") for r in record.rows
     }
     by_model: dict[str, set[str]] = {}
     samples: dict[str, int] = {}
-    for item in session.items:
+    for item in shown:
         by_model.setdefault(item.model, set()).add(item.case.key)
         samples[item.model] = max(samples.get(item.model, 1), max(item.samples) + 1)
     planned: dict[tuple[str, str, int], Row] = {}
     for model, keys in by_model.items():
         rows = _plan(session.suite, renderer, keys, model, samples[model])
         planned.update({(r.case.key, model, r.sample): r for r in rows})
-    for item in session.items:
+    for item in shown:
         found = [planned.get((item.case.key, item.model, s)) for s in item.samples]
         first = next((r for r in found if r is not None), None)
         if first is None:

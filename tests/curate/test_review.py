@@ -13,7 +13,7 @@ import pytest
 
 from tests.curate.project import RIGHT, RULES, make_project, reviews
 from tests.fakeserver import FakeServer
-from tests.helpers import invoke
+from tests.helpers import commit_all, invoke
 
 REFUND = "support/reply::refund"
 THANKS = "support/reply::thanks"
@@ -208,3 +208,40 @@ def test_accepted_output_passes_the_human_assertion(proj: Path, server: FakeServ
     r = invoke("test", "--format", "json", cwd=proj)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["summary"]["metrics"] == {"helpful": 1.0, "tone": 1.0}
+
+
+def test_any_output_can_be_reviewed_by_id_and_an_errored_check_keeps_it_reviewable(proj: Path) -> None:
+    cases = proj / "cases/support/reply.yaml"
+    cases.write_text(
+        cases.read_text("utf-8").replace(
+            "assert: [not_empty]", "assert: [not_empty, {type: cost, max_usd: 1}]"
+        ),
+        "utf-8",
+    )
+    r = invoke("test", "-k", "hours", cwd=proj)
+    assert r.exit_code == 3, r.output  # the price of this model is unknown: an evaluation error
+    assert pending(proj) == []  # hours has no `human` assertion: not waiting for anyone
+    (item,) = pending(proj, "--all")  # but its output is there to look at
+    assert item["case_key"] == "support/reply::hours"
+    r = invoke("review", "--accept", "support/reply::hours", cwd=proj)
+    assert r.exit_code == 0, r.output
+    assert [x["case"] for x in reviews(proj)] == ["hours"]
+
+
+def test_the_prompt_changed_since_the_run_is_marked(proj: Path) -> None:
+    invoke("test", "-k", "thanks", cwd=proj)
+    prompt = proj / "prompts/support/reply.yaml"
+    prompt.write_text(
+        prompt.read_text("utf-8").replace("support emails.", "support emails politely."), "utf-8"
+    )
+    (item,) = pending(proj)
+    assert item["prompt_changed"] is True
+
+
+def test_a_run_at_a_revision_reads_that_revisions_verdicts(proj: Path) -> None:
+    invoke("test", "-k", "thanks", cwd=proj)
+    invoke("review", "--accept", THANKS, cwd=proj)
+    commit_all(proj, "accept thanks")
+    invoke("review", "--reject", THANKS, cwd=proj)  # a change of mind, not committed
+    assert invoke("test", "-k", "thanks", cwd=proj).exit_code == 1
+    assert invoke("test", "-k", "thanks", "--ref", "HEAD", cwd=proj).exit_code == 0
