@@ -119,9 +119,11 @@ def add_examples(
         candidates += from_reviews(book, cases)
     if feedback:
         candidates += from_feedback(cases, result.skipped)
-    existing = suite.examples.sets.get(name)
-    if existing is None and name in suite.examples.broken:
-        raise UsageError(f"{path} has errors; fix them first (`promptctl lint`)")
+    existing = suite.examples.load(name)
+    if name in suite.examples.problems:
+        raise InputError(suite.examples.problems[name])  # fix the set first
+    if existing is not None:
+        path = result.path = existing.path  # maybe a .yml
     new = _new_examples(existing, candidates, result.skipped)
     if not new:
         return result

@@ -46,7 +46,7 @@ def _case_id(item: Feedback, taken: set[str]) -> str:
 def case_for(item: Feedback, case_id: str) -> dict[str, Any]:
     """The case a line of feedback becomes."""
     case: dict[str, Any] = {"id": case_id}
-    if item.comment:
+    if item.comment and item.comment.strip():
         case["description"] = item.comment.strip().splitlines()[0][:200]
     case["vars"] = item.vars
     if item.correction is not None:

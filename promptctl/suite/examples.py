@@ -28,6 +28,7 @@ import hashlib
 import math
 import posixpath
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 from promptctl.errors import Problem
 from promptctl.git.sources import Source
 from promptctl.jsonutil import canonical_json
+from promptctl.paths import confined
 from promptctl.suggest import suggest
 from promptctl.suite.model import Loc
 from promptctl.suite.yamlio import Doc, check_schema, load_yaml
@@ -42,6 +44,7 @@ from promptctl.suite.yamlio import Doc, check_schema, load_yaml
 SELECTIONS = ("recent", "random", "similar")
 SUFFIXES = (".yaml", ".yml")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_LITERAL_CALL = re.compile(r"""\bexamples\(\s*(['"])([^'"]+)\1""")  # examples("support/reply" ...
 
 
 class ExamplesError(Exception):
@@ -142,13 +145,61 @@ def _dates_as_text(doc: Doc) -> None:
             item["added"] = item["added"].isoformat().replace("+00:00", "Z")
 
 
-@dataclass
 class ExampleLibrary:
-    """The example sets of one revision of the suite, by name."""
+    """The example sets of one revision of the suite, read through its source when first asked
+    for: a folder of unrelated YAML never breaks a project that does not use it. ``preload``
+    reads the sets the prompts name, so their problems are reported with the suite's."""
 
-    examples_dir: str = "examples"
-    sets: dict[str, ExampleSet] = field(default_factory=dict)
-    broken: set[str] = field(default_factory=set)  # sets whose file has errors (reported already)
+    def __init__(self, source: Source | None = None, examples_dir: str = "examples") -> None:
+        self.source = source
+        self.examples_dir = examples_dir.rstrip("/")
+        self.sets: dict[str, ExampleSet] = {}
+        self.problems: dict[str, list[Problem]] = {}  # sets whose file has errors
+        self.reported: set[str] = set()  # ... that the suite already lists (one problem, one message)
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Every set in the folder (by file name, without reading them)."""
+        if self.source is None:
+            return []
+        found = (
+            set_name(rel, self.examples_dir) for rel in self.source.list_files(self.examples_dir, SUFFIXES)
+        )
+        return sorted(n for n in found if n is not None)
+
+    def load(self, name: str) -> ExampleSet | None:
+        """The set ``name`` (None when it does not exist or has errors, see ``problems``)."""
+        with self._lock:
+            if name in self.sets or name in self.problems:
+                return self.sets.get(name)
+            if self.source is None or confined(name) != name:
+                return None
+            for suffix in SUFFIXES:
+                rel = f"{self.examples_dir}/{name}{suffix}"
+                if self.source.exists(rel):
+                    break
+            else:
+                return None
+            problems: list[Problem] = []
+            try:
+                es = parse_set_text(self.source.read_text(rel), rel, name, problems)
+            except (OSError, UnicodeDecodeError) as exc:
+                es, problems = None, [Problem(rel, 0, 0, f"cannot read example set: {exc}")]
+            if es is None:
+                self.problems[name] = problems
+            else:
+                self.sets[name] = es
+            return es
+
+    def preload(self, texts: list[str]) -> list[Problem]:
+        """Load the sets that ``texts`` (templates) name literally; returns their problems."""
+        out: list[Problem] = []
+        for name in sorted({m.group(2) for t in texts for m in _LITERAL_CALL.finditer(t)}):
+            self.load(name)
+            if name in self.problems and name not in self.reported:
+                self.reported.add(name)
+                out.extend(self.problems[name])
+        return out
 
     def select(
         self,
@@ -163,13 +214,16 @@ class ExampleLibrary:
         """The examples a template asked for, as template values; ExamplesError on a bad request."""
         if not isinstance(name, str):
             raise ExamplesError(f"examples(): the set name must be a string, got {name!r}")
-        if name in self.broken:
-            return []  # its file's problems are reported already: one problem, one message
-        es = self.sets.get(name)
+        es = self.load(name)
+        if name in self.reported:
+            return []  # its file's problems are listed already: one problem, one message
+        if name in self.problems:
+            first = next((p for p in self.problems[name] if p.is_error), None)
+            raise ExamplesError(f"example set '{name}' has errors: {first.format() if first else '?'}")
         if es is None:
             raise ExamplesError(
                 f"unknown example set '{name}' (no {set_path(name, self.examples_dir)})"
-                f"{suggest(name, sorted(self.sets))}; create it (`examples: []`) or grow it with "
+                f"{suggest(name, self.names())}; create it (`examples: []`) or grow it with "
                 f"`promptctl examples add {name} --from-reviews`"
             )
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
@@ -242,25 +296,3 @@ def choose(
         scored.append((similarity(here, there), _recency(ex), ex))
     scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
     return [ex for _s, _r, ex in scored[:k]]
-
-
-def load_library(source: Source, examples_dir: str, problems: list[Problem]) -> ExampleLibrary:
-    """Every example set under ``examples_dir`` (none when the folder does not exist)."""
-    edir = examples_dir.rstrip("/")
-    lib = ExampleLibrary(examples_dir=edir)
-    for rel in source.list_files(edir, SUFFIXES):
-        name = set_name(rel, edir)
-        if name is None:
-            continue
-        try:
-            text = source.read_text(rel)
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(Problem(rel, 0, 0, f"cannot read example set: {exc}"))
-            lib.broken.add(name)
-            continue
-        es = parse_set_text(text, rel, name, problems)
-        if es is None:
-            lib.broken.add(name)
-        else:
-            lib.sets[name] = es
-    return lib

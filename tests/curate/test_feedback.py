@@ -273,3 +273,9 @@ def test_branch_commits_on_a_new_branch_and_leaves_the_worktree_alone(proj: Path
     assert r.exit_code == 2 and "branch 'feedback/t-101' already exists" in r.stderr
     r = invoke("feedback", "import", "feedback.jsonl", "--to", CASES, "--branch", "bad..name", cwd=proj)
     assert r.exit_code == 2 and "'bad..name' is not a valid branch name" in r.stderr
+
+
+def test_a_blank_comment_gives_no_description(proj: Path) -> None:
+    jsonl(proj, {**LINE_A, "comment": "   "})
+    assert invoke("feedback", "import", "feedback.jsonl", "--to", CASES, cwd=proj).exit_code == 0
+    assert "description" not in cases_of(proj)[-1]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from promptctl.git.sources import WorktreeSource
 from promptctl.run.plan import build_plan
-from promptctl.suite.examples import Example, choose, load_library, similarity
+from promptctl.suite.examples import Example, ExampleLibrary, choose, similarity
 from promptctl.suite.project import open_project
 from promptctl.suite.render import make_renderer
 from tests.helpers import invoke, write_files
@@ -111,10 +112,12 @@ PROJECT = {
 
 def test_sets_load_with_ids_positions_and_provenance(tmp_path: Path) -> None:
     write_files(tmp_path, {"examples/reply.yaml": SET, "examples/nested/x.yml": "examples: []\n"})
-    problems: list[object] = []
-    lib = load_library(WorktreeSource(tmp_path), "examples", problems)  # type: ignore[arg-type]
-    assert problems == [] and sorted(lib.sets) == ["nested/x", "reply"]
-    first, second = lib.sets["reply"].examples
+    lib = ExampleLibrary(WorktreeSource(tmp_path), "examples")
+    assert lib.names() == ["nested/x", "reply"] and lib.sets == {}  # nothing read until asked for
+    reply = lib.load("reply")
+    assert reply is not None and lib.load("nested/x") is not None and lib.load("none") is None
+    assert lib.load("../reply") is None and lib.problems == {}
+    first, second = reply.examples
     assert (first.id, first.position, first.added, first.loc.line) == (
         "example-1",
         0,
@@ -144,15 +147,45 @@ examples:
     write_files(tmp_path, {**PROJECT, "examples/reply.yaml": bad, "examples/empty.yaml": ""})
     result = invoke("lint", cwd=tmp_path)
     assert result.exit_code == 2
-    assert "examples/empty.yaml:1:1: file is empty; an empty set is `examples: []`" in result.stdout
-    assert "examples/reply.yaml:2:5: examples.0: 'output' is required" in result.stdout
-    assert "examples/reply.yaml:6:20: examples.1.source.kind: 'magic' is not allowed" in result.stdout
-    write_files(tmp_path, {"examples/reply.yaml": "examples:\n  - {id: a, vars: {}, output: x}\n"
-                           "  - {id: a, vars: {}, output: y}\n", "examples/empty.yaml": "examples: []\n"})  # fmt: skip
+    assert result.stdout == (  # empty.yaml: no prompt uses it, so it is not read
+        "examples/reply.yaml:2:5: examples.0: 'output' is required\n"
+        "examples/reply.yaml:6:20: examples.1.source.kind: 'magic' is not allowed; expected one of: feedback, "
+        "manual, review\n"
+    )
+    write_files(
+        tmp_path,
+        {
+            "examples/reply.yaml": "examples:\n  - {id: a, vars: {}, output: x}\n  - {id: a, vars: {}, output: y}\n",
+            "prompts/other.yaml": "template: \"{% for e in examples('empty') %}{{ e.output }}{% endfor %}\"\n",
+        },
+    )
     result = invoke("lint", cwd=tmp_path)
+    assert result.stdout == (
+        "examples/empty.yaml:1:1: file is empty; an empty set is `examples: []`\n"
+        "examples/reply.yaml:3:10: duplicate example id 'a' in set 'reply' (first at line 2)\n"
+    )
+
+
+def test_unrelated_yaml_in_the_examples_folder_is_never_read(tmp_path: Path) -> None:
+    write_files(tmp_path, {**PROJECT, "examples/docker-compose.yaml": "services: {web: {image: x}}\n"})
+    assert invoke("lint", cwd=tmp_path).exit_code == 0
+    assert invoke("render", "reply", "--case", "refund", cwd=tmp_path).exit_code == 0
+
+
+def test_a_set_named_only_at_render_time_reports_its_first_problem_located(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            **PROJECT,
+            "examples/dyn.yaml": "examples:\n  - {vars: {}}\n",
+            "prompts/t.yaml": 'inputs: {which: {}}\ntemplate: "{{ examples(which) }}"\n',
+        },
+    )
+    result = invoke("render", "t", "--var", "which=dyn", cwd=tmp_path)
+    assert result.exit_code == 2
     assert (
-        result.stdout
-        == "examples/reply.yaml:3:10: duplicate example id 'a' in set 'reply' (first at line 2)\n"
+        "example set 'dyn' has errors: examples/dyn.yaml:2:5: examples.0: 'output' is required"
+        in result.stderr
     )
 
 
@@ -222,3 +255,25 @@ def test_examples_dir_is_configurable(tmp_path: Path) -> None:
     write_files(tmp_path, {"promptctl.yaml": "examples_dir: ../elsewhere\n"})
     result = invoke("list", cwd=tmp_path)
     assert result.exit_code == 2 and "examples_dir must be a path inside the project" in result.output
+
+
+def test_the_schema_agrees_with_jsonschema() -> None:
+    import jsonschema
+
+    from promptctl.suite.schemacheck import Checker
+    from promptctl.suite.yamlio import load_schema
+
+    schema = load_schema("examples")
+    jsonschema.validators.validator_for(schema).check_schema(schema)
+    reference = jsonschema.validators.validator_for(schema)(schema)
+    good = {"vars": {"a": 1}, "output": "x", "added": "2026-11-30", "source": {"kind": "manual"}}
+    samples: list[Any] = [
+        {"examples": [good]},
+        {"examples": [{**good, "added": "yesterday", "source": {"kind": "x", "y": 1}}]},
+        {"examples": [{"vars": [], "output": 3}]},
+        {"description": 1},
+        {"examples": None},
+    ]
+    for sample in samples:
+        theirs = {tuple(e.absolute_path) for e in reference.iter_errors(sample)}
+        assert theirs == {tuple(e.absolute_path) for e in Checker(schema).iter_errors(sample)}, sample

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +162,40 @@ def test_lint_check_reports_malformed_files_and_warns_on_unknown_cases(tmp_path:
         g.startswith("cases/__reviews__/p.yaml:4:5: warning: review of unknown case 'gone' (no such case")
         for g in got
     ), got
+
+
+def test_the_schema_uses_what_the_small_checker_supports_and_agrees_with_jsonschema() -> None:
+    import jsonschema
+
+    from promptctl.suite.schemacheck import SUPPORTED, Checker
+    from promptctl.suite.yamlio import load_schema
+
+    schema = load_schema("reviews")
+    jsonschema.validators.validator_for(schema).check_schema(schema)
+    review = _review().to_dict()
+    samples: list[Any] = [
+        {"reviews": [review]},
+        {"reviews": [{**review, "verdict": "ok", "at": "noon", "extra": 1}]},
+        {"reviews": [{**review, "scores": {"a": [1]}}]},
+        {"reviews": [{"case": "c"}]},
+        {"reviews": "x"},
+        {},
+        [],
+    ]
+    reference = jsonschema.validators.validator_for(schema)(schema)
+    for sample in samples:
+        theirs = {tuple(e.absolute_path) for e in reference.iter_errors(sample)}
+        mine = {tuple(e.absolute_path) for e in Checker(schema).iter_errors(sample)}
+        assert theirs == mine, sample
+
+    def keywords(node: object) -> set[str]:
+        if isinstance(node, dict):
+            own = {k for k in node if k not in ("properties", "$defs")}
+            subs = [v for k, v in node.items() if k not in ("properties", "$defs")]
+            subs += [v for k in ("properties", "$defs") for v in (node.get(k) or {}).values()]
+            return own | {x for s in subs for x in keywords(s)}
+        if isinstance(node, list):
+            return {x for s in node for x in keywords(s)}
+        return set()
+
+    assert keywords(schema) <= SUPPORTED
