@@ -61,6 +61,8 @@ class UsageError(PromptctlError):
 class InputError(PromptctlError):
     """One or more problems in the user's files (exit 2). Carries every problem found, not just the first."""
 
+    in_lint = True  # whether `promptctl lint` lists these problems too (not so for a feedback file)
+
     def __init__(self, problems: Iterable[Problem], message: str | None = None) -> None:
         self.problems = sorted(set(problems))
         errors = [p for p in self.problems if p.is_error]

@@ -19,6 +19,7 @@ FACE = "promptctl"
 LAYERS: list[tuple[str, ...]] = [
     (FACE,),  # the package face: promptctl.get_prompt, imported lazily
     ("promptctl.__main__", "promptctl.cli"),  # the command line: typer and rich only here
+    ("promptctl.curate",),  # humans in the loop: snapshot review, feedback into cases, example sets
     ("promptctl.runtime",),  # prompts in production: the Python API, export bundles, traces
     ("promptctl.review",),  # a change between revisions: diff, compare, gate, statistics
     ("promptctl.report",),  # records and comparisons as text / JSON / JUnit / Markdown

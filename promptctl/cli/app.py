@@ -10,6 +10,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from promptctl.cli import (
+    curate_cmds,
     export_cmds,
     label_cmds,
     records_cmds,
@@ -50,7 +51,16 @@ def _root(
     STATE["debug"] = debug or bool(os.environ.get("PROMPTCTL_DEBUG"))
 
 
-for verbs in (suite_cmds, run_cmds, records_cmds, review_cmds, label_cmds, export_cmds, traces_cmds):
+for verbs in (
+    suite_cmds,
+    run_cmds,
+    records_cmds,
+    review_cmds,
+    curate_cmds,
+    label_cmds,
+    export_cmds,
+    traces_cmds,
+):
     verbs.register(app)
 
 
@@ -76,7 +86,8 @@ def app_main(argv: list[str] | None = None) -> None:
             sys.stdout.flush()
             print_problems(exc.problems, err=True)
             n = sum(p.is_error for p in exc.problems)
-            _fail(f"{n} error(s); run `promptctl lint` to see every problem", exc.exit_code)
+            more = "; run `promptctl lint` to see every problem" if exc.in_lint else ""
+            _fail(f"{n} error(s){more}", exc.exit_code)
         _fail(f"error: {exc.render()}", exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

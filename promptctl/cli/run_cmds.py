@@ -35,7 +35,7 @@ class _Progress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.total = 0
-        self.counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "cached": 0}
+        self.counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "pending": 0, "cached": 0}
         self.bar: Any = None
         self.task: Any = None
         self.last = 0.0
@@ -68,7 +68,7 @@ class _Progress:
         self.counts[r.status] += 1
         if r.response.source != "live":
             self.counts["cached"] += 1
-        done = sum(self.counts[k] for k in ("pass", "fail", "error", "skipped"))
+        done = sum(self.counts[k] for k in ("pass", "fail", "error", "skipped", "pending"))
         c = self.counts
         stats = f"✓{c['pass']} ✗{c['fail']} !{c['error']} cache/replay {c['cached']}"
         if self.bar is not None:
@@ -205,6 +205,8 @@ def test(
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if not run.results:
         echo("no cases selected", err=True)
+    if outcome.summary.get("pending"):
+        echo("outputs wait for a human verdict: run `promptctl review`", err=True)
     raise typer.Exit(exit_code_for(outcome.summary, fail_under))
 
 

@@ -179,7 +179,12 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
             commit = resolve(root, ref)
         else:
             commit = head_commit(root)
-            paths = [config.get("prompts_dir", "prompts"), config.get("cases_dir", "cases"), "promptctl.yaml"]
+            paths = [
+                config.get("prompts_dir", "prompts"),
+                config.get("cases_dir", "cases"),
+                config.get("examples_dir", "examples"),
+                "promptctl.yaml",
+            ]
             paths = [p for p in paths if (root / p).exists()]
             if commit is None or is_dirty(root, paths):
                 dirty = True

@@ -95,11 +95,12 @@ def run_and_record(
 
 
 def exit_code_for(summary: dict[str, Any], fail_under: float | None = None) -> int:
-    """0 all passed, 1 failures, 3 errors or skips. ``--fail-under`` forgives failures while the
-    pass rate reaches it; it never turns an error into a pass."""
+    """0 all passed, 1 failures (or verdicts still pending: not passed), 3 errors or skips.
+    ``--fail-under`` forgives failures while the pass rate reaches it; it never turns an error
+    into a pass."""
     rate = summary.get("pass_rate")
     forgiven = fail_under is not None and rate is not None and rate + 1e-12 >= fail_under
-    if summary["failed"] and not forgiven:
+    if (summary["failed"] or summary.get("pending")) and not forgiven:
         return EXIT_FAILED
     if summary["errors"] or summary["skipped"]:
         return EXIT_EXECUTION

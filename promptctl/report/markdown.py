@@ -10,7 +10,7 @@ from promptctl.report.text import failures, summary_line
 
 def record_markdown(record: Record, *, title: str = "promptctl test") -> str:
     s = record.summary
-    icon = "✅" if not (s["failed"] or s["errors"]) else ("❌" if s["failed"] else "⚠️")
+    icon = "✅" if not (s["failed"] or s["errors"] or s.get("pending")) else ("❌" if s["failed"] else "⚠️")
     commit = (record.commit or "uncommitted")[:12] + (" (dirty)" if record.dirty else "")
     lines = [f"### {icon} {title} — `{commit}`", "", summary_line(s), ""]
     if s["metrics"]:

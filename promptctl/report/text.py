@@ -14,6 +14,8 @@ def summary_line(s: dict[str, Any]) -> str:
     parts = [f"{s['passed']} passed", f"{s['failed']} failed", f"{s['errors']} errors"]
     if s["skipped"]:
         parts.append(f"{s['skipped']} skipped")
+    if s.get("pending"):
+        parts.append(f"{s['pending']} pending review")
     score = "-" if s["mean_score"] is None else f"{s['mean_score']:.3f}"
     return (
         ", ".join(parts) + f" · pass rate {fmt_rate(s['pass_rate'])} · mean score {score}"
@@ -27,7 +29,7 @@ def failures(record: Record) -> list[dict[str, Any]]:
     """One entry per failing or erroring row: what broke and why, for the terminal table."""
     out = []
     for r in record.rows:
-        if r["status"] not in ("fail", "error", "skipped"):
+        if r["status"] not in ("fail", "error", "skipped", "pending"):
             continue
         bad = [a for a in r.get("asserts", []) if not a["passed"] or a.get("error")]
         if r["status"] in ("error", "skipped") and not bad:
@@ -37,7 +39,8 @@ def failures(record: Record) -> list[dict[str, Any]]:
             out.append(
                 {
                     **_ident(r),
-                    "assertion": a["label"] + (" (error)" if a.get("error") else ""),
+                    "assertion": a["label"]
+                    + (" (error)" if a.get("error") else " (pending)" if a.get("pending") else ""),
                     "reason": a.get("reason", ""),
                     "output": r.get("output") or "",
                 }

@@ -169,9 +169,13 @@ def request_text(unit: Unit | None, *, with_target: bool = False) -> str:
     return "".join(parts)
 
 
-def _file_kind(path: str, suite_paths: set[str], pdir: str, cdir: str) -> str:
+def _file_kind(path: str, suite_paths: set[str], pdir: str, cdir: str, edir: str = "examples") -> str:
     if path == "promptctl.yaml":
         return "config"
+    if path.startswith(edir + "/"):
+        return "examples"
+    if "/__reviews__/" in f"/{path}":
+        return "reviews"
     if path.startswith(pdir + "/"):
         return "prompt" if prompt_name(path, pdir) is not None else "partial"
     if "/__recordings__/" in f"/{path}":
@@ -238,13 +242,18 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             cdir,
             base.project.config.prompts_dir.rstrip("/"),
             base.project.config.cases_dir.rstrip("/"),
+            cfg.examples_dir.rstrip("/"),
+            base.project.config.examples_dir.rstrip("/"),
             "promptctl.yaml",
         }
         | {p for p in suite_paths if not p.startswith((pdir + "/", cdir + "/"))}  # datasets elsewhere
     )
     assert base.sha is not None
     changed = changed_files(root, base.sha, head.sha, specs)
-    files = [{"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir)} for s, p in changed]
+    edir = cfg.examples_dir.rstrip("/")
+    files = [
+        {"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir, edir)} for s, p in changed
+    ]
     templates = template_changes(
         files,
         Revision(base.label, base.project.source, base.suite),

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from promptctl.execute.pool import WorkerPool
 
 
-RowStatus = Literal["pass", "fail", "error", "skipped"]
+RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
 
 
 @dataclass
@@ -78,15 +78,18 @@ class RunStats:
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
-    """A row passes when all its assertions pass; a definite failure beats an evaluation error."""
+    """A row passes when all its assertions pass; a definite failure beats an evaluation error,
+    which beats a verdict still pending (a ``human`` review nobody gave yet)."""
     if response.status == "skipped":
         return "skipped"
     if response.status == "error":
         return "error"
-    if any(not a.passed and not a.error for a in asserts):
+    if any(not a.passed and not a.error and not a.pending for a in asserts):
         return "fail"
     if any(a.error for a in asserts):
         return "error"
+    if any(a.pending for a in asserts):
+        return "pending"
     return "pass"
 
 
@@ -101,8 +104,10 @@ class Runner:
         writer: RecordingWriter | None = None,
         on_result: Callable[[RowResult], None] | None = None,
         embeddings: EmbeddingRecordings | None = None,
+        validation_extra: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
+        self.validation_extra = dict(validation_extra or {})  # e.g. the review files, for `human`
         self.options = options
         self.cache = cache
         self.recordings = recordings
@@ -418,7 +423,7 @@ class Runner:
                 response=resp,
                 judge=self.judge,
                 embed=functools.partial(self._embed_for, row.case.file),
-                extra={"messages": row.messages},
+                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra},
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)

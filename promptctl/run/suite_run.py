@@ -131,6 +131,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
     from promptctl.execute.cache import ResponseCache
     from promptctl.execute.recordings.embeddings import EmbeddingRecordings
     from promptctl.execute.recordings.store import Recordings, RecordingWriter
+    from promptctl.suite.reviews import ReviewBook
 
     cfg = project.config
     policy = RetryPolicy.from_config(cfg)
@@ -157,6 +158,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         writer=writer,
         on_result=on_result,
         embeddings=embeddings,
+        validation_extra={"reviews": ReviewBook(project.source, cases_dir=cfg.cases_dir)},
     )
 
 

@@ -71,7 +71,15 @@ def parse_config(text: str, path: str, root: Path) -> Config:
         raise InputError(problems)
     data: dict[str, Any] = doc.data or {}
     cfg = Config(root=str(root), path=path)
-    for key in ("model", "judge_model", "embedding_model", "prompts_dir", "cases_dir", "traces"):
+    for key in (
+        "model",
+        "judge_model",
+        "embedding_model",
+        "prompts_dir",
+        "cases_dir",
+        "examples_dir",
+        "traces",
+    ):
         if key in data:
             setattr(cfg, key, data[key])
     for key in ("concurrency", "max_retries"):
@@ -100,7 +108,7 @@ def parse_config(text: str, path: str, root: Path) -> Config:
                         ("models", name, "fallbacks", i), f"model '{name}' lists itself as a fallback"
                     )
                 )
-    for d in ("prompts_dir", "cases_dir", "traces"):
+    for d in ("prompts_dir", "cases_dir", "examples_dir", "traces"):
         value = getattr(cfg, d)
         if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
             problems.append(doc.problem((d,), f"{d} must be a path inside the project, got '{value}'"))

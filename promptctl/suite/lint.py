@@ -13,6 +13,7 @@ from promptctl.errors import Problem
 from promptctl.suite.load import Suite
 from promptctl.suite.model import Loc, Prompt
 from promptctl.suite.render import Renderer, RenderError, make_renderer, render_prompt
+from promptctl.suite.reviews import check_files as check_review_files
 
 
 def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
@@ -114,4 +115,6 @@ def check_suite(
                 render_prompt(renderer, prompt, case.vars, where=case.loc)
             except RenderError as exc:
                 problems.extend(exc.problems)
+    case_ids = {cf.path: {c.id for c in cf.cases} for cf in suite.case_files}
+    problems.extend(check_review_files(suite.source, suite.config.cases_dir, case_ids))
     return sorted(set(problems))

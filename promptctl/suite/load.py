@@ -18,6 +18,7 @@ from promptctl.errors import InputError, Problem
 from promptctl.git.sources import Source
 from promptctl.paths import confined
 from promptctl.suggest import suggest
+from promptctl.suite.examples import ExampleLibrary
 from promptctl.suite.model import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
 from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
 
@@ -35,6 +36,7 @@ class Suite:
     case_files: list[CaseFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
+    examples: ExampleLibrary = field(default_factory=ExampleLibrary)  # few-shot example sets
 
     @property
     def cases(self) -> list[Case]:
@@ -352,6 +354,10 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
         if prompt is not None:
             suite.prompts[name] = prompt
     suite.partials = [p for p in source.list_files(pdir, ()) if prompt_name(p, pdir) is None]
+    suite.examples = ExampleLibrary(source, config.examples_dir)
+    texts = [p.template or "" for p in suite.prompts.values()]
+    texts += [m.content or "" for p in suite.prompts.values() for m in p.messages or []]
+    suite.problems.extend(suite.examples.preload(texts))
     seen: dict[tuple[str, str], Case] = {}
     for rel in source.list_files(cdir, YAML_SUFFIXES):
         parts = posixpath.relpath(rel, cdir).split("/")

@@ -154,6 +154,7 @@ class Config:
     concurrency: int = 8
     prompts_dir: str = "prompts"
     cases_dir: str = "cases"
+    examples_dir: str = "examples"  # few-shot example sets (suite.examples)
     timeout: float = 60.0
     max_retries: int = 4
     retry_max_wait: float = 30.0
@@ -172,6 +173,7 @@ class Config:
             "concurrency": self.concurrency,
             "prompts_dir": self.prompts_dir,
             "cases_dir": self.cases_dir,
+            "examples_dir": self.examples_dir,
             "timeout": self.timeout,
             "max_retries": self.max_retries,
             "max_cost": self.max_cost,

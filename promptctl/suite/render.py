@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from promptctl.errors import InputError, Problem
 from promptctl.jsonutil import is_json_type
 from promptctl.paths import confined
+from promptctl.suite.examples import ExampleLibrary, ExamplesError
 from promptctl.suite.model import ROLES, Loc, MessageSpec, Prompt
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ class RenderError(InputError):
     """A template failed to render (missing variable, sandbox violation, bad include...)."""
 
 
+class ExampleSelectionError(jinja2.TemplateRuntimeError):
+    """``examples()`` cannot select what a template asked for (unknown set, bad argument)."""
+
+
 def make_environment(read: Callable[[str], str], prompts_dir: str) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
         undefined=jinja2.StrictUndefined,
@@ -77,6 +82,8 @@ def _tojson(value: Any, indent: int | None = None) -> str:
 
 def describe_jinja_error(exc: BaseException) -> str:
     """A one-line, actionable message for any Jinja failure (never the file's content)."""
+    if isinstance(exc, ExampleSelectionError):
+        return str(exc)
     if isinstance(exc, SecurityError):
         return f"template is not allowed to do that in the sandbox: {exc}"
     if isinstance(exc, jinja2.UndefinedError):
@@ -95,8 +102,11 @@ class Renderer:
     """Renders prompts of one suite. Compiled templates are cached: a suite of 10,000 cases renders
     each template once, not once per case."""
 
-    def __init__(self, read: Callable[[str], str], prompts_dir: str = "prompts") -> None:
+    def __init__(
+        self, read: Callable[[str], str], prompts_dir: str = "prompts", examples: ExampleLibrary | None = None
+    ) -> None:
         self.env = make_environment(read, prompts_dir)
+        self.env.globals["examples"] = _examples_global(examples or ExampleLibrary(), self.env)
         self.prompts_dir = prompts_dir
         self._compiled: dict[tuple[str, int], jinja2.Template] = {}
 
@@ -288,13 +298,36 @@ class Renderer:
         return out
 
 
+def _examples_global(library: ExampleLibrary, env: jinja2.Environment) -> Callable[..., Any]:
+    """``examples(name, k=3, select="recent", seed=0, fields=None)`` for templates: a deterministic
+    selection from a few-shot example set (``suite.examples``), given the variables being rendered."""
+
+    @jinja2.pass_context
+    def examples(
+        context: jinja2.runtime.Context,
+        name: Any,
+        k: Any = 3,
+        select: Any = "recent",
+        seed: Any = 0,
+        fields: Any = None,
+    ) -> list[dict[str, Any]]:
+        current = {n: v for n, v in context.get_all().items() if env.globals.get(n) is not v}
+        try:
+            return library.select(name, current, k=k, select=select, seed=seed, fields=fields)
+        except ExamplesError as exc:
+            raise ExampleSelectionError(str(exc)) from None
+
+    return examples
+
+
 def make_renderer(suite: Suite) -> Renderer:
     """A renderer whose includes read through the suite's source, confined to ``prompts/`` (on a
-    worktree, symlinks included: a link inside prompts/ cannot point outside it)."""
-    return renderer_for(suite.source, suite.config.prompts_dir)
+    worktree, symlinks included: a link inside prompts/ cannot point outside it), and whose
+    ``examples()`` selects from the suite's example sets."""
+    return renderer_for(suite.source, suite.config.prompts_dir, suite.examples)
 
 
-def renderer_for(source: Source, prompts_dir: str) -> Renderer:
+def renderer_for(source: Source, prompts_dir: str, examples: ExampleLibrary | None = None) -> Renderer:
     """A renderer reading includes from ``source``, confined to ``prompts_dir``."""
     pdir = prompts_dir.rstrip("/")
 
@@ -303,7 +336,7 @@ def renderer_for(source: Source, prompts_dir: str) -> Renderer:
             raise PermissionError(f"{relpath} resolves outside {pdir}/")
         return source.read_text(relpath)
 
-    return Renderer(read, pdir)
+    return Renderer(read, pdir, examples)
 
 
 def resolve_vars(prompt: Prompt, given: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

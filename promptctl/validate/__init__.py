@@ -20,7 +20,7 @@ from promptctl.suite.model import Assertion
 
 # The built-in validator families, one module each; importing one registers its assertion types.
 # A new validator family is one new module here plus its name in this list.
-from promptctl.validate import basic, custom, judge, perf, pii, semantic, similarity, structured, text
+from promptctl.validate import basic, custom, human, judge, perf, pii, semantic, similarity, structured, text
 from promptctl.validate.registry import (
     CheckError,
     Outcome,
@@ -35,7 +35,7 @@ from promptctl.validate.registry import (
 from promptctl.validate.transforms import KNOWN_TRANSFORMS, apply_transforms
 from promptctl.validate.types import AssertionResult, JudgeCall, ValidationContext
 
-FAMILIES = (basic, custom, judge, perf, pii, semantic, similarity, structured, text)
+FAMILIES = (basic, custom, human, judge, perf, pii, semantic, similarity, structured, text)
 KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
 
 __all__ = [
@@ -106,8 +106,9 @@ async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
 
 
 def _negate(o: Outcome) -> Outcome:
-    """``not: true``: pass flips, score becomes 1 - score. An error stays an error."""
-    if o.error:
+    """``not: true``: pass flips, score becomes 1 - score. An error stays an error, and a verdict
+    still pending stays pending."""
+    if o.error or o.pending:
         return o
     if o.passed:
         why = o.reason or "it passed"
@@ -121,12 +122,13 @@ def _result(a: Assertion, o: Outcome) -> AssertionResult:
     return AssertionResult(
         type=a.type,
         label=a.label,
-        passed=o.passed and not o.error,
-        score=0.0 if o.error else o.score,
+        passed=o.passed and not o.error and not o.pending,
+        score=0.0 if o.error or o.pending else o.score,
         reason=o.reason,
         metric=a.metric,
         weight=a.weight,
         error=o.error,
+        pending=o.pending and not o.error,
     )
 
 

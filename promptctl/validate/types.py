@@ -34,7 +34,8 @@ class ValidationContext:
 @dataclass
 class AssertionResult:
     """Outcome of one assertion. ``error`` means the check could not be evaluated (e.g. a judge
-    answer that does not parse, an unknown cost): it is never counted as a pass."""
+    answer that does not parse, an unknown cost): it is never counted as a pass. ``pending``
+    means it waits for a human verdict (``human``): not a pass either, and not a failure yet."""
 
     type: str
     label: str
@@ -44,6 +45,7 @@ class AssertionResult:
     metric: str | None = None
     weight: float = 1.0
     error: bool = False
+    pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: every field is a plain value, and dataclasses.asdict's deep copy
@@ -51,4 +53,5 @@ class AssertionResult:
         return {
             "type": self.type, "label": self.label, "passed": self.passed, "score": self.score,
             "reason": self.reason, "metric": self.metric, "weight": self.weight, "error": self.error,
+            **({"pending": True} if self.pending else {}),
         }  # fmt: skip
