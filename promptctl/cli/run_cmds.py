@@ -118,6 +118,13 @@ def test(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")
     ] = None,
+    allow_unknown_cost: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-cost",
+            help="With --max-cost: run even when a model has no known price (its calls are not counted).",
+        ),
+    ] = False,
     shard: Annotated[
         str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")
     ] = None,
@@ -150,6 +157,7 @@ def test(
         offline=offline,
         record=record,
         max_cost=max_cost,
+        allow_unknown_cost=allow_unknown_cost,
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys

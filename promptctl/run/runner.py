@@ -26,9 +26,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptctl.errors import UsageError
+from promptctl.execute import model_catalog
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.execute.types import (
+    NO_API_KEY,
+    ModelRequest,
+    ModelResponse,
+    RetryPolicy,
+    Target,
+    fingerprint,
+)
 from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
@@ -48,6 +57,8 @@ class RunOptions:
     offline: bool = False  # no model call at all
     record: bool = False  # write recordings
     max_cost: float | None = None
+    max_cost_source: str = "--max-cost"  # or "max_cost in promptctl.yaml": named in messages
+    allow_unknown_cost: bool = False  # run under max_cost even with models that have no known price
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
     # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
@@ -111,6 +122,7 @@ class Runner:
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
         self.elapsed: float | None = None  # wall seconds of the last run_rows
+        self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, rows: list[Row]) -> list[RowResult]:
@@ -120,6 +132,7 @@ class Runner:
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
+        self._check_budget_can_count(rows, pending)
         if live and not self.options.offline:
             self.pool = self._start_pool(len(live))
             if self.pool is None:
@@ -158,6 +171,31 @@ class Runner:
             pool.close()
             return None  # cannot start processes here: the in-process path still works
         return pool
+
+    def _check_budget_can_count(self, rows: list[Row], pending: list[Row]) -> None:
+        """Under a budget (``--max-cost``, ``max_cost``) every model this run may call must have
+        a price, or its calls would count as free and the budget would never stop anything:
+        refuse before any call (exit 2), unless ``--allow-unknown-cost`` accepts it."""
+        cap = self.options.max_cost
+        if cap is None or self.options.offline:
+            return
+        unpriced = unpriced_models(rows, pending, self.config)
+        if not unpriced:
+            return
+        names = ", ".join(unpriced)
+        if self.options.allow_unknown_cost:
+            self.notes.append(
+                f"{self.options.max_cost_source}: calls to {names} are not counted against the "
+                f"{cap:g} USD budget: no price is known (--allow-unknown-cost)"
+            )
+            return
+        raise UsageError(
+            f"{self.options.max_cost_source} {cap:g} USD cannot be enforced: no price is known for "
+            f"{names}, so its calls would count as free",
+            hint="declare the price of each in promptctl.yaml, on its alias: `models: {NAME: {model: …, "
+            "price: {input: 0.15, output: 0.60}}}` (USD per 1M tokens), or pass --allow-unknown-cost "
+            "to run without counting those calls",
+        )
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -339,6 +377,8 @@ class Runner:
 
         if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
             resp = self._explain_missing_key(row, resp)
+        if resp.source != "live" and resp.cost is None:
+            resp = price_stored(row, resp)
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -372,6 +412,40 @@ class Runner:
         else:
             hint = "to use committed recordings instead run `promptctl test --offline`"
         return replace(resp, error=f"{resp.error}; {hint}")
+
+
+def _answering_target(row: Row, resp: ModelResponse) -> Target:
+    """The target that produced ``resp``: the row's own, or the fallback named in ``answered_by``."""
+    return next((t for t in row.fallbacks if t.name == resp.answered_by), row.target)
+
+
+def price_stored(row: Row, resp: ModelResponse) -> ModelResponse:
+    """A replayed or cached answer without a cost (a hand-written recording, a model priced only
+    since), priced from its tokens by the one pricing rule, as a live call would have been."""
+    if resp.status != "ok" or resp.input_tokens is None or resp.output_tokens is None:
+        return resp
+    target = _answering_target(row, resp)
+    usd = model_catalog.cost(target.model, resp.input_tokens, resp.output_tokens, price=target.price)
+    return resp if usd is None else replace(resp, cost=usd)
+
+
+def unpriced_models(rows: list[Row], pending: list[Row], config: Config) -> list[str]:
+    """Models this run may call without a known price: the targets (and fallbacks) of the rows
+    still to call, and the judge models of every row's ``judge`` assertions."""
+    from promptctl.validate.judge import judge_model
+
+    targets: list[Target] = []
+    for row in pending:
+        targets += [row.target, *row.fallbacks]
+    judges = {judge_model(a, config) for row in rows for a in row.case.asserts if a.type == "judge"}
+    for name in sorted(judges):
+        target, fallbacks = resolve_target(name, config)
+        targets += [target, *fallbacks]
+    out: dict[str, str] = {}
+    for t in targets:
+        if not model_catalog.is_priced(t.model, t.price):
+            out.setdefault(t.model, t.model if t.name == t.model else f"{t.model} (model '{t.name}')")
+    return list(out.values())
 
 
 def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:

@@ -36,6 +36,7 @@ class TestOptions:
     offline: bool = False
     record: bool = False
     max_cost: float | None = None
+    allow_unknown_cost: bool = False
     write_record: bool = True
     # --last-failed: the case keys that failed or errored last time (the caller reads its record).
     previous_failures: set[str] | None = None
@@ -140,6 +141,8 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         offline=opts.offline,
         record=opts.record,
         max_cost=opts.max_cost if opts.max_cost is not None else cfg.max_cost,
+        max_cost_source="--max-cost" if opts.max_cost is not None else "max_cost (promptctl.yaml)",
+        allow_unknown_cost=opts.allow_unknown_cost,
         policy=policy,
     )
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
@@ -179,6 +182,11 @@ def run_tests(
         run_rows(runner, rows)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
+    except BaseException:
+        if runner.cache is not None:
+            runner.cache.close()
+        raise
+    notes += runner.notes
     outcome = RunOutcome(
         results=sorted(runner.results, key=lambda r: r.row.index),
         stats=runner.stats,
@@ -231,7 +239,7 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
             text = "\n".join(m["content"] for m in row.messages)
             tin = llm.count_tokens(row.target.model, text)
             tout = int(row.params.get("max_tokens") or 256)
-            c = llm.estimate_cost(row.target.model, tin, tout)
+            c = llm.estimate_cost(row.target.model, tin, tout, price=row.target.price)
             if c is None:
                 unknown_models.add(row.target.model)
             elif est_cost is not None:
