@@ -89,14 +89,15 @@ def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -
     fails = text.failures(record)
     if fails:
         table(
-            ["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],
+            ["PROMPT", "CASE", "MODEL", "PASSED", "ASSERTION", "REASON", "OUTPUT"],
             [
                 [
                     f["prompt"],
                     f["case"],
                     f["model"],
+                    f["passed"],
                     f["assertion"],
-                    formatting.trim(f["reason"], 220),
+                    text.failure_reason(f, 220),
                     formatting.trim(f["output"], 60),
                 ]
                 for f in fails
