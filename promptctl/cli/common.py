@@ -15,6 +15,7 @@ from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
     from promptctl.records.record import Record
+    from promptctl.report.formats import ReportFile
     from promptctl.suite.project import Project
 
 STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
@@ -25,6 +26,15 @@ RefOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown")]
 OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
+ReportsOpt = Annotated[
+    list[str],
+    typer.Option(
+        "-o",
+        "--output",
+        help="Write a report to a file: FORMAT=FILE (json, junit, markdown), or FILE in --format's "
+        "format (JSON with the table). Repeatable; the terminal summary and exit code stay.",
+    ),
+]
 
 
 def current_project(ref: str | None = None) -> Project:
@@ -63,13 +73,45 @@ def emit(text: str, output: Path | None) -> None:
         echo(f"report written to {output}", err=True)
 
 
-def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -> None:
-    from promptctl.report import as_json, formatting, text
+def print_record(
+    record: Record,
+    fmt: str,
+    reports: list[ReportFile],
+    verbose: bool,
+    *,
+    summary_to_stderr: bool = False,
+) -> None:
+    """Show a record: in ``fmt`` on stdout unless a bare ``-o FILE`` took that report (then the
+    terminal table, as with ``--format table``), and write every ``-o`` report atomically.
+    ``summary_to_stderr``: with a machine format on stdout, still say the summary on stderr."""
+    from promptctl.report import text
     from promptctl.report.formats import render_record
 
-    if fmt != "table":
-        emit(render_record(record, fmt), output)
-        return
+    rendered = [(r, render_record(record, r.fmt)) for r in reports]  # all rendered before any write
+    redirected = fmt != "table" and any(r.fmt == fmt for r in reports)
+    if fmt != "table" and not redirected:
+        emit(render_record(record, fmt), None)
+        if summary_to_stderr:
+            echo(text.summary_line(record.summary), err=True)
+    else:
+        _print_table_view(record, verbose)
+    for r, body in rendered:
+        _write_report(r, body)
+
+
+def _write_report(r: ReportFile, body: str) -> None:
+    from promptctl.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(r.path, body)
+    except OSError as exc:
+        raise UsageError(f"cannot write the {r.fmt} report to {r.path}: {exc.strerror or exc}") from None
+    echo(f"{r.fmt} report written to {r.path}", err=True)
+
+
+def _print_table_view(record: Record, verbose: bool) -> None:
+    from promptctl.report import formatting, text
+
     if verbose:
         us = text.units(record)
         table(
@@ -105,5 +147,3 @@ def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -
             title="Failures",
         )
     echo(text.summary_line(record.summary))
-    if output is not None:
-        emit(as_json.record_json(record), output)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from promptctl.cli.common import FormatOpt, JsonOpt, OutOpt, RefOpt, current_project, parse_vars, print_record
+from promptctl.cli.common import (
+    FormatOpt,
+    JsonOpt,
+    RefOpt,
+    ReportsOpt,
+    current_project,
+    parse_vars,
+    print_record,
+)
 from promptctl.cli.output import echo, print_json, table
 from promptctl.errors import ExecutionError, UsageError
 
@@ -99,7 +107,7 @@ def test(
         typer.Option("--fail-under", min=0, max=1, help="Exit 0 when the pass rate is at least this."),
     ] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
     last_failed: Annotated[
         bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
@@ -136,12 +144,14 @@ def test(
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl.records.run_record import exit_code_for, run_and_record
+    from promptctl.report.formats import report_files
     from promptctl.run.plan import parse_shard
     from promptctl.run.suite_run import TestOptions
     from promptctl.run.suite_run import dry_run as plan_only
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
+    reports = report_files(output, fmt)  # a bad -o fails now, not after the run
     project = current_project(ref)
     opts = TestOptions(
         paths=paths or [],
@@ -185,7 +195,7 @@ def test(
             )
         )
         return
-    progress = _Progress(enabled=fmt == "table" or output is not None)
+    progress = _Progress(enabled=fmt == "table" or bool(reports))
     try:
         outcome = run_and_record(
             project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
@@ -197,7 +207,7 @@ def test(
         echo(note, err=True)
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
-    print_record(outcome.record, fmt, output, verbose)
+    print_record(outcome.record, fmt, reports, verbose, summary_to_stderr=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if not run.results:
@@ -278,11 +288,13 @@ def history(
 def show(
     ref: Annotated[str | None, typer.Argument(help="Commit/ref (default: the latest record).")] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
 ) -> None:
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
+    from promptctl.report.formats import report_files
 
+    reports = report_files(output, fmt)
     record = find_record(current_project().root, ref)
-    print_record(record, fmt, output, verbose)
+    print_record(record, fmt, reports, verbose)
