@@ -109,6 +109,15 @@ def test(
     fmt: FormatOpt = "table",
     output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+    exitfirst: Annotated[
+        bool, typer.Option("-x", "--exitfirst", help="Stop after the first failing case (--maxfail 1).")
+    ] = False,
+    maxfail: Annotated[
+        int | None,
+        typer.Option(
+            "--maxfail", min=1, help="Stop starting calls after N failing cases; keep what finished."
+        ),
+    ] = None,
     last_failed: Annotated[
         bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
     ] = False,
@@ -168,6 +177,7 @@ def test(
         record=record,
         max_cost=max_cost,
         allow_unknown_cost=allow_unknown_cost,
+        maxfail=maxfail if maxfail is not None else (1 if exitfirst else None),
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys
@@ -208,6 +218,8 @@ def test(
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
     print_record(outcome.record, fmt, reports, verbose, summary_to_stderr=True)
+    if run.stopped:
+        echo(f"{run.stopped}; the run record is marked incomplete", err=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if not run.results:

@@ -14,6 +14,7 @@ from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
 from promptctl.records.record import Record, latest_record, new_record, write_record
+from promptctl.records.summary import unit_outcome
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
 from promptctl.run.suite_run import RunOutcome, TestOptions, run_tests
@@ -58,7 +59,15 @@ def run_and_record(
         config=project.config.public_dict(),
         ref=project.ref,
     )
-    run = run_tests(project, opts, on_plan=on_plan, on_result=on_result)
+    maxfail = MaxFail(opts.maxfail) if opts.maxfail else None
+
+    def planned(rows: list[Row]) -> None:
+        if maxfail is not None:
+            maxfail.plan(rows)
+        if on_plan is not None:
+            on_plan(rows)
+
+    run = run_tests(project, opts, on_plan=planned, on_result=on_result, stop_when=maxfail)
     record = provenance.result()
     record.selection = {
         "paths": opts.paths,
@@ -68,11 +77,14 @@ def run_and_record(
         "repeat": opts.repeat,
         "shard": list(opts.shard) if opts.shard else None,
         "last_failed": opts.last_failed,
+        "maxfail": opts.maxfail,
         "rows": run.rows_planned,
     }
     record.rows = [row_to_dict(r) for r in run.results]
     record.complete = not run.interrupted and len(run.results) == run.rows_planned
     record.interrupted = run.interrupted
+    if not record.complete:
+        record.incomplete_reason = "interrupted" if run.interrupted else run.stopped
     st = run.stats
     record.stats = {
         "live_calls": st.live_calls,
@@ -92,6 +104,41 @@ def run_and_record(
             f"(record {outcome.record_path}); run the same command again to finish the rest"
         )
     return outcome
+
+
+class MaxFail:
+    """``-x`` / ``--maxfail N``: counts the cases (case x model) that can no longer pass — by the
+    rule of their outcome (:func:`records.summary.unit_outcome`), even were every sample still to
+    come to pass — and gives the reason to stop once there are N."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.planned: dict[tuple[str, str], int] = {}
+        self.finished: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.failed: set[tuple[str, str]] = set()
+
+    def plan(self, rows: list[Row]) -> None:
+        for r in rows:
+            key = (r.case.key, r.model_name)
+            self.planned[key] = self.planned.get(key, 0) + 1
+
+    def __call__(self, result: RowResult) -> str | None:
+        row = result.row
+        key = (row.case.key, row.model_name)
+        if key in self.failed:
+            return None
+        done = self.finished.setdefault(key, [])
+        sample = {"status": result.status, "score": result.score, "min_pass_rate": row.case.min_pass_rate}
+        done.append(sample)
+        rest = max(0, self.planned.get(key, len(done)) - len(done))
+        best_case = done + [{**sample, "status": "pass"}] * rest
+        if unit_outcome(best_case).status not in ("fail", "error"):
+            return None
+        self.failed.add(key)
+        n = len(self.failed)
+        if n < self.limit:
+            return None
+        return f"stopped after {n} failing case{'s' if n > 1 else ''} (-x/--maxfail {self.limit})"
 
 
 def exit_code_for(summary: dict[str, Any], fail_under: float | None = None) -> int:

@@ -108,6 +108,7 @@ class Runner:
         recordings: Recordings | None = None,
         writer: RecordingWriter | None = None,
         on_result: Callable[[RowResult], None] | None = None,
+        stop_when: Callable[[RowResult], str | None] | None = None,
     ) -> None:
         self.config = config
         self.options = options
@@ -115,6 +116,10 @@ class Runner:
         self.recordings = recordings
         self.writer = writer
         self.on_result = on_result
+        # -x / --maxfail: asked after each finished row; a reason stops the run from starting
+        # anything new (rows in flight finish and are kept).
+        self.stop_when = stop_when
+        self.stopped: str | None = None
         self.results: list[RowResult] = []
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
@@ -141,12 +146,15 @@ class Runner:
                 llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
         try:
             for row, resp in answered:
+                if self.stopped:
+                    break
                 await self._finish(row, resp)
-            if live:
+            if live and not self.stopped:
                 if self.options.offline:
-                    for group in live.values():
-                        for row in group:
-                            await self._finish(row, self._offline_error(row))
+                    for row in (r for group in live.values() for r in group):
+                        if self.stopped:
+                            break
+                        await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
         finally:
@@ -255,7 +263,7 @@ class Runner:
             self.stats.deduplicated += len(group) - 1
 
         async def worker() -> None:
-            while True:
+            while not self.stopped:
                 try:
                     group = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -396,6 +404,8 @@ class Runner:
         score = case_score(asserts) if status in ("pass", "fail") else None
         result = RowResult(row, resp, asserts, status, score)
         self.results.append(result)
+        if self.stop_when is not None and self.stopped is None:
+            self.stopped = self.stop_when(result)
         if self.writer is not None and self.options.record:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:

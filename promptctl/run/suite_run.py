@@ -37,6 +37,7 @@ class TestOptions:
     record: bool = False
     max_cost: float | None = None
     allow_unknown_cost: bool = False
+    maxfail: int | None = None  # -x / --maxfail N: stop after the first N failing cases
     write_record: bool = True
     # --last-failed: the case keys that failed or errored last time (the caller reads its record).
     previous_failures: set[str] | None = None
@@ -55,6 +56,7 @@ class RunOutcome:
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
+    stopped: str | None = None  # why -x / --maxfail stopped the run before every row ran
 
 
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
@@ -128,7 +130,12 @@ def _plan(
     return suite, rows
 
 
-def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult], None] | None) -> Runner:
+def _runner(
+    project: Project,
+    opts: TestOptions,
+    on_result: Callable[[RowResult], None] | None,
+    stop_when: Callable[[RowResult], str | None] | None = None,
+) -> Runner:
     from promptctl.execute.cache import ResponseCache
     from promptctl.execute.recordings.store import Recordings, RecordingWriter
 
@@ -155,6 +162,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         recordings=recordings,
         writer=writer,
         on_result=on_result,
+        stop_when=stop_when,
     )
 
 
@@ -164,9 +172,12 @@ def run_tests(
     *,
     on_plan: Callable[[list[Row]], None] | None = None,
     on_result: Callable[[RowResult], None] | None = None,
+    stop_when: Callable[[RowResult], str | None] | None = None,
 ) -> RunOutcome:
     """Plan and run the selected suite. Ctrl-C or SIGTERM end it early with ``interrupted`` set:
-    every finished row is in the outcome (and in the cache, and in recordings with --record)."""
+    every finished row is in the outcome (and in the cache, and in recordings with --record).
+    ``stop_when`` (``-x`` / ``--maxfail``) is asked after each finished row; once it gives a
+    reason nothing new starts, and the outcome's ``stopped`` says why when rows were left."""
     if opts.record and project.ref is not None:
         raise UsageError("--record writes recordings into the worktree; it cannot be combined with --ref")
     if opts.record and opts.offline:
@@ -174,7 +185,7 @@ def run_tests(
     suite, rows, notes = plan_tests(project, opts)
     if on_plan is not None:
         on_plan(rows)
-    runner = _runner(project, opts, on_result)
+    runner = _runner(project, opts, on_result, stop_when)
     if opts.record and runner.writer is not None:
         _prune_recordings(suite, rows, runner, opts)
     interrupted = False
@@ -195,6 +206,8 @@ def run_tests(
         elapsed_s=runner.elapsed,
         notes=notes,
     )
+    if runner.stopped and len(outcome.results) < len(rows):
+        outcome.stopped = f"{runner.stopped}: {len(rows) - len(outcome.results)} of {len(rows)} rows not run"
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()
     if runner.cache is not None:
