@@ -184,10 +184,18 @@ def test(
 
         opts.only_keys = affected_keys(project, affected)
     if dry_run:
+        if last_failed:
+            from promptctl.records.lastfailed import read_failure_set
+
+            opts.previous_failures, warning = read_failure_set(project.root)
+            if warning:
+                echo(f"warning: {warning}", err=True)
         plan = plan_only(project, opts)
         if fmt == "json":
             print_json(plan)
             return
+        for note in plan["notes"]:
+            echo(note, err=True)
         echo(
             f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
             f"{plan['cached']} from the cache, {plan['calls']} model calls"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
-from promptctl.records.record import Record, latest_record, new_record, write_record
+from promptctl.records.lastfailed import LASTFAILED, read_failure_set, updated_failure_set, write_failure_set
+from promptctl.records.record import Record, new_record, write_record
 from promptctl.records.summary import unit_outcome
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
@@ -46,11 +47,10 @@ def run_and_record(
 ) -> TestOutcome:
     """Run the selected suite and write its record; an interrupted run's record is written too
     (marked incomplete) before :class:`Interrupted` is raised."""
+    remember = project.ref is None and opts.write_record  # a run of the worktree's suite
+    known, warning = read_failure_set(project.root) if (remember or opts.last_failed) else (set(), None)
     if opts.last_failed and opts.previous_failures is None:
-        prev = latest_record(project.root)
-        opts.previous_failures = {
-            r["case_key"] for r in (prev.rows if prev else []) if r["status"] in ("fail", "error")
-        }
+        opts.previous_failures = known
     # The record's provenance (HEAD, dirty check: two git processes) is looked up meanwhile.
     provenance = _Background(
         new_record,
@@ -61,13 +61,19 @@ def run_and_record(
     )
     maxfail = MaxFail(opts.maxfail) if opts.maxfail else None
 
+    planned_per_case: dict[str, int] = {}
+
     def planned(rows: list[Row]) -> None:
+        for r in rows:
+            planned_per_case[r.case.key] = planned_per_case.get(r.case.key, 0) + 1
         if maxfail is not None:
             maxfail.plan(rows)
         if on_plan is not None:
             on_plan(rows)
 
     run = run_tests(project, opts, on_plan=planned, on_result=on_result, stop_when=maxfail)
+    if warning is not None:
+        run.notes.insert(0, f"warning: {warning}")
     record = provenance.result()
     record.selection = {
         "paths": opts.paths,
@@ -98,6 +104,11 @@ def run_and_record(
     outcome = TestOutcome(record=record, run=run)
     if opts.write_record:
         outcome.record_path = str(write_record(project.root, record))
+    if remember:
+        try:
+            write_failure_set(project.root, updated_failure_set(known, record.rows, planned_per_case))
+        except OSError as exc:
+            run.notes.append(f"warning: cannot update {LASTFAILED} ({exc.strerror or exc})")
     if run.interrupted:
         raise Interrupted(
             f"interrupted: {len(run.results)} of {run.rows_planned} rows finished and were kept "

@@ -22,6 +22,8 @@ from promptctl.suite.project import Project, load_checked
 
 @dataclass
 class TestOptions:
+    __test__ = False  # not a pytest test class
+
     paths: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
@@ -39,7 +41,8 @@ class TestOptions:
     allow_unknown_cost: bool = False
     maxfail: int | None = None  # -x / --maxfail N: stop after the first N failing cases
     write_record: bool = True
-    # --last-failed: the case keys that failed or errored last time (the caller reads its record).
+    # --last-failed: the case keys that failed or errored when they last ran (the caller reads
+    # them from the failure set, records.lastfailed).
     previous_failures: set[str] | None = None
 
 
@@ -86,25 +89,23 @@ def selection_for(
     sel = Selection(keywords=list(opts.keywords), tags=list(opts.tags), shard=opts.shard)
     if opts.only_keys is not None:
         sel.only_keys = set(opts.only_keys)
-    if opts.last_failed:
-        failed = set(opts.previous_failures or ())
-        if failed:
-            sel.only_keys = failed if sel.only_keys is None else sel.only_keys & failed
-            notes.append(f"--last-failed: rerunning {len(failed)} case(s) that failed or errored last time")
-        else:
-            notes.append("--last-failed: no previously failed cases; running everything selected")
     return sel, (case_paths or None), prompt_names, notes
 
 
 def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], list[str]]:
     """Load + lint (exit 2 on any error) + select + render every row."""
     sel, only, prompt_names, notes = selection_for(project, opts)
-    suite, rows = _plan(project, opts, sel, only, prompt_names)
+    suite, rows = _plan(project, opts, sel, only, prompt_names, notes)
     return suite, rows, notes
 
 
 def _plan(
-    project: Project, opts: TestOptions, sel: Selection, only: list[str] | None, prompt_names: list[str]
+    project: Project,
+    opts: TestOptions,
+    sel: Selection,
+    only: list[str] | None,
+    prompt_names: list[str],
+    notes: list[str],
 ) -> tuple[Suite, list[Row]]:
     from promptctl.suite.render import make_renderer
     from promptctl.validate import lint_assertion
@@ -124,10 +125,36 @@ def _plan(
             if any(n == "" or c.prompt == n or c.prompt.startswith(n + "/") for n in prompt_names)
         }
         sel.only_keys = keep if sel.only_keys is None else sel.only_keys & keep
+    if opts.last_failed:
+        _select_last_failed(suite, sel, set(opts.previous_failures or ()), notes)
     rows = build_plan(
         suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat
     )
     return suite, rows
+
+
+def _select_last_failed(suite: Suite, sel: Selection, failed: set[str], notes: list[str]) -> None:
+    """--last-failed narrows the selection to its known failures; with none among the selected
+    cases it runs them all and says so (as pytest's --lf does)."""
+    if not failed:
+        notes.append("--last-failed: no known failures; running everything selected")
+        return
+    selected = {
+        c.key for c in suite.cases if c.prompt in suite.prompts and sel.matches(c, suite.prompts[c.prompt])
+    }
+    rerun = failed & selected
+    if not rerun:
+        notes.append(
+            f"--last-failed: none of the {len(failed)} known failure(s) is among the selected cases; "
+            "running everything selected"
+        )
+        return
+    sel.only_keys = rerun
+    rest = len(failed) - len(rerun)
+    notes.append(
+        f"--last-failed: rerunning {len(rerun)} case(s) that failed or errored when they last ran"
+        + (f" ({rest} more known failure(s) not selected)" if rest else "")
+    )
 
 
 def _runner(

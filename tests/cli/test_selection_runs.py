@@ -104,3 +104,99 @@ def test_a_passing_run_under_x_is_complete(proj: Path) -> None:
     assert r.exit_code == 0 and "stopped" not in r.stderr
     rec = _record(proj)
     assert rec["complete"] is True and rec["incomplete_reason"] is None
+
+
+# -- --last-failed -------------------------------------------------------------------------------------
+def _ran(root: Path, *args: str) -> list[str]:
+    r = invoke("test", *args, "--format", "json", cwd=root)
+    assert r.exit_code in (0, 1), r.output
+    return [row["case"] for row in json.loads(r.stdout)["rows"]]
+
+
+def _fix(root: Path, spec: str) -> None:
+    write_files(root, {"cases/echo.yaml": cases(spec)})
+
+
+def _failure_set(root: Path) -> list[str]:
+    data = json.loads((root / ".promptctl/cache/lastfailed").read_text())
+    assert isinstance(data["cases"], list)
+    return list(data["cases"])
+
+
+def test_last_failed_keeps_a_failure_set_across_runs(proj: Path) -> None:
+    _fix(proj, "PFPF")
+    assert _ran(proj) == ["c0", "c1", "c2", "c3"]
+    assert _failure_set(proj) == ["echo::c1", "echo::c3"]
+    # a passing -k run does not forget the failures elsewhere
+    assert _ran(proj, "-k", "c0") == ["c0"]
+    r = invoke("test", "--last-failed", "--format", "json", cwd=proj)
+    assert [row["case"] for row in json.loads(r.stdout)["rows"]] == ["c1", "c3"]
+    assert "--last-failed: rerunning 2 case(s) that failed or errored when they last ran" in r.stderr
+    # a case that passes leaves the set; the rest stay
+    _fix(proj, "PPPF")
+    assert _ran(proj, "--lf") == ["c1", "c3"]
+    assert _failure_set(proj) == ["echo::c3"]
+    assert _ran(proj, "--lf") == ["c3"]
+    _fix(proj, "PPPP")
+    assert _ran(proj, "--lf") == ["c3"] and _failure_set(proj) == []
+    # an empty set runs everything, and says so
+    r = invoke("test", "--last-failed", cwd=proj)
+    assert r.exit_code == 0 and "4 passed" in r.stdout
+    assert "--last-failed: no known failures; running everything selected" in r.stderr
+
+
+def test_known_failures_outside_the_selection_run_everything_selected(proj: Path) -> None:
+    _fix(proj, "PFPF")
+    _ran(proj)
+    r = invoke("test", "--lf", "-k", "c0", "--format", "json", cwd=proj)
+    assert [row["case"] for row in json.loads(r.stdout)["rows"]] == ["c0"]
+    assert "none of the 2 known failure(s) is among the selected cases" in r.stderr
+    r = invoke("test", "--lf", "-k", "c1", "-k", "c2", "--format", "json", cwd=proj)
+    assert [row["case"] for row in json.loads(r.stdout)["rows"]] == ["c1"]
+    assert "(1 more known failure(s) not selected)" in r.stderr
+
+
+def test_an_unfinished_case_keeps_its_entry(proj: Path) -> None:
+    _fix(proj, "FFF")
+    _ran(proj)
+    _fix(proj, "PPP")
+    assert _ran(proj, "-x") == ["c0", "c1", "c2"]  # all pass: nothing stops
+    assert _failure_set(proj) == []
+    _fix(proj, "FFF")
+    _ran(proj, "-x", "-k", "c0")
+    assert _failure_set(proj) == ["echo::c0"]
+    _ran(proj, "-x")  # stops after c0: c1 and c2 did not run, so they are still not known failures
+    assert _failure_set(proj) == ["echo::c0"]
+
+
+def test_a_damaged_failure_set_is_reported_and_rewritten(proj: Path) -> None:
+    _fix(proj, "PF")
+    path = proj / ".promptctl/cache/lastfailed"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    r = invoke("test", "--lf", "--format", "json", cwd=proj)
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "lastfailed is damaged" in r.stderr
+    assert [row["case"] for row in json.loads(r.stdout)["rows"]] == ["c0", "c1"]
+    assert _failure_set(proj) == ["echo::c1"]
+
+
+def test_dry_run_plans_only_the_known_failures(proj: Path, server: FakeServer) -> None:
+    _fix(proj, "PFPF")
+    _ran(proj)
+    plan = json.loads(invoke("test", "--lf", "--dry-run", "--format", "json", cwd=proj).stdout)
+    assert plan["rows"] == 2 and plan["cached"] == 2
+
+
+def test_a_run_at_another_revision_leaves_the_failure_set_alone(proj: Path) -> None:
+    from tests.helpers import commit_all
+
+    _fix(proj, "FF")
+    commit_all(proj, "two failing")
+    _ran(proj)
+    _fix(proj, "PP")
+    _ran(proj, "-k", "c0")
+    assert _failure_set(proj) == ["echo::c1"]
+    r = invoke("test", "--ref", "HEAD", cwd=proj)  # the committed suite still fails both
+    assert r.exit_code == 1
+    assert _failure_set(proj) == ["echo::c1"]
