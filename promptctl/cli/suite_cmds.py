@@ -25,10 +25,14 @@ def init() -> None:
     """Scaffold prompts/, cases/, promptctl.yaml, .gitignore entries and a CI workflow here.
 
     Never overwrites an existing file."""
-    from promptctl.scaffold import scaffold
+    from promptctl.scaffold import next_steps, scaffold
 
-    for action, path in scaffold(Path.cwd()):
+    actions = scaffold(Path.cwd())
+    for action, path in actions:
         echo(f"{action:>8}  {path}")
+    echo()
+    for line in next_steps(actions):
+        echo(line)
 
 
 # -- list ---------------------------------------------------------------------------------------
