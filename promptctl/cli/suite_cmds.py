@@ -169,17 +169,16 @@ def _only_paths(project: Project, suite: Suite, problems: list[Problem], paths: 
     root = project.config.root
     pdir = project.config.prompts_dir.rstrip("/")
     norm = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/") for p in paths]
-    prompt_of = {p.path: name for name, p in suite.prompts.items()}
     for n in norm:
-        if n == "promptctl.yaml" or (n.startswith(pdir + "/") and n.endswith(".j2")):
+        inside = n[len(pdir) + 1 :].split("/") if n.startswith(pdir + "/") else []
+        if n == "promptctl.yaml" or (
+            inside and (n.endswith(".j2") or any(x.startswith("_") for x in inside))
+        ):
             return problems
-        if n.startswith(pdir + "/") and os.path.basename(n).startswith("_"):
-            return problems
-    wanted = set(norm)
-    named = {prompt_of[n] for n in norm if n in prompt_of}
-    wanted |= {cf.path for cf in suite.case_files if cf.prompt in named}
-    return [
-        p
-        for p in problems
-        if any(n in (".", p.path) or p.path.startswith(n.rstrip("/") + "/") for n in wanted)
-    ]
+
+    def given(path: str) -> bool:
+        return any(n in (".", path) or path.startswith(n.rstrip("/") + "/") for n in norm)
+
+    named = {name for name, p in suite.prompts.items() if given(p.path)}
+    cases_of_named = {cf.path for cf in suite.case_files if cf.prompt in named}
+    return [p for p in problems if given(p.path) or p.path in cases_of_named]

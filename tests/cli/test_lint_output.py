@@ -87,7 +87,12 @@ def test_a_changed_prompt_reports_its_case_files_too(tmp_path: Path) -> None:
     )
     r = invoke("lint", "prompts/greet.yaml", cwd=tmp_path)
     assert r.exit_code == 2 and "cases/greet.yaml:" in r.stdout and "city" in r.stdout
+    assert "cases/greet.yaml:" in invoke("lint", "prompts", cwd=tmp_path).stdout  # a folder of prompts
     assert invoke("lint", "promptctl.yaml", cwd=tmp_path).exit_code == 2  # the config reaches all
+    write_files(tmp_path, {"prompts/_partials/p.j2": "x", "prompts/_partials/more/q.yaml": "y: 1\n"})
+    for partial in ("prompts/_partials/p.j2", "prompts/_partials/more/q.yaml"):
+        r = invoke("lint", partial, cwd=tmp_path)
+        assert r.exit_code == 2 and "cases/greet.yaml:" in r.stdout, partial
 
 
 def test_the_pre_commit_hook_runs_lint_on_changed_prompt_files(tmp_path: Path) -> None:
