@@ -15,6 +15,7 @@ from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
     from promptctl.records.record import Record
+    from promptctl.report.formats import ReportFile
     from promptctl.suite.project import Project
 
 STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
@@ -29,6 +30,15 @@ LabelOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown | html")]
 OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
+ReportsOpt = Annotated[
+    list[str],
+    typer.Option(
+        "-o",
+        "--output",
+        help="Write a report to a file: FORMAT=FILE (json, junit, markdown), or FILE in --format's "
+        "format (JSON with the table). Repeatable; the terminal summary and exit code stay.",
+    ),
+]
 
 
 def current_project(ref: str | None = None, label: str | None = None) -> Project:
@@ -78,23 +88,52 @@ def emit(text: str, output: Path | None) -> None:
 def print_record(
     record: Record,
     fmt: str,
-    output: Path | None,
+    reports: list[ReportFile],
     verbose: bool,
     *,
+    summary_to_stderr: bool = False,
     root: Path | None = None,
     messages: dict[str, list[dict[str, Any]]] | None = None,
 ) -> None:
-    from promptctl.report import as_json, formatting, text
+    """Show a record: in ``fmt`` on stdout unless a bare ``-o FILE`` took that report (then the
+    terminal table, as with ``--format table``), and write every ``-o`` report atomically.
+    ``summary_to_stderr``: with a machine format on stdout, still say the summary on stderr.
+    ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests)."""
+    from promptctl.report import text
     from promptctl.report.formats import render_record
 
-    if fmt == "html":
-        from promptctl.cli.html_pages import record_page
+    def render(f: str) -> str:
+        if f == "html":
+            from promptctl.cli.html_pages import record_page
 
-        emit(record_page(root or current_project().root, record, messages), output)
-        return
-    if fmt != "table":
-        emit(render_record(record, fmt), output)
-        return
+            return record_page(root or current_project().root, record, messages)
+        return render_record(record, f)
+
+    rendered = [(r, render(r.fmt)) for r in reports]  # all rendered before any write
+    redirected = fmt != "table" and any(r.fmt == fmt for r in reports)
+    if fmt != "table" and not redirected:
+        emit(render(fmt), None)
+        if summary_to_stderr:
+            echo(text.summary_line(record.summary), err=True)
+    else:
+        _print_table_view(record, verbose)
+    for r, body in rendered:
+        _write_report(r, body)
+
+
+def _write_report(r: ReportFile, body: str) -> None:
+    from promptctl.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(r.path, body)
+    except OSError as exc:
+        raise UsageError(f"cannot write the {r.fmt} report to {r.path}: {exc.strerror or exc}") from None
+    echo(f"{r.fmt} report written to {r.path}", err=True)
+
+
+def _print_table_view(record: Record, verbose: bool) -> None:
+    from promptctl.report import formatting, text
+
     if verbose:
         us = text.units(record)
         table(
@@ -114,14 +153,15 @@ def print_record(
     fails = text.failures(record)
     if fails:
         table(
-            ["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],
+            ["PROMPT", "CASE", "MODEL", "PASSED", "ASSERTION", "REASON", "OUTPUT"],
             [
                 [
                     f["prompt"],
                     f["case"],
                     f["model"],
+                    f["passed"],
                     f["assertion"],
-                    formatting.trim(f["reason"], 220),
+                    text.failure_reason(f, 220),
                     formatting.trim(f["output"], 60),
                 ]
                 for f in fails
@@ -129,5 +169,3 @@ def print_record(
             title="Failures",
         )
     echo(text.summary_line(record.summary))
-    if output is not None:
-        emit(as_json.record_json(record), output)

@@ -12,8 +12,8 @@ from promptctl.cli.common import (
     FormatOpt,
     JsonOpt,
     LabelOpt,
-    OutOpt,
     RefOpt,
+    ReportsOpt,
     current_project,
     parse_vars,
     print_record,
@@ -108,8 +108,17 @@ def test(
         typer.Option("--fail-under", min=0, max=1, help="Exit 0 when the pass rate is at least this."),
     ] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+    exitfirst: Annotated[
+        bool, typer.Option("-x", "--exitfirst", help="Stop after the first failing case (--maxfail 1).")
+    ] = False,
+    maxfail: Annotated[
+        int | None,
+        typer.Option(
+            "--maxfail", min=1, help="Stop starting calls after N failing cases; keep what finished."
+        ),
+    ] = None,
     last_failed: Annotated[
         bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
     ] = False,
@@ -127,6 +136,13 @@ def test(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")
     ] = None,
+    allow_unknown_cost: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-cost",
+            help="With --max-cost: run even when a model has no known price (its calls are not counted).",
+        ),
+    ] = False,
     shard: Annotated[
         str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")
     ] = None,
@@ -139,12 +155,14 @@ def test(
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl.records.run_record import exit_code_for, run_and_record
+    from promptctl.report.formats import report_files
     from promptctl.run.plan import parse_shard
     from promptctl.run.suite_run import TestOptions
     from promptctl.run.suite_run import dry_run as plan_only
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
+    reports = report_files(output, fmt)  # a bad -o fails now, not after the run
     project = current_project(ref, label)
     opts = TestOptions(
         paths=paths or [],
@@ -160,16 +178,26 @@ def test(
         offline=offline,
         record=record,
         max_cost=max_cost,
+        allow_unknown_cost=allow_unknown_cost,
+        maxfail=maxfail if maxfail is not None else (1 if exitfirst else None),
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
     if dry_run:
+        if last_failed:
+            from promptctl.records.lastfailed import read_failure_set
+
+            opts.previous_failures, warning = read_failure_set(project.root)
+            if warning:
+                echo(f"warning: {warning}", err=True)
         plan = plan_only(project, opts)
         if fmt == "json":
             print_json(plan)
             return
+        for note in plan["notes"]:
+            echo(note, err=True)
         echo(
             f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
             f"{plan['cached']} from the cache, {plan['calls']} model calls"
@@ -187,7 +215,7 @@ def test(
             )
         )
         return
-    progress = _Progress(enabled=fmt == "table" or output is not None)
+    progress = _Progress(enabled=fmt == "table" or bool(reports))
     try:
         outcome = run_and_record(
             project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
@@ -200,7 +228,11 @@ def test(
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
     messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
-    print_record(outcome.record, fmt, output, verbose, root=project.root, messages=messages)
+    print_record(
+        outcome.record, fmt, reports, verbose, summary_to_stderr=True, root=project.root, messages=messages
+    )
+    if run.stopped:
+        echo(f"{run.stopped}; the run record is marked incomplete", err=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if not run.results:
@@ -283,12 +315,14 @@ def history(
 def show(
     ref: Annotated[str | None, typer.Argument(help="Commit/ref (default: the latest record).")] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
 ) -> None:
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
+    from promptctl.report.formats import report_files
 
+    reports = report_files(output, fmt)
     root = current_project().root
     record = find_record(root, ref)
-    print_record(record, fmt, output, verbose, root=root)
+    print_record(record, fmt, reports, verbose, root=root)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from promptctl.cli.common import JsonOpt, LabelOpt, RefOpt, current_project, parse_vars
 from promptctl.cli.output import echo, print_json, print_problems, table
-from promptctl.errors import UsageError
+from promptctl.errors import Problem, UsageError
+
+if TYPE_CHECKING:
+    from promptctl.suite.load import Suite
+    from promptctl.suite.project import Project
 
 
 def register(app: typer.Typer) -> None:
@@ -25,10 +29,14 @@ def init() -> None:
     """Scaffold prompts/, cases/, promptctl.yaml, .gitignore entries and a CI workflow here.
 
     Never overwrites an existing file."""
-    from promptctl.scaffold import scaffold
+    from promptctl.scaffold import next_steps, scaffold
 
-    for action, path in scaffold(Path.cwd()):
+    actions = scaffold(Path.cwd())
+    for action, path in actions:
         echo(f"{action:>8}  {path}")
+    echo()
+    for line in next_steps(actions):
+        echo(line)
 
 
 # -- list ---------------------------------------------------------------------------------------
@@ -112,26 +120,37 @@ def lint(
     paths: Annotated[
         list[str] | None, typer.Argument(help="Files or directories to check (default: all).")
     ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text | github (workflow annotations on the lines)")
+    ] = "text",
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 1).")] = False,
     ref: RefOpt = None,
     label: LabelOpt = None,
 ) -> None:
     """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
 
-    Exit 0 when clean (warnings allowed), 2 on any error."""
+    Exit 0 when clean (warnings allowed), 2 on any error, 1 on warnings with --strict."""
     from promptctl.suite.lint import check_suite
     from promptctl.validate import lint_assertion
 
+    if fmt not in ("text", "github"):
+        raise UsageError(f"unknown --format '{fmt}'; use text or github")
     project = current_project(ref, label)
     suite = project.load()
     problems = check_suite(suite, lint_assertion)
     if paths:
-        norm = [os.path.relpath(os.path.abspath(p), project.config.root).replace(os.sep, "/") for p in paths]
-        problems = [
-            p
-            for p in problems
-            if any(n in (".", p.path) or p.path.startswith(n.rstrip("/") + "/") for n in norm)
-        ]
-    print_problems(problems)
+        problems = _only_paths(project, suite, problems, paths)
+    if fmt == "github":
+        from promptctl.git.plumbing import find_repo_root
+        from promptctl.report.github import annotation
+
+        root = Path(project.config.root)
+        top = find_repo_root(root)
+        prefix = os.path.relpath(root, top).replace(os.sep, "/") if top is not None else ""
+        for p in problems:
+            echo(annotation(p, prefix=prefix))
+    else:
+        print_problems(problems)
     errors = sum(p.is_error for p in problems)
     warnings = len(problems) - errors
     n_prompts, n_cases = len(suite.prompts), len(suite.cases)
@@ -139,4 +158,29 @@ def lint(
     if errors:
         echo(summary, err=True)
         raise typer.Exit(2)
+    if warnings and strict:
+        echo(summary + " (--strict: warnings fail)", err=True)
+        raise typer.Exit(1)
     echo(summary if problems else f"{n_prompts} prompts, {n_cases} cases: all clean")
+
+
+def _only_paths(project: Project, suite: Suite, problems: list[Problem], paths: list[str]) -> list[Problem]:
+    """The problems ``lint PATH…`` reports: those in the given files and folders, and in the case
+    files of a given prompt (an edit to a prompt can break them); a given promptctl.yaml or
+    partial (anything under prompts/ that is no prompt) reaches every file: all problems."""
+    root = project.config.root
+    pdir = project.config.prompts_dir.rstrip("/")
+    norm = [os.path.relpath(os.path.abspath(p), root).replace(os.sep, "/") for p in paths]
+    for n in norm:
+        inside = n[len(pdir) + 1 :].split("/") if n.startswith(pdir + "/") else []
+        if n == "promptctl.yaml" or (
+            inside and (n.endswith(".j2") or any(x.startswith("_") for x in inside))
+        ):
+            return problems
+
+    def given(path: str) -> bool:
+        return any(n in (".", path) or path.startswith(n.rstrip("/") + "/") for n in norm)
+
+    named = {name for name, p in suite.prompts.items() if given(p.path)}
+    cases_of_named = {cf.path for cf in suite.case_files if cf.prompt in named}
+    return [p for p in problems if given(p.path) or p.path in cases_of_named]

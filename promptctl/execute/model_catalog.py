@@ -27,6 +27,11 @@ class Prices:
     output: float
     cached_input: float | None = None
 
+    @classmethod
+    def per_million(cls, input: float, output: float, cached_input: float | None = None) -> Prices:
+        """Prices as promptctl.yaml declares them (an alias's ``price:``): USD per 1M tokens."""
+        return cls(input / 1e6, output / 1e6, None if cached_input is None else cached_input / 1e6)
+
 
 @cache
 def _table() -> dict[str, dict[str, Any]]:
@@ -77,11 +82,24 @@ def prices(model: str) -> Prices | None:
     )
 
 
-def cost(model: str, input_tokens: int, output_tokens: int, *, cached_tokens: int = 0) -> float | None:
+def is_priced(model: str, price: Prices | None = None) -> bool:
+    """Whether :func:`cost` can price calls to ``model`` (``price``: an alias's declared prices)."""
+    return price is not None or prices(model) is not None
+
+
+def cost(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    price: Prices | None = None,
+) -> float | None:
     """The one pricing rule: tokens x the model's prices, ``cached_tokens`` of the prompt at the
-    cached-input price when the model has one. Calls made, replays and ``--dry-run`` estimates all
-    go through it. None when the model is not priced."""
-    p = prices(model)
+    cached-input price when the model has one. ``price`` (an alias's ``price:`` in promptctl.yaml)
+    wins over the table. Calls made, replays and ``--dry-run`` estimates all go through it. None
+    when the model is not priced."""
+    p = price if price is not None else prices(model)
     if p is None:
         return None
     cached = cached_tokens if p.cached_input is not None and 0 < cached_tokens <= input_tokens else 0

@@ -79,6 +79,7 @@ class Record:
     rows: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
     interrupted: bool = False
+    incomplete_reason: str | None = None  # why rows are missing: -x / --maxfail, an interruption
     selection: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=_versions)

@@ -111,14 +111,27 @@ def unit_outcome(samples: list[dict[str, Any]]) -> UnitOutcome:
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The record's summary. One pass over the rows (it runs on every ``test`` and ``show``)."""
+    """The record's summary: one pass over the cases, one over the rows (it runs on every ``test``
+    and ``show``)."""
     counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "pending": 0}
     units = group_units(rows)
-    for samples in units.values():
-        counts[unit_outcome(samples).status] += 1
-    latencies: list[float] = []
+    # Scores are weighted like the pass rate: each case x model once (the mean of its samples),
+    # so a case sampled ten times weighs no more than a case sampled once.
     scores: list[float] = []
     metrics: dict[str, list[float]] = {}
+    for samples in units.values():
+        outcome = unit_outcome(samples)
+        counts[outcome.status] += 1
+        if outcome.score is not None:
+            scores.append(outcome.score)
+        unit_metrics: dict[str, list[float]] = {}
+        for r in samples:
+            for a in r.get("asserts", []):
+                if a.get("metric") and not a.get("error") and not a.get("pending"):
+                    unit_metrics.setdefault(a["metric"], []).append(a["score"])
+        for name, values in unit_metrics.items():
+            metrics.setdefault(name, []).append(_fmean(values))
+    latencies: list[float] = []
     row_passes = row_judged = tokens_in = tokens_out = cache_hits = replays = live = 0
     cost: float | None = 0
     spent: float | None = 0
@@ -139,12 +152,6 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if st != "error":
                 c = r.get("cost")
                 cost = None if c is None or cost is None else cost + c
-        score = r.get("score")
-        if score is not None:
-            scores.append(score)
-        for a in r.get("asserts", []):
-            if a.get("metric") and not a.get("error") and not a.get("pending"):
-                metrics.setdefault(a["metric"], []).append(a["score"])
         tokens_in += r.get("input_tokens") or 0
         tokens_out += r.get("output_tokens") or 0
         if source == "cache":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from promptctl.errors import InputError, Problem, UsageError
+from promptctl.execute.model_catalog import Prices
 from promptctl.execute.types import ModelRequest, Target, fingerprint
 from promptctl.suite.model import Case, Config, Prompt
 
@@ -65,6 +66,7 @@ def resolve_target(name: str, config: Config) -> tuple[Target, list[Target]]:
         api_key_env=alias.api_key_env,
         params=tuple(sorted(alias.params.items())),
         rpm=alias.rpm,
+        price=Prices.per_million(**alias.price) if alias.price else None,
     )
     fallbacks = []
     for fb in alias.fallbacks:

@@ -27,12 +27,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptctl.errors import UsageError
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprint, from_response, to_response
 from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.execute.types import (
+    NO_API_KEY,
+    ModelRequest,
+    ModelResponse,
+    RetryPolicy,
+    fingerprint,
+)
 from promptctl.run.plan import Row, resolve_target
+from promptctl.run.pricing import price_stored, unpriced_models
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
@@ -51,6 +59,8 @@ class RunOptions:
     offline: bool = False  # no model call at all
     record: bool = False  # write recordings
     max_cost: float | None = None
+    max_cost_source: str = "--max-cost"  # or "max_cost in promptctl.yaml": named in messages
+    allow_unknown_cost: bool = False  # run under max_cost even with models that have no known price
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
     # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
@@ -105,6 +115,7 @@ class Runner:
         on_result: Callable[[RowResult], None] | None = None,
         embeddings: EmbeddingRecordings | None = None,
         validation_extra: dict[str, Any] | None = None,
+        stop_when: Callable[[RowResult], str | None] | None = None,
     ) -> None:
         self.config = config
         self.validation_extra = dict(validation_extra or {})  # e.g. the review files, for `human`
@@ -114,6 +125,10 @@ class Runner:
         self.writer = writer
         self.on_result = on_result
         self.embeddings = embeddings
+        # -x / --maxfail: asked after each finished row; a reason stops the run from starting
+        # anything new (rows in flight finish and are kept).
+        self.stop_when = stop_when
+        self.stopped: str | None = None
         self.results: list[RowResult] = []
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
@@ -122,6 +137,7 @@ class Runner:
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
         self.elapsed: float | None = None  # wall seconds of the last run_rows
+        self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, rows: list[Row]) -> list[RowResult]:
@@ -135,6 +151,7 @@ class Runner:
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
+        self._check_budget_can_count(rows, pending)
         if live and not self.options.offline:
             self.pool = self._start_pool(len(live))
             if self.pool is None:
@@ -143,12 +160,15 @@ class Runner:
                 llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
         try:
             for row, resp in answered:
+                if self.stopped:
+                    break
                 await self._finish(row, resp)
-            if live:
+            if live and not self.stopped:
                 if self.options.offline:
-                    for group in live.values():
-                        for row in group:
-                            await self._finish(row, self._offline_error(row))
+                    for row in (r for group in live.values() for r in group):
+                        if self.stopped:
+                            break
+                        await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
         finally:
@@ -173,6 +193,31 @@ class Runner:
             pool.close()
             return None  # cannot start processes here: the in-process path still works
         return pool
+
+    def _check_budget_can_count(self, rows: list[Row], pending: list[Row]) -> None:
+        """Under a budget (``--max-cost``, ``max_cost``) every model this run may call must have
+        a price, or its calls would count as free and the budget would never stop anything:
+        refuse before any call (exit 2), unless ``--allow-unknown-cost`` accepts it."""
+        cap = self.options.max_cost
+        if cap is None or self.options.offline:
+            return
+        unpriced = unpriced_models(rows, pending, self.config)
+        if not unpriced:
+            return
+        names = ", ".join(unpriced)
+        if self.options.allow_unknown_cost:
+            self.notes.append(
+                f"{self.options.max_cost_source}: calls to {names} are not counted against the "
+                f"{cap:g} USD budget: no price is known (--allow-unknown-cost)"
+            )
+            return
+        raise UsageError(
+            f"{self.options.max_cost_source} {cap:g} USD cannot be enforced: no price is known for "
+            f"{names}, so its calls would count as free",
+            hint="declare the price of each in promptctl.yaml, on its alias: `models: {NAME: {model: …, "
+            "price: {input: 0.15, output: 0.60}}}` (USD per 1M tokens), or pass --allow-unknown-cost "
+            "to run without counting those calls",
+        )
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -232,7 +277,7 @@ class Runner:
             self.stats.deduplicated += len(group) - 1
 
         async def worker() -> None:
-            while True:
+            while not self.stopped:
                 try:
                     group = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -412,6 +457,8 @@ class Runner:
 
         if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
             resp = self._explain_missing_key(row, resp)
+        if resp.source != "live" and resp.cost is None:
+            resp = price_stored(row, resp)
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -430,6 +477,8 @@ class Runner:
         score = case_score(asserts) if status in ("pass", "fail") else None
         result = RowResult(row, resp, asserts, status, score)
         self.results.append(result)
+        if self.stop_when is not None and self.stopped is None:
+            self.stopped = self.stop_when(result)
         if self.writer is not None and self.options.record:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:

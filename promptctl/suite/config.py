@@ -97,6 +97,7 @@ def parse_config(text: str, path: str, root: Path) -> Config:
             params=dict(spec.get("params") or {}),
             fallbacks=list(spec.get("fallbacks") or []),
             rpm=spec.get("rpm"),
+            price={k: float(v) for k, v in spec["price"].items()} if spec.get("price") else None,
         )
     gate = data.get("gate") or {}
     cfg.gate = GateConfig(**{k: gate[k] for k in GateConfig.__dataclass_fields__ if k in gate})

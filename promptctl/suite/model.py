@@ -131,6 +131,8 @@ class ModelAlias:
     params: dict[str, Any] = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)
     rpm: float | None = None
+    # USD per 1M tokens as written: {input, output[, cached_input]}; wins over litellm's table.
+    price: dict[str, float] | None = None
 
 
 @dataclass
@@ -185,6 +187,7 @@ class Config:
                     "params": a.params,
                     "fallbacks": a.fallbacks,
                     "rpm": a.rpm,
+                    "price": a.price,
                 }
                 for k, a in sorted(self.models.items())
             },

@@ -80,6 +80,9 @@ def test_aliases_and_public_dict_has_no_secret(tmp_path: Path, monkeypatch: pyte
         ("prompts_dir: ../elsewhere\n", "must be a path inside the project"),
         ("concurrency: 0\n", "concurrency"),
         ("gate: {correction: bonferroni}\n", "'bonferroni' is not allowed"),
+        ("models:\n  a: {model: x, price: {input: cheap, output: 1}}\n", "price.input"),
+        ("models:\n  a: {model: x, price: {input: 1}}\n", "output"),
+        ("models:\n  a: {model: x, price: {input: 1, output: 2, inptu: 3}}\n", "inptu"),
     ],
 )
 def test_bad_config_is_located(tmp_path: Path, text: str, fragment: str) -> None:
@@ -88,3 +91,20 @@ def test_bad_config_is_located(tmp_path: Path, text: str, fragment: str) -> None
         load_config(tmp_path)
     rendered = exc.value.render()
     assert rendered.startswith("promptctl.yaml:") and fragment in rendered
+
+
+def test_an_alias_price_is_read_and_resolved_per_token(tmp_path: Path) -> None:
+    from promptctl.execute.model_catalog import Prices
+    from promptctl.run.plan import resolve_target
+
+    write_files(
+        tmp_path,
+        {
+            "promptctl.yaml": "models:\n  mine:\n    model: openai/x\n    price: {input: 0.5, output: 2, cached_input: 0.25}\n"
+        },
+    )
+    cfg = load_config(tmp_path)
+    assert cfg.models["mine"].price == {"input": 0.5, "output": 2.0, "cached_input": 0.25}
+    assert cfg.public_dict()["models"]["mine"]["price"] == {"input": 0.5, "output": 2.0, "cached_input": 0.25}
+    target, _ = resolve_target("mine", cfg)
+    assert target.price == Prices(0.5e-6, 2e-6, 0.25e-6)
