@@ -80,6 +80,13 @@ class GitError(PromptctlError):
     """A git operation failed or a ref does not exist (exit 2: it is the user's input that is wrong)."""
 
 
+class RemoteRejected(GitError):
+    """A remote refused an update that is not a fast-forward (someone pushed first). Nothing the
+    user typed is wrong, so not a usage error (exit 3): pull, then push again."""
+
+    exit_code = EXIT_EXECUTION
+
+
 class Interrupted(PromptctlError):
     """The run was interrupted (Ctrl-C / SIGTERM); finished work was kept (exit 130)."""
 
