@@ -46,11 +46,24 @@ def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
             raise UsageError(f"--vars-file {vars_file} must hold a mapping of variable names to values")
         out.update(data)
     for item in var:
-        if "=" not in item:
-            raise UsageError(f"--var expects KEY=VALUE, got '{item}'")
-        key, _, value = item.partition("=")
-        out[key.strip()] = value
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise UsageError(f"--var expects KEY=VALUE with a name before '=', got '{item}'")
+        if not key.isidentifier():
+            raise UsageError(
+                f"--var {item}: '{key}' is not a variable name (letters, digits and _, not a leading digit)"
+            )
+        out[key] = value
     return out
+
+
+def check_record_format(fmt: str) -> None:
+    """A record's --format is checked before anything runs (not after a whole suite was run)."""
+    from promptctl.report.formats import RECORD_FORMATS
+
+    if fmt != "table" and fmt not in RECORD_FORMATS:
+        raise UsageError(f"unknown --format '{fmt}'; use table, {', '.join(sorted(RECORD_FORMATS))}")
 
 
 def emit(text: str, output: Path | None) -> None:

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from promptctl.cli.common import FormatOpt, JsonOpt, OutOpt, RefOpt, current_project, parse_vars, print_record
+from promptctl.cli.common import (
+    FormatOpt,
+    JsonOpt,
+    OutOpt,
+    RefOpt,
+    check_record_format,
+    current_project,
+    parse_vars,
+    print_record,
+)
 from promptctl.cli.output import echo, print_json, table
 from promptctl.errors import ExecutionError, UsageError
 
@@ -133,6 +142,7 @@ def test(
     from promptctl.run.suite_run import TestOptions
     from promptctl.run.suite_run import dry_run as plan_only
 
+    check_record_format(fmt)
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
     project = current_project(ref)
@@ -236,7 +246,7 @@ def run(
 
 # -- history / show -----------------------------------------------------------------------------
 def history(
-    limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show at most this many records.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Run records over time: commit, date, subject, pass rate, mean score, cost."""
@@ -276,5 +286,6 @@ def show(
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
 
+    check_record_format(fmt)
     record = find_record(current_project().root, ref)
     print_record(record, fmt, output, verbose)
