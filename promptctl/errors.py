@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_EXECUTION = 3
+EXIT_NO_CASES = 5  # as pytest's "no tests collected": a selection typo must not pass CI
 EXIT_INTERRUPTED = 130
 
 
@@ -85,6 +86,12 @@ class RemoteRejected(GitError):
     user typed is wrong, so not a usage error (exit 3): pull, then push again."""
 
     exit_code = EXIT_EXECUTION
+
+
+class NothingSelected(PromptctlError):
+    """The selection (paths, -k, --tag, --shard, ...) matched no case (exit 5)."""
+
+    exit_code = EXIT_NO_CASES
 
 
 class Interrupted(PromptctlError):

@@ -33,6 +33,17 @@ def current_project(ref: str | None = None) -> Project:
     return open_project(Path.cwd(), ref)
 
 
+def check_paths(project: Project, paths: list[str]) -> None:
+    """Every PATH argument names a file or folder of the project (at ``--ref``, of that commit)."""
+    for p in paths:
+        rel = os.path.relpath(os.path.abspath(p), project.root).replace(os.sep, "/")
+        if rel.startswith("../") or rel == "..":
+            raise UsageError(f"{p}: outside the project at {project.root}")
+        if rel != "." and not project.source.exists(rel):
+            at = f" at {project.ref}" if project.ref else ""
+            raise UsageError(f"{p}: no such file or directory{at}")
+
+
 def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
     import yaml
 

@@ -13,13 +13,14 @@ from promptctl.cli.common import (
     JsonOpt,
     OutOpt,
     RefOpt,
+    check_paths,
     check_record_format,
     current_project,
     parse_vars,
     print_record,
 )
 from promptctl.cli.output import echo, print_json, table
-from promptctl.errors import ExecutionError, UsageError
+from promptctl.errors import ExecutionError, NothingSelected, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -146,6 +147,7 @@ def test(
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
     project = current_project(ref)
+    check_paths(project, paths or [])
     opts = TestOptions(
         paths=paths or [],
         keywords=keyword,
@@ -165,8 +167,14 @@ def test(
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
+    selected_nothing = NothingSelected(
+        "no cases selected" + _selection_words(paths or [], keyword, tag, shard, last_failed, affected),
+        hint="`promptctl list` shows the prompts and how many cases each has; -k matches 'prompt::case-id'",
+    )
     if dry_run:
         plan = plan_only(project, opts)
+        if not plan["rows"]:
+            raise selected_nothing
         if fmt == "json":
             print_json(plan)
             return
@@ -188,9 +196,15 @@ def test(
         )
         return
     progress = _Progress(enabled=fmt == "table" or output is not None)
+
+    def on_plan(rows: list[Any]) -> None:
+        if not rows:  # before anything runs or is recorded
+            raise selected_nothing
+        progress.plan(rows)
+
     try:
         outcome = run_and_record(
-            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
+            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=on_plan, on_result=progress.result
         )
     finally:
         progress.stop()
@@ -202,9 +216,26 @@ def test(
     print_record(outcome.record, fmt, output, verbose)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
-    if not run.results:
-        echo("no cases selected", err=True)
     raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+
+
+def _selection_words(
+    paths: list[str],
+    keyword: list[str],
+    tag: list[str],
+    shard: str | None,
+    last_failed: bool,
+    affected: str | None,
+) -> str:
+    """`` (by -k zzzz, --tag t)``: what the user selected with, for the "no cases selected" message."""
+    words = [*paths, *(f"-k {k}" for k in keyword), *(f"--tag {t}" for t in tag)]
+    if shard:
+        words.append(f"--shard {shard}")
+    if last_failed:
+        words.append("--last-failed")
+    if affected:
+        words.append(f"--affected {affected}")
+    return f" (by {', '.join(words)})" if words else ""
 
 
 # -- run ----------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from promptctl.cli.common import JsonOpt, RefOpt, current_project, parse_vars
+from promptctl.cli.common import JsonOpt, RefOpt, check_paths, current_project, parse_vars
 from promptctl.cli.output import echo, print_json, print_problems, table
 from promptctl.errors import UsageError
 
@@ -120,6 +120,7 @@ def lint(
     from promptctl.validate import lint_assertion
 
     project = current_project(ref)
+    check_paths(project, paths or [])
     suite = project.load()
     problems = check_suite(suite, lint_assertion)
     if paths:
