@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.errors import InputError, Problem
-from promptctl.suite.model import Config, GateConfig, ModelAlias
+from promptctl.suite.model import Config, GateConfig, ModelAlias, param_problems
 from promptctl.suite.yamlio import check_schema, load_yaml
 
 CONFIG_NAME = "promptctl.yaml"
@@ -90,6 +90,11 @@ def parse_config(text: str, path: str, root: Path) -> Config:
             fallbacks=list(spec.get("fallbacks") or []),
             rpm=spec.get("rpm"),
         )
+    for name, alias in cfg.models.items():
+        for key, message in param_problems(alias.params):
+            problems.append(
+                doc.problem(("models", name, "params", key), f"models.{name}.params.{key}: {message}")
+            )
     gate = data.get("gate") or {}
     cfg.gate = GateConfig(**{k: gate[k] for k in GateConfig.__dataclass_fields__ if k in gate})
     for name, alias in cfg.models.items():

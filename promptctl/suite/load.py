@@ -18,7 +18,17 @@ from promptctl.errors import InputError, Problem
 from promptctl.git.sources import Source
 from promptctl.paths import confined
 from promptctl.suggest import suggest
-from promptctl.suite.model import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
+from promptctl.suite.model import (
+    Assertion,
+    Case,
+    CaseFile,
+    Config,
+    InputSpec,
+    Loc,
+    MessageSpec,
+    Prompt,
+    param_problems,
+)
 from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -111,6 +121,8 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
         metadata=dict(data.get("metadata") or {}),
         loc=doc.loc(()),
     )
+    for param, message in param_problems(p.params):
+        problems.append(doc.problem(("params", param), f"params.{param}: {message}"))
     out = data.get("output") or {}
     p.output_format = out.get("format", "json" if "schema" in out else "text")
     p.output_schema = out.get("schema")

@@ -22,6 +22,15 @@ class Loc:
     col: int = 0
 
 
+def param_problems(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, message) for model parameters that are well typed but wrong for promptctl (the
+    schemas type them): ``n`` > 1 would pay for answers that are never read."""
+    n = params.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        return [("n", f"promptctl reads one answer per call; for {n} samples use `repeat: {n}` instead of n")]
+    return []
+
+
 @dataclass
 class InputSpec:
     name: str

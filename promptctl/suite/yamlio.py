@@ -188,6 +188,14 @@ def check_schema(doc: Doc, schema_name: str) -> list[Problem]:
     return problems
 
 
+_BOUND_WORDS = {
+    "minimum": "at least",
+    "maximum": "at most",
+    "exclusiveMinimum": "greater than",
+    "exclusiveMaximum": "less than",
+}
+
+
 def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[Problem]:
     path: PathKey = tuple(err.absolute_path)
     where = ".".join(str(p) for p in path) or "document"
@@ -216,6 +224,13 @@ def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[Problem]:
         return [
             doc.problem(
                 path, f"{where}: '{err.instance}' is not allowed{suggest(str(err.instance), choices)}"
+            )
+        ]
+    if err.validator in _BOUND_WORDS:
+        limit = err.validator_value
+        return [
+            doc.problem(
+                path, f"{where}: must be {_BOUND_WORDS[err.validator]} {limit:g}, got {err.instance!r}"
             )
         ]
     if err.validator in ("oneOf", "anyOf") and err.context:

@@ -115,6 +115,34 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
         "cases/greet.yaml:5:20",
         "outside the repository",
     ),
+    "param-type": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\nparams:\n  temperature: hot\ntemplate: Hi {{ name }}\n"},
+        "prompts/greet.yaml:4:16",
+        "params.temperature: expected number, got string",
+    ),
+    "param-out-of-range": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\nparams: {max_tokens: 0}\ntemplate: Hi {{ name }}\n"},
+        "prompts/greet.yaml:3:22",
+        "params.max_tokens: must be at least 1, got 0",
+    ),
+    "param-stop-type": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\nparams: {stop: [1]}\ntemplate: Hi {{ name }}\n"},
+        "prompts/greet.yaml:3:17",
+        "params.stop.0: expected string, got integer",
+    ),
+    "param-n": (
+        {"prompts/greet.yaml": "inputs:\n  name: {}\nparams: {n: 3}\ntemplate: Hi {{ name }}\n"},
+        "prompts/greet.yaml:3:13",
+        "use `repeat: 3`",
+    ),
+    "config-param-type": (
+        {
+            "promptctl.yaml": "model: fast\nmodels:\n  fast:\n    model: openai/test-model\n"
+            "    params: {max_tokens: lots}\n"
+        },
+        "promptctl.yaml:5:26",
+        "models.fast.params.max_tokens: expected integer, got string",
+    ),
     "bad-config": (
         {"promptctl.yaml": "model: openai/test-model\nconcurency: 4\n"},
         "promptctl.yaml:2:1",
@@ -175,3 +203,12 @@ def test_clean_suite_passes_with_warnings(tmp_path: Path) -> None:
     result = invoke("lint", cwd=tmp_path)
     assert result.exit_code == 0, result.output
     assert "prompts/greet.yaml:3:3: warning: input 'unused' is declared but never used" in result.stdout
+
+
+def test_dry_run_with_a_bad_param_is_exit_2_not_an_internal_error(tmp_path: Path) -> None:
+    prompt = "inputs:\n  name: {}\nparams: {max_tokens: lots}\ntemplate: Hi {{ name }}\n"
+    write_files(tmp_path, {**MINIMAL, "prompts/greet.yaml": prompt})
+    result = invoke("test", "--dry-run", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "prompts/greet.yaml:3:22: params.max_tokens: expected integer, got string" in result.stderr
+    assert "internal error" not in result.output
