@@ -13,7 +13,7 @@ from typing import Any
 
 from promptctl.errors import InputError, Problem
 from promptctl.suite.model import Config, GateConfig, ModelAlias, param_problems
-from promptctl.suite.yamlio import check_schema, load_yaml
+from promptctl.suite.yamlio import check_schema, decode_problem, load_yaml
 
 CONFIG_NAME = "promptctl.yaml"
 
@@ -127,6 +127,8 @@ def load_config(start: Path | None = None, *, text_override: str | None = None) 
         return Config(root=str(root))
     try:
         text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([decode_problem(CONFIG_NAME, exc)]) from None
     except OSError as exc:
         raise InputError([Problem(CONFIG_NAME, 0, 0, f"cannot read: {exc.strerror}")]) from None
     return parse_config(text, CONFIG_NAME, root)

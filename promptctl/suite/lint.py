@@ -10,20 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from promptctl.errors import Problem
+from promptctl.suggest import closest
 from promptctl.suite.load import Suite
-from promptctl.suite.model import Loc, Prompt
+from promptctl.suite.model import Prompt
 from promptctl.suite.render import Renderer, RenderError, make_renderer, render_prompt
-
-
-def _first_use(renderer: Renderer, prompt: Prompt, var: str) -> Loc:
-    """Where ``var`` first appears: the message/template whose text mentions it, else the prompt."""
-    for _i, text, loc in renderer.template_strings(prompt):
-        if var in text:
-            return loc
-    for m in prompt.messages or []:
-        if m.placeholder == var:
-            return m.loc
-    return prompt.loc
 
 
 def _check_output_schema(prompt: Prompt) -> list[Problem]:
@@ -73,15 +63,22 @@ def check_suite(
         if errs:
             broken.add(name)
         used_by_prompt[name] = used
+        unused = sorted(set(prompt.inputs) - used)
+        meant: set[str] = set()  # unused inputs a misspelled variable most likely meant
         for var in sorted(used - set(prompt.inputs)):
-            loc = _first_use(renderer, prompt, var)
-            problems.append(
-                Problem(loc.path, loc.line, loc.col, f"variable '{var}' is used but not declared in 'inputs'")
-            )
+            loc = renderer.var_loc(prompt, var)
+            message = f"variable '{var}' is used but not declared in 'inputs'"
+            close = closest(var, unused)
+            if close is not None:
+                message += f"; did you mean '{close}'?"
+                meant.add(close)
+            problems.append(Problem(loc.path, loc.line, loc.col, message))
             broken.add(name)
         if prompt.output_schema is not None:
             problems.extend(_check_output_schema(prompt))
-        for var in sorted(set(prompt.inputs) - used):
+        for var in unused:
+            if var in meant or errs:  # the error says it already / a template did not parse
+                continue
             loc = prompt.inputs[var].loc
             problems.append(
                 Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used", "warning")

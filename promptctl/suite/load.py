@@ -29,7 +29,7 @@ from promptctl.suite.model import (
     Prompt,
     param_problems,
 )
-from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
+from promptctl.suite.yamlio import Doc, PathKey, check_schema, decode_problem, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ASSERT_COMMON = {"type", "value", "threshold", "weight", "metric", "not", "transform"}
@@ -75,8 +75,11 @@ def prompt_name(relpath: str, prompts_dir: str) -> str | None:
 def _read_doc(source: Source, relpath: str, schema: str, problems: list[Problem]) -> Doc | None:
     try:
         text = source.read_text(relpath)
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(relpath, 0, 0, f"cannot read file: {exc}"))
+    except UnicodeDecodeError as exc:
+        problems.append(decode_problem(relpath, exc))
+        return None
+    except OSError as exc:
+        problems.append(Problem(relpath, 0, 0, f"cannot read file: {exc.strerror or exc}"))
         return None
     return _parse_doc(text, relpath, schema, problems)
 

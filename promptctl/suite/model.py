@@ -15,11 +15,22 @@ ROLES = ("system", "user", "assistant")
 
 @dataclass(frozen=True)
 class Loc:
-    """A position in a file (1-based line and column); line 0 means the whole file."""
+    """A position in a file (1-based line and column); line 0 means the whole file.
+
+    ``block`` marks the first content line of a YAML block scalar (``|``): every line of the
+    text starts at ``col`` (the block's indentation), so line N of a template held there is at
+    ``line + N - 1``, ``col``. Elsewhere only the first line's column is known."""
 
     path: str
     line: int = 0
     col: int = 0
+    block: bool = False
+
+    def text_line(self, n: int) -> Loc:
+        """Where line ``n`` (1-based) of the text starting here is."""
+        if n <= 1:
+            return self
+        return Loc(self.path, self.line + n - 1, self.col if self.block else 1, self.block)
 
 
 def param_problems(params: dict[str, Any]) -> list[tuple[str, str]]:

@@ -12,10 +12,43 @@ GOOD_CASES = MINIMAL["cases/greet.yaml"]
 
 # name -> (files overriding MINIMAL, expected "path:line:col" prefix, expected message fragment)
 CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
-    "malformed-yaml": (
+    "malformed-yaml": (  # an unclosed quote: where it opens, not at the end of the file
         {"prompts/greet.yaml": 'inputs:\n  name: {}\ntemplate: "unclosed\n'},
-        "prompts/greet.yaml:4:1",
+        "prompts/greet.yaml:3:11",
         "invalid YAML",
+    ),
+    "unclosed-flow-sequence": (
+        {"prompts/greet.yaml": "tags: [a, b\ninputs:\n  name: {}\ntemplate: Hi {{ name }}\n\n\n"},
+        "prompts/greet.yaml:1:7",
+        "invalid YAML: did not find expected ',' or ']' at line 2, column 7 "
+        "(while parsing a flow sequence that starts here)",
+    ),
+    "undeclared-var-line": (
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: |\n  Dear {{ name }},\n\n  one\n  two\n"
+            "  three\n  Urgency: {{ urgency }}\n  end\n"
+        },
+        "prompts/greet.yaml:9:3",
+        "variable 'urgency' is used but not declared",
+    ),
+    "undefined-attribute-line": (
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\n  ticket: {type: object}\nmessages:\n  - role: user\n"
+            "    content: |\n      Dear {{ name }},\n      one\n      Urgency: {{ ticket.urgency }}\n",
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A, ticket: {subject: s}}\n",
+        },
+        "prompts/greet.yaml:9:7",
+        "undefined variable: 'dict object' has no attribute 'urgency' (rendering case at cases/greet.yaml:3)",
+    ),
+    "undefined-in-partial": (
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\n  ticket: {type: object}\n"
+            "template: \"{{ name }}{% include '_p.j2' %}\"\n",
+            "prompts/_p.j2": "a\nb\n{{ ticket.urgency }}\n",
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: A, ticket: {subject: s}}\n",
+        },
+        "prompts/_p.j2:3:1",
+        "undefined variable: 'dict object' has no attribute 'urgency'",
     ),
     "wrong-type": (
         {"prompts/greet.yaml": "params: 5\ninputs:\n  name: {}\ntemplate: Hi {{ name }}\n"},
@@ -58,7 +91,7 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
     ),
     "jinja-syntax": (
         {"prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: |\n  Hi {{ name }}\n  {% if %}x{% endif %}\n"},
-        "prompts/greet.yaml:5:1",
+        "prompts/greet.yaml:5:3",
         "Jinja syntax error",
     ),
     "sandbox-escape": (
@@ -83,6 +116,30 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
         },
         "prompts/greet.yaml:3:11",
         "'_partials/nope.j2' not found",
+    ),
+    "missing-partial-close-match": (
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\ntemplate: |\n  {{ name }}\n"
+            "  {% include '_partials/house_styl.j2' %}\n",
+            "prompts/_partials/house_style.j2": "Be brief.",
+        },
+        "prompts/greet.yaml:5:3",
+        "included template '_partials/house_styl.j2' not found in prompts/; "
+        "did you mean '_partials/house_style.j2'?",
+    ),
+    "misspelled-variable": (  # and no "declared but never used" warning for 'text' on top
+        {"prompts/greet.yaml": "inputs:\n  name: {}\n  text: {}\ntemplate: '{{ name }}: {{ txt }}'\n"},
+        "prompts/greet.yaml:4:11",
+        "variable 'txt' is used but not declared in 'inputs'; did you mean 'text'?",
+    ),
+    "include-cycle-without-cases": (
+        {
+            "prompts/loop.yaml": "template: |\n  start\n  {% include '_a.j2' %}\n",
+            "prompts/_a.j2": "a\n{% include '_b.j2' %}\n",
+            "prompts/_b.j2": "b\n\n{% include '_a.j2' %}\n",
+        },
+        "prompts/_b.j2:3:1",
+        "include cycle: prompts/_a.j2 → prompts/_b.j2 → prompts/_a.j2",
     ),
     "duplicate-ids": (
         {
@@ -164,6 +221,8 @@ def test_bad_file_gives_one_located_error(tmp_path: Path, name: str) -> None:
     assert len(errors) == 1, result.output
     assert errors[0].startswith(where + ":"), result.output
     assert fragment in errors[0]
+    if name == "misspelled-variable":
+        assert ": warning:" not in result.output
     assert "TOP-SECRET-CONTENT" not in result.output
 
 
@@ -188,7 +247,7 @@ def test_other_commands_report_bad_input_with_exit_2(tmp_path: Path, command: li
     write_files(tmp_path, {**MINIMAL, "prompts/broken.yaml": "template: [unclosed\n"})
     result = invoke(*command, cwd=tmp_path)
     assert result.exit_code == 2
-    assert "prompts/broken.yaml:2:1: invalid YAML" in result.stderr
+    assert "prompts/broken.yaml:1:11: invalid YAML" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -212,3 +271,41 @@ def test_dry_run_with_a_bad_param_is_exit_2_not_an_internal_error(tmp_path: Path
     assert result.exit_code == 2, result.output
     assert "prompts/greet.yaml:3:22: params.max_tokens: expected integer, got string" in result.stderr
     assert "internal error" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "where"),
+    [
+        (
+            "prompts/greet.yaml",
+            b"inputs:\n  name: {}\ntemplate: 'Hi \xff{{ name }}'\n",
+            "prompts/greet.yaml:3:15",
+        ),
+        (
+            "cases/greet.yaml",
+            "prompt: greet\n# caf\u00e9 \n".encode() + b"x: \xe9t\xe9\n",
+            "cases/greet.yaml:3:4",
+        ),
+        ("promptctl.yaml", b"model: openai/test-model\n\x80\n", "promptctl.yaml:2:1"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_located_at_the_bad_byte(
+    tmp_path: Path, name: str, data: bytes, where: str
+) -> None:
+    write_files(tmp_path, MINIMAL)
+    (tmp_path / name).write_bytes(data)
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert f"{where}: not valid UTF-8 (byte 0x" in result.output
+    assert "save the file as UTF-8" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_partial_that_is_not_utf8_is_not_reported_missing(tmp_path: Path) -> None:
+    prompt = "inputs:\n  name: {}\ntemplate: \"{{ name }}{% include '_p.j2' %}\"\n"
+    write_files(tmp_path, {**MINIMAL, "prompts/greet.yaml": prompt})
+    (tmp_path / "prompts" / "_p.j2").write_bytes(b"ok\n\xff\n")
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "prompts/_p.j2:2:1: not valid UTF-8 (byte 0xff)" in result.stdout
+    assert "not found" not in result.output
