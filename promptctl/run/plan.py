@@ -139,7 +139,7 @@ def build_plan(
     repeat: int | None = None,
 ) -> list[Row]:
     """Render and fingerprint every row; raise InputError with every render problem at once."""
-    from promptctl.suite.render import RenderError, render_prompt
+    from promptctl.suite.render import RenderError, merge_case_problems, render_prompt
 
     selection = selection or Selection()
     rows: list[Row] = []
@@ -166,5 +166,5 @@ def build_plan(
                     Row(len(rows), case, prompt, model_name, target, fallbacks, sample, messages, params, fp)
                 )
     if problems:
-        raise InputError(problems)
+        raise InputError(merge_case_problems(problems))
     return rows

@@ -8,12 +8,13 @@ should cost nothing, not a full suite of model calls.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from promptctl.errors import Problem
 from promptctl.suggest import closest
 from promptctl.suite.load import Suite
-from promptctl.suite.model import Prompt
-from promptctl.suite.render import Renderer, RenderError, make_renderer, render_prompt
+from promptctl.suite.model import Assertion, Prompt
+from promptctl.suite.render import Renderer, RenderError, make_renderer, merge_case_problems, render_prompt
 
 
 def _check_output_schema(prompt: Prompt) -> list[Problem]:
@@ -83,15 +84,24 @@ def check_suite(
             problems.append(
                 Problem(loc.path, loc.line, loc.col, f"input '{var}' is declared but never used", "warning")
             )
+    # `defaults.transform` applies to every assertion without its own: check it once, where it
+    # is written (a bare assertion with only that transform reports exactly the transform's
+    # problems), and check the assertions that inherit it without it.
+    for cf in suite.case_files:
+        for name, loc in cf.default_transform:
+            for msg in lint_assertion(Assertion(type="not_empty", transform=[name], loc=loc)):
+                problems.append(Problem(loc.path, loc.line, loc.col, msg))
     # A case file's `defaults: assert:` objects are shared by all its cases: lint each once per
     # (assertion, whether the case has an expected value, prompt) instead of once per case.
     linted: dict[tuple[int, bool, str], list[str]] = {}
+    rendered: list[Problem] = []
     for case in suite.cases:
         target = suite.prompts.get(case.prompt)
         for a in case.asserts:
             key = (id(a), case.expected is None, case.prompt)
             if key not in linted:
-                linted[key] = lint_assertion(a, case=case, prompt=target)
+                own = replace(a, transform=[]) if a.transform_inherited else a
+                linted[key] = lint_assertion(own, case=case, prompt=target)
             problems.extend(Problem(a.loc.path, a.loc.line, a.loc.col, msg) for msg in linted[key])
         if target is None:
             continue
@@ -110,5 +120,5 @@ def check_suite(
             try:
                 render_prompt(renderer, prompt, case.vars, where=case.loc)
             except RenderError as exc:
-                problems.extend(exc.problems)
-    return sorted(set(problems))
+                rendered.extend(exc.problems)
+    return sorted(set(problems) | set(merge_case_problems(rendered)))

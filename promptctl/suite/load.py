@@ -209,9 +209,10 @@ def parse_prompt_text(text: str, relpath: str, name: str) -> Prompt:
 def parse_assertion(raw: Any, doc: Doc, key: PathKey, default_transform: list[str]) -> Assertion:
     loc = doc.loc(key)
     if isinstance(raw, str):
-        return Assertion(type=raw, transform=list(default_transform), loc=loc)
+        return Assertion(type=raw, transform=list(default_transform), loc=loc, transform_inherited=True)
     transform = raw.get("transform", default_transform)
     return Assertion(
+        transform_inherited="transform" not in raw,
         type=raw["type"],
         value=raw.get("value"),
         threshold=raw.get("threshold"),
@@ -367,7 +368,12 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
     )
     defaults = data.get("defaults") or {}
     d_transform = defaults.get("transform", [])
-    d_transform = [d_transform] if isinstance(d_transform, str) else list(d_transform)
+    if isinstance(d_transform, str):
+        d_transform = [d_transform]
+        cf.default_transform = [(d_transform[0], doc.loc(("defaults", "transform")))]
+    else:
+        d_transform = list(d_transform)
+        cf.default_transform = [(t, doc.loc(("defaults", "transform", i))) for i, t in enumerate(d_transform)]
     d_vars = _resolve_file_vars(source, doc, ("defaults", "vars"), defaults.get("vars") or {}, problems)
     d_asserts = [
         parse_assertion(a, doc, ("defaults", "assert", i), d_transform)

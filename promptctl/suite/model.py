@@ -99,6 +99,8 @@ class Assertion:
     transform: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     loc: Loc = field(default_factory=lambda: Loc(""))
+    # ``transform`` is the case file's ``defaults.transform`` (lint checks that once, where it is)
+    transform_inherited: bool = False
 
     @property
     def label(self) -> str:
@@ -138,6 +140,8 @@ class CaseFile:
     repeat: int = 1
     min_pass_rate: float = 1.0
     loc: Loc = field(default_factory=lambda: Loc(""))
+    # ``defaults.transform``: each name with where it is written
+    default_transform: list[tuple[str, Loc]] = field(default_factory=list)
 
 
 @dataclass

@@ -333,7 +333,7 @@ class Renderer:
         except Exception as exc:  # SecurityError, UndefinedError, or a filter or method raised
             msg = describe_jinja_error(exc)
             if where is not None:
-                msg += f" (rendering case at {where.path}:{where.line})"
+                msg += _case_suffix(where)
             position = _error_position(exc)
             if position is None:
                 problems.append(_at(loc, msg))
@@ -382,6 +382,35 @@ class Renderer:
                 continue
             out.append({"role": item["role"], "content": item["content"]})
         return out
+
+
+_CASE_SUFFIX = " (rendering case at "
+
+
+def _case_suffix(where: Loc) -> str:
+    return f"{_CASE_SUFFIX}{where.path}:{where.line})"
+
+
+def merge_case_problems(problems: list[Problem]) -> list[Problem]:
+    """One problem per template mistake: the same error at the same template position while
+    rendering several cases (a sandbox violation, an attribute every case lacks) becomes one
+    problem naming the first case and how many more."""
+    groups: dict[tuple[str, int, int, str, str], list[Problem]] = {}
+    out: list[Problem] = []
+    for p in problems:
+        base, sep, _case = p.message.partition(_CASE_SUFFIX)
+        if not sep:
+            out.append(p)
+            continue
+        groups.setdefault((p.path, p.line, p.col, base, p.severity), []).append(p)
+    for same in groups.values():
+        first = same[0]
+        if len(same) > 1:
+            more = len(same) - 1
+            message = f"{first.message[:-1]} and {more} more case{'s' if more > 1 else ''})"
+            first = Problem(first.path, first.line, first.col, message, first.severity)
+        out.append(first)
+    return out
 
 
 def make_renderer(suite: Suite) -> Renderer:
