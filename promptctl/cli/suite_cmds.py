@@ -116,13 +116,16 @@ def lint(
     """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
 
     Exit 0 when clean (warnings allowed), 2 on any error."""
+    from promptctl.run.plan import model_check
     from promptctl.suite.lint import check_suite
-    from promptctl.validate import lint_assertion
+    from promptctl.validate import lint_assertion_in
 
     project = current_project(ref)
     check_paths(project, paths or [])
     suite = project.load()
-    problems = check_suite(suite, lint_assertion)
+    problems = check_suite(
+        suite, lint_assertion_in(project.config.root), check_model=model_check(project.config)
+    )
     if paths:
         norm = [os.path.relpath(os.path.abspath(p), project.config.root).replace(os.sep, "/") for p in paths]
         problems = [

@@ -103,10 +103,14 @@ def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], l
 def _plan(
     project: Project, opts: TestOptions, sel: Selection, only: list[str] | None, prompt_names: list[str]
 ) -> tuple[Suite, list[Row]]:
+    from promptctl.run.plan import model_check
     from promptctl.suite.render import make_renderer
-    from promptctl.validate import lint_assertion
+    from promptctl.validate import lint_assertion_in
 
-    suite = load_checked(project, lint_assertion, only=only, trial_render=False)
+    root, config = project.config.root, project.config
+    suite = load_checked(
+        project, lint_assertion_in(root), only=only, trial_render=False, check_model=model_check(config)
+    )
     if prompt_names:
         unknown = [
             n

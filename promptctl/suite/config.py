@@ -80,7 +80,13 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     for key in ("timeout", "retry_max_wait", "max_cost"):
         if key in data:
             setattr(cfg, key, float(data[key]))
+    for key in ("model", "judge_model"):
+        if key in data:
+            cfg.locs[key] = doc.loc((key,))
     for name, spec in (data.get("models") or {}).items():
+        cfg.locs[f"models.{name}.model"] = doc.loc(("models", str(name), "model"))
+        for i in range(len(spec.get("fallbacks") or [])):
+            cfg.locs[f"models.{name}.fallbacks.{i}"] = doc.loc(("models", str(name), "fallbacks", i))
         cfg.models[str(name)] = ModelAlias(
             name=str(name),
             model=spec["model"],

@@ -13,7 +13,7 @@ from dataclasses import replace
 from promptctl.errors import Problem
 from promptctl.suggest import closest
 from promptctl.suite.load import Suite
-from promptctl.suite.model import Assertion, Prompt
+from promptctl.suite.model import Assertion, Loc, Prompt
 from promptctl.suite.render import Renderer, RenderError, make_renderer, merge_case_problems, render_prompt
 
 
@@ -46,16 +46,55 @@ def _check_output_schema(prompt: Prompt) -> list[Problem]:
 AssertionLinter = Callable[..., list[str]]
 
 
+# Checks one model name: (name, whether it may be an alias) -> why it is unknown, or None. What
+# litellm knows sits above the suite, so the caller passes it in (``promptctl.run.plan.model_check``).
+ModelCheck = Callable[[str, bool], "str | None"]
+
+
+def model_problems(suite: Suite, check: ModelCheck) -> list[Problem]:
+    """Every model name the suite's files write (config, prompts, case files, judge assertions)
+    that ``check`` does not know, located where it is written."""
+    verdicts: dict[tuple[str, bool], str | None] = {}
+    out: list[Problem] = []
+
+    def one(name: str, loc: Loc, alias_ok: bool) -> None:
+        key = (name, alias_ok)
+        if key not in verdicts:
+            verdicts[key] = check(name, alias_ok)
+        message = verdicts[key]
+        if message is not None:
+            out.append(Problem(loc.path, loc.line, loc.col, message))
+
+    for name, loc, alias_ok in suite.config.model_names():
+        one(name, loc, alias_ok)
+    for prompt in suite.prompts.values():
+        if prompt.model is not None:
+            one(prompt.model, prompt.model_loc, True)
+    for cf in suite.case_files:
+        for name, loc in zip(cf.models or [], cf.model_locs, strict=False):
+            one(name, loc, True)
+        for case in cf.cases:
+            for a in case.asserts:
+                judge = a.options.get("model") if a.type == "judge" else None
+                if isinstance(judge, str):
+                    one(judge, a.loc, True)
+    return out
+
+
 def check_suite(
     suite: Suite,
     lint_assertion: AssertionLinter,
     renderer: Renderer | None = None,
     *,
     trial_render: bool = True,
+    check_model: ModelCheck | None = None,
 ) -> list[Problem]:
-    """Every problem in the suite: the loader's plus the semantic ones (sorted, de-duplicated)."""
+    """Every problem in the suite: the loader's plus the semantic ones (sorted, de-duplicated).
+    ``check_model``: also every model name the files write."""
     renderer = renderer or make_renderer(suite)
     problems = list(suite.problems)
+    if check_model is not None:
+        problems.extend(model_problems(suite, check_model))
     used_by_prompt: dict[str, set[str]] = {}
     broken: set[str] = set()
     for name, prompt in suite.prompts.items():

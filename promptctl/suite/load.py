@@ -123,6 +123,7 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
         tags=list(data.get("tags") or []),
         metadata=dict(data.get("metadata") or {}),
         loc=doc.loc(()),
+        model_loc=doc.loc(("model",)),
     )
     for param, message in param_problems(p.params):
         problems.append(doc.problem(("params", param), f"params.{param}: {message}"))
@@ -366,6 +367,7 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
         min_pass_rate=float(data.get("min_pass_rate", 1.0)),
         loc=doc.loc(()),
     )
+    cf.model_locs = [doc.loc(("models", i)) for i in range(len(cf.models or []))]
     defaults = data.get("defaults") or {}
     d_transform = defaults.get("transform", [])
     if isinstance(d_transform, str):

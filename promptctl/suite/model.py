@@ -80,6 +80,7 @@ class Prompt:
     loc: Loc = field(default_factory=lambda: Loc(""))
     template_loc: Loc = field(default_factory=lambda: Loc(""))
     schema_loc: Loc = field(default_factory=lambda: Loc(""))
+    model_loc: Loc = field(default_factory=lambda: Loc(""))
 
     @property
     def kind(self) -> str:
@@ -142,6 +143,7 @@ class CaseFile:
     loc: Loc = field(default_factory=lambda: Loc(""))
     # ``defaults.transform``: each name with where it is written
     default_transform: list[tuple[str, Loc]] = field(default_factory=list)
+    model_locs: list[Loc] = field(default_factory=list)  # where each of ``models`` is written
 
 
 @dataclass
@@ -183,6 +185,24 @@ class Config:
     max_cost: float | None = None
     models: dict[str, ModelAlias] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
+    # Where the model names of promptctl.yaml are written, by dotted key: ``model``,
+    # ``judge_model``, ``models.NAME.model``, ``models.NAME.fallbacks.I``.
+    locs: dict[str, Loc] = field(default_factory=dict)
+
+    def model_names(self) -> list[tuple[str, Loc, bool]]:
+        """(name, where, may it be an alias) of every model name this file writes: an alias's
+        own ``model`` is a litellm model, everything else may name an alias."""
+        out: list[tuple[str, Loc, bool]] = []
+        where = self.locs.get
+        if "model" in self.locs:
+            out.append((self.model, self.locs["model"], True))
+        if self.judge_model is not None and "judge_model" in self.locs:
+            out.append((self.judge_model, self.locs["judge_model"], True))
+        for name, alias in self.models.items():
+            out.append((alias.model, where(f"models.{name}.model") or Loc(self.path or ""), False))
+            for i, fb in enumerate(alias.fallbacks):
+                out.append((fb, where(f"models.{name}.fallbacks.{i}") or Loc(self.path or ""), True))
+        return out
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved configuration as stored in run records: never contains a secret

@@ -309,3 +309,49 @@ def test_a_partial_that_is_not_utf8_is_not_reported_missing(tmp_path: Path) -> N
     assert result.exit_code == 2, result.output
     assert "prompts/_p.j2:2:1: not valid UTF-8 (byte 0xff)" in result.stdout
     assert "not found" not in result.output
+
+
+PY_CASES = "prompt: greet\ncases:\n  - id: a\n    vars: {name: A}\n    assert:\n      - {type: python, value: '%s'}\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "ref", "fragment"),
+    [
+        ({}, "lintmissing.mod:check", "cannot import 'lintmissing.mod': ModuleNotFoundError"),
+        (
+            {"lintnofn.py": "def other(output):\n    return True\n"},
+            "lintnofn:check",
+            "'lintnofn' has no attribute 'check'",
+        ),
+        (
+            {"lintnotcallable.py": "check = 3\n"},
+            "lintnotcallable:check",
+            "'lintnotcallable:check' is not callable",
+        ),
+        (
+            {"lintraises.py": "raise RuntimeError('boom at import')\n"},
+            "lintraises:check",
+            "cannot import 'lintraises': RuntimeError: boom at import",
+        ),
+        (
+            {"lintexits.py": "import sys\nsys.exit(3)\n"},
+            "lintexits:check",
+            "cannot import 'lintexits': SystemExit: 3",
+        ),
+    ],
+)
+def test_lint_imports_python_validator_targets(
+    tmp_path: Path, files: dict[str, str], ref: str, fragment: str
+) -> None:
+    write_files(tmp_path, {**MINIMAL, **files, "cases/greet.yaml": PY_CASES % ref})
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("cases/greet.yaml:6:9: ")]
+    assert len(errors) == 1 and fragment in errors[0], result.output
+
+
+def test_lint_accepts_a_python_validator_that_imports(tmp_path: Path) -> None:
+    files = {"lintgood/__init__.py": "", "lintgood/checks.py": "def check(output):\n    return True\n"}
+    write_files(tmp_path, {**MINIMAL, **files, "cases/greet.yaml": PY_CASES % "lintgood.checks:check"})
+    result = invoke("lint", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
