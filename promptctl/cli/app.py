@@ -68,7 +68,7 @@ def app_main(argv: list[str] | None = None) -> None:
             sys.stdout.flush()
             print_problems(exc.problems, err=True)
             n = sum(p.is_error for p in exc.problems)
-            _fail(f"{n} error(s); run `promptctl lint` to see every problem", exc.exit_code)
+            _fail(f"{n} error(s) in input files", exc.exit_code)
         _fail(f"error: {exc.render()}", exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -82,8 +82,8 @@ def model_problem(name: str, config: Config, *, alias_ok: bool = True) -> str | 
     OpenAI-compatible server). Read from litellm's files, never by importing it."""
     from promptctl.execute import model_catalog
 
-    if alias_ok and name in config.models:
-        return None
+    if alias_ok and (name in config.models or name in config.broken_aliases):
+        return None  # a broken alias is reported where it is defined
     if model_catalog.model_info(name) is not None:
         return None
     provider, sep, rest = name.partition("/")

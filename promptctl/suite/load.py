@@ -45,6 +45,9 @@ class Suite:
     case_files: list[CaseFile] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
+    # files that could not be loaded -> the prompt they are (prompt files) or are for (case
+    # files, when their ``prompt:`` could still be read), else None
+    broken_files: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def cases(self) -> list[Case]:
@@ -72,7 +75,11 @@ def prompt_name(relpath: str, prompts_dir: str) -> str | None:
     return stem if ext in YAML_SUFFIXES else None
 
 
-def _read_doc(source: Source, relpath: str, schema: str, problems: list[Problem]) -> Doc | None:
+def _read_doc(
+    source: Source, relpath: str, schema: str, problems: list[Problem], raw: dict[str, Any] | None = None
+) -> Doc | None:
+    """The file's document when it is valid YAML matching ``schema``; else None, with its
+    problems added (and ``raw[relpath]``: the data of a mapping that fails the schema)."""
     try:
         text = source.read_text(relpath)
     except UnicodeDecodeError as exc:
@@ -81,10 +88,12 @@ def _read_doc(source: Source, relpath: str, schema: str, problems: list[Problem]
     except OSError as exc:
         problems.append(Problem(relpath, 0, 0, f"cannot read file: {exc.strerror or exc}"))
         return None
-    return _parse_doc(text, relpath, schema, problems)
+    return _parse_doc(text, relpath, schema, problems, raw)
 
 
-def _parse_doc(text: str, relpath: str, schema: str, problems: list[Problem]) -> Doc | None:
+def _parse_doc(
+    text: str, relpath: str, schema: str, problems: list[Problem], raw: dict[str, Any] | None = None
+) -> Doc | None:
     doc, errs = load_yaml(text, relpath)
     if errs:
         problems.extend(errs)
@@ -98,6 +107,8 @@ def _parse_doc(text: str, relpath: str, schema: str, problems: list[Problem]) ->
     errs = check_schema(doc, schema)
     if errs:
         problems.extend(errs)
+        if raw is not None:
+            raw[relpath] = doc.data
         return None
     return doc
 
@@ -429,17 +440,19 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
 # -- the suite ----------------------------------------------------------------------------------
 def load_suite(config: Config, source: Source, *, only: list[str] | None = None) -> Suite:
     """Load every prompt and case file (``only``: restrict case files to these paths/dirs)."""
-    suite = Suite(config=config, source=source)
+    suite = Suite(config=config, source=source, problems=list(config.problems))
+    if config.suite_unreadable:  # where the files are is what is wrong: nothing else to say
+        return suite
     pdir, cdir = config.prompts_dir.rstrip("/"), config.cases_dir.rstrip("/")
     for rel in source.list_files(pdir, YAML_SUFFIXES):
         name = prompt_name(rel, pdir)
         if name is None:
             continue
         doc = _read_doc(source, rel, "prompt", suite.problems)
-        if doc is None:
-            continue
-        prompt = parse_prompt(doc, name, suite.problems)
-        if prompt is not None:
+        prompt = parse_prompt(doc, name, suite.problems) if doc is not None else None
+        if prompt is None:
+            suite.broken_files[rel] = name
+        else:
             suite.prompts[name] = prompt
     suite.partials = [p for p in source.list_files(pdir, ()) if prompt_name(p, pdir) is None]
     seen: dict[tuple[str, str], Case] = {}
@@ -449,8 +462,11 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
             continue
         if only and not any(rel == o or rel.startswith(o.rstrip("/") + "/") for o in only):
             continue
-        doc = _read_doc(source, rel, "cases", suite.problems)
+        raw: dict[str, Any] = {}
+        doc = _read_doc(source, rel, "cases", suite.problems, raw)
         if doc is None:
+            target = raw.get(rel, {}).get("prompt")
+            suite.broken_files[rel] = target if isinstance(target, str) else None
             continue
         cf = parse_case_file(doc, source, config, suite.problems)
         if cf.prompt not in suite.prompts and not _prompt_file_exists(source, pdir, cf.prompt):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptctl.errors import Problem
+
 ROLES = ("system", "user", "assistant")
 
 
@@ -188,6 +190,12 @@ class Config:
     # Where the model names of promptctl.yaml are written, by dotted key: ``model``,
     # ``judge_model``, ``models.NAME.model``, ``models.NAME.fallbacks.I``.
     locs: dict[str, Loc] = field(default_factory=dict)
+    # What is wrong in promptctl.yaml: reported with the suite's problems. A wrong setting
+    # falls back to its default; an alias that cannot be used is left out but remembered here,
+    # and when prompts_dir/cases_dir is unusable the suite's files are not looked for.
+    problems: list[Problem] = field(default_factory=list)
+    broken_aliases: set[str] = field(default_factory=set)
+    suite_unreadable: bool = False
 
     def model_names(self) -> list[tuple[str, Loc, bool]]:
         """(name, where, may it be an alias) of every model name this file writes: an alias's

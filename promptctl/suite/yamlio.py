@@ -228,12 +228,18 @@ def _type_name(value: Any) -> str:
 
 def check_schema(doc: Doc, schema_name: str) -> list[Problem]:
     """Validate ``doc.data`` against a shipped schema; every violation becomes a located problem."""
+    return [problem for _path, problem in schema_violations(doc, schema_name)]
+
+
+def schema_violations(doc: Doc, schema_name: str) -> list[tuple[PathKey, Problem]]:
+    """Every violation of a shipped schema with the path of the offending value (an unknown
+    key's own path), so a caller can drop exactly what is wrong and keep the rest."""
     validator = _validator(schema_name)
     schema = load_schema(schema_name)
-    problems: list[Problem] = []
+    out: list[tuple[PathKey, Problem]] = []
     for err in validator.iter_errors(doc.data):
-        problems.extend(_explain(doc, schema, err))
-    return problems
+        out.extend(_explain(doc, schema, err))
+    return out
 
 
 _BOUND_WORDS = {
@@ -244,45 +250,36 @@ _BOUND_WORDS = {
 }
 
 
-def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[Problem]:
+def _explain(doc: Doc, schema: dict[str, Any], err: Any) -> list[tuple[PathKey, Problem]]:
     path: PathKey = tuple(err.absolute_path)
     where = ".".join(str(p) for p in path) or "document"
+
+    def at(message: str) -> list[tuple[PathKey, Problem]]:
+        return [(path, doc.problem(path, f"{where}: {message}"))]
+
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = sorted(err.schema.get("properties", {}).keys())
         out = []
         for key in err.instance:
             if key not in allowed:
-                out.append(
-                    doc.problem(
-                        (*path, str(key)), f"unknown key '{key}'{suggest(str(key), allowed)}", of_key=True
-                    )
-                )
+                key_path: PathKey = (*path, str(key))
+                message = f"unknown key '{key}'{suggest(str(key), allowed)}"
+                out.append((key_path, doc.problem(key_path, message, of_key=True)))
         return out
     if err.validator == "required":
-        return [
-            doc.problem(path, f"{where}: {err.message.replace(' is a required property', '')} is required")
-        ]
+        return at(f"{err.message.replace(' is a required property', '')} is required")
     if err.validator == "type":
         expected = err.validator_value
         expected_s = " or ".join(expected) if isinstance(expected, list) else expected
         expected_s = expected_s.replace("object", "mapping").replace("array", "list")
-        return [doc.problem(path, f"{where}: expected {expected_s}, got {_type_name(err.instance)}")]
+        return at(f"expected {expected_s}, got {_type_name(err.instance)}")
     if err.validator == "enum":
         choices = [str(c) for c in err.validator_value]
-        return [
-            doc.problem(
-                path, f"{where}: '{err.instance}' is not allowed{suggest(str(err.instance), choices)}"
-            )
-        ]
+        return at(f"'{err.instance}' is not allowed{suggest(str(err.instance), choices)}")
     if err.validator in _BOUND_WORDS:
-        limit = err.validator_value
-        return [
-            doc.problem(
-                path, f"{where}: must be {_BOUND_WORDS[err.validator]} {limit:g}, got {err.instance!r}"
-            )
-        ]
+        return at(f"must be {_BOUND_WORDS[err.validator]} {err.validator_value:g}, got {err.instance!r}")
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Report the branch that got furthest: the error with the deepest path, then the shortest message.
         best = sorted(err.context, key=lambda e: (-len(e.absolute_path), len(e.message)))[0]
         return _explain(doc, schema, best)
-    return [doc.problem(path, f"{where}: {err.message}")]
+    return at(err.message)

@@ -41,6 +41,7 @@ def test_list_json_and_table(tmp_path: Path) -> None:
             "model": "openai/test-model",
             "tags": [],
             "cases": 1,
+            "broken_case_files": [],
             "path": "prompts/greet.yaml",
             "description": "Greet someone.",
         }

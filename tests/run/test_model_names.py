@@ -111,7 +111,9 @@ FILE_TYPOS = {
         "prompts/echo.yaml:1:8: unknown model 'fak'; did you mean 'fake'?",
     ),
     "case-file-models": (
-        {"cases/echo.yaml": "prompt: echo\nmodels: [fake, gpt-4o-mnii]\ncases:\n  - {id: a, vars: {text: hi}}\n"},
+        {
+            "cases/echo.yaml": "prompt: echo\nmodels: [fake, gpt-4o-mnii]\ncases:\n  - {id: a, vars: {text: hi}}\n"
+        },
         "cases/echo.yaml:2:16: unknown model 'gpt-4o-mnii'; did you mean 'gpt-4o-mini'?",
     ),
     "config-default": (
@@ -119,7 +121,9 @@ FILE_TYPOS = {
         "promptctl.yaml:1:8: unknown model 'fak'; did you mean 'fake'?",
     ),
     "config-judge-model": (
-        {"promptctl.yaml": "model: fake\njudge_model: gpt-4o-mnii\nmodels:\n  fake: {model: openai/test-model}\n"},
+        {
+            "promptctl.yaml": "model: fake\njudge_model: gpt-4o-mnii\nmodels:\n  fake: {model: openai/test-model}\n"
+        },
         "promptctl.yaml:2:14: unknown model 'gpt-4o-mnii'; did you mean 'gpt-4o-mini'?",
     ),
     "alias-model": (
