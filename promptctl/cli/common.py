@@ -14,7 +14,7 @@ from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
-    from promptctl.records.record import Record
+    from promptctl.records.record import DamagedRecord, Record
     from promptctl.suite.project import Project
 
 STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
@@ -67,6 +67,16 @@ def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
             )
         out[key] = value
     return out
+
+
+def warn_skipped(root: Path, skipped: list[DamagedRecord]) -> None:
+    """One warning per damaged run record a command passed over."""
+    for exc in skipped:
+        try:
+            where = exc.path.relative_to(root).as_posix()
+        except ValueError:
+            where = str(exc.path)
+        echo(f"warning: skipped {where}: damaged run record ({exc.why}); delete it", err=True)
 
 
 def check_record_format(fmt: str) -> None:

@@ -18,6 +18,7 @@ from promptctl.cli.common import (
     current_project,
     parse_vars,
     print_record,
+    warn_skipped,
 )
 from promptctl.cli.output import echo, print_json, table
 from promptctl.errors import ExecutionError, NothingSelected, UsageError
@@ -318,5 +319,8 @@ def show(
     from promptctl.records.history import find_record
 
     check_record_format(fmt)
-    record = find_record(current_project().root, ref)
+    root = current_project().root
+    skipped: list[Any] = []
+    record = find_record(root, ref, skipped=skipped)
+    warn_skipped(root, skipped)
     print_record(record, fmt, output, verbose)

@@ -64,7 +64,7 @@ def list_(ref: RefOpt = None, as_json: JsonOpt = False) -> None:
                 "description": p.description if p is not None else "",
             }
         )
-    print_problems(suite.errors, err=True)
+    print_problems(suite.problems, err=True)
     if as_json:
         print_json(rows)
         return

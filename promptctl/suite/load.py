@@ -446,7 +446,7 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
     pdir, cdir = config.prompts_dir.rstrip("/"), config.cases_dir.rstrip("/")
     for rel in source.list_files(pdir, YAML_SUFFIXES):
         name = prompt_name(rel, pdir)
-        if name is None:
+        if name is None or _skipped_name(rel, suite):
             continue
         doc = _read_doc(source, rel, "prompt", suite.problems)
         prompt = parse_prompt(doc, name, suite.problems) if doc is not None else None
@@ -454,11 +454,15 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
             suite.broken_files[rel] = name
         else:
             suite.prompts[name] = prompt
-    suite.partials = [p for p in source.list_files(pdir, ()) if prompt_name(p, pdir) is None]
+    suite.partials = [
+        p for p in source.list_files(pdir, ()) if prompt_name(p, pdir) is None and "\\" not in p
+    ]
     seen: dict[tuple[str, str], Case] = {}
     for rel in source.list_files(cdir, YAML_SUFFIXES):
         parts = posixpath.relpath(rel, cdir).split("/")
         if parts[0] == "__recordings__" or any(p.startswith("_") for p in parts):
+            continue
+        if _skipped_name(rel, suite):
             continue
         if only and not any(rel == o or rel.startswith(o.rstrip("/") + "/") for o in only):
             continue
@@ -491,6 +495,17 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
                 seen[(case.prompt, case.id)] = case
         suite.case_files.append(cf)
     return suite
+
+
+def _skipped_name(relpath: str, suite: Suite) -> bool:
+    """A file whose name holds a backslash is not read (a backslash separates folders on Windows,
+    so the name would mean another file there): an error naming it, and the rest still loads."""
+    if "\\" not in relpath:
+        return False
+    message = "not read: the file name contains a backslash (a folder separator on Windows); rename it"
+    suite.problems.append(Problem(relpath, 0, 0, message))
+    suite.broken_files[relpath] = None
+    return True
 
 
 def _prompt_file_exists(source: Source, pdir: str, name: str) -> bool:
