@@ -12,7 +12,7 @@ import typer
 from promptctl import __version__
 from promptctl.cli import records_cmds, review_cmds, run_cmds, suite_cmds
 from promptctl.cli.common import STATE
-from promptctl.cli.output import echo, print_problems
+from promptctl.cli.output import echo, print_problems, visible
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
 
 app = typer.Typer(
@@ -49,7 +49,7 @@ for verbs in (suite_cmds, run_cmds, records_cmds, review_cmds):
 # -- entry point --------------------------------------------------------------------------------
 def _fail(message: str, code: int) -> NoReturn:
     sys.stdout.flush()
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.write(visible(message.rstrip("\n"), keep_lines=True) + "\n")
     sys.exit(code)
 
 

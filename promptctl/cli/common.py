@@ -4,13 +4,12 @@ and writing a report to stdout or a file. No verb module imports ``app``."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from promptctl.cli.output import echo, table
+from promptctl.cli.output import echo, table, write_content
 from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
@@ -91,7 +90,7 @@ def emit(text: str, output: Path | None) -> None:
     from promptctl.atomic import write_text_atomic
 
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        write_content(text if text.endswith("\n") else text + "\n")
     else:
         write_text_atomic(output, text)
         echo(f"report written to {output}", err=True)

@@ -20,7 +20,7 @@ from promptctl.cli.common import (
     print_record,
     warn_skipped,
 )
-from promptctl.cli.output import echo, print_json, table
+from promptctl.cli.output import echo, print_json, table, write_content
 from promptctl.errors import ExecutionError, NothingSelected, UsageError
 
 
@@ -256,19 +256,12 @@ def run(
     project = current_project()
     stream = not no_stream and sys.stdout.isatty()
 
-    def on_token(t: str) -> None:
-        sys.stdout.write(t)
-        sys.stdout.flush()
-
     resp = run_once(
-        project, prompt, parse_vars(var, vars_file), model=model, on_token=on_token if stream else None
+        project, prompt, parse_vars(var, vars_file), model=model, on_token=write_content if stream else None
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
-    if stream:
-        echo()
-    else:
-        echo(resp.text or "")
+    write_content("\n" if stream else (resp.text or "") + "\n")
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
         f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from promptctl.cli.common import JsonOpt, RefOpt, check_paths, current_project, parse_vars
-from promptctl.cli.output import echo, print_json, print_problems, table
+from promptctl.cli.output import echo, print_json, print_problems, table, write_content
 from promptctl.errors import InputError, UsageError
 
 
@@ -142,7 +142,7 @@ def render(
         return
     for m in messages:
         echo(f"--- {m['role']} ---")
-        echo(m["content"])
+        write_content(m["content"] + "\n")
 
 
 # -- lint ---------------------------------------------------------------------------------------
