@@ -31,6 +31,14 @@ CORPUS: dict[str, tuple[dict[str, str], str, str]] = {
         "prompts/greet.yaml:9:3",
         "variable 'urgency' is used but not declared",
     ),
+    "undefined-optional-input-line": (  # the issue's own example: line 9 of the file, not line 4
+        {
+            "prompts/greet.yaml": "inputs:\n  name: {}\n  urgency: {required: false}\ntemplate: |\n"
+            "  Dear {{ name }},\n  one\n  two\n  three\n  Urgency: {{ urgency }}\n",
+        },
+        "prompts/greet.yaml:9:3",
+        "undefined variable: 'urgency' is undefined (rendering case at cases/greet.yaml:3)",
+    ),
     "undefined-attribute-line": (
         {
             "prompts/greet.yaml": "inputs:\n  name: {}\n  ticket: {type: object}\nmessages:\n  - role: user\n"
