@@ -154,3 +154,21 @@ def test_csv_quoted_newlines_and_blank_lines_are_fine(tmp_path: Path) -> None:
         ("a", {"name": "Ann\nSmith"}, 2),
         ("b", {"name": "Bob"}, 5),
     ]
+
+
+def test_a_dataset_or_file_var_that_is_not_utf8_is_located_not_missing(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "prompts/greet.yaml": "inputs: {name: {}}\ntemplate: 'Hi {{ name }}'\n",
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: {file: n.txt}}\n"
+            "dataset: people.csv\n",
+        },
+    )
+    (tmp_path / "cases" / "people.csv").write_bytes(b"id,name\na,\xe9\n")
+    (tmp_path / "cases" / "n.txt").write_bytes(b"ok\n\xff")
+    suite = load_suite(Config(root=str(tmp_path)), WorktreeSource(tmp_path))
+    assert [p.format() for p in suite.problems] == [
+        "cases/n.txt:2:1: not valid UTF-8 (byte 0xff); save the file as UTF-8",
+        "cases/people.csv:2:3: not valid UTF-8 (byte 0xe9); save the file as UTF-8",
+    ]
