@@ -20,7 +20,7 @@ from promptctl.cli import (
     traces_cmds,
 )
 from promptctl.cli.common import STATE
-from promptctl.cli.output import echo, print_problems
+from promptctl.cli.output import echo, print_problems, visible
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
 from promptctl.version import __version__
 
@@ -67,7 +67,7 @@ for verbs in (
 # -- entry point --------------------------------------------------------------------------------
 def _fail(message: str, code: int) -> NoReturn:
     sys.stdout.flush()
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.write(visible(message.rstrip("\n"), keep_lines=True) + "\n")
     sys.exit(code)
 
 
@@ -86,8 +86,7 @@ def app_main(argv: list[str] | None = None) -> None:
             sys.stdout.flush()
             print_problems(exc.problems, err=True)
             n = sum(p.is_error for p in exc.problems)
-            more = "; run `promptctl lint` to see every problem" if exc.in_lint else ""
-            _fail(f"{n} error(s){more}", exc.exit_code)
+            _fail(f"{n} error(s) in input files", exc.exit_code)
         _fail(f"error: {exc.render()}", exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

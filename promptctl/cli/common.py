@@ -4,17 +4,16 @@ and writing a report to stdout or a file. No verb module imports ``app``."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from promptctl.cli.output import echo, table
+from promptctl.cli.output import echo, table, write_content
 from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
-    from promptctl.records.record import Record
+    from promptctl.records.record import DamagedRecord, Record
     from promptctl.report.formats import ReportFile
     from promptctl.suite.project import Project
 
@@ -25,7 +24,7 @@ RefOpt = Annotated[
 ]
 LabelOpt = Annotated[
     str | None,
-    typer.Option("--label", help="Like --ref, for the commit this label names (see `promptctl label`)."),
+    typer.Option("--label", help="Like --ref, for the commit this label names (see `promptctl label list`)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown | html")]
@@ -55,6 +54,17 @@ def current_project(ref: str | None = None, label: str | None = None) -> Project
     return open_project(Path.cwd(), ref)
 
 
+def check_paths(project: Project, paths: list[str]) -> None:
+    """Every PATH argument names a file or folder of the project (at ``--ref``, of that commit)."""
+    for p in paths:
+        rel = os.path.relpath(os.path.abspath(p), project.root).replace(os.sep, "/")
+        if rel.startswith("../") or rel == "..":
+            raise UsageError(f"{p}: outside the project at {project.root}")
+        if rel != "." and not project.source.exists(rel):
+            at = f" at {project.ref}" if project.ref else ""
+            raise UsageError(f"{p}: no such file or directory{at}")
+
+
 def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
     import yaml
 
@@ -68,18 +78,33 @@ def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
             raise UsageError(f"--vars-file {vars_file} must hold a mapping of variable names to values")
         out.update(data)
     for item in var:
-        if "=" not in item:
-            raise UsageError(f"--var expects KEY=VALUE, got '{item}'")
-        key, _, value = item.partition("=")
-        out[key.strip()] = value
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise UsageError(f"--var expects KEY=VALUE with a name before '=', got '{item}'")
+        if not key.isidentifier():
+            raise UsageError(
+                f"--var {item}: '{key}' is not a variable name (letters, digits and _, not a leading digit)"
+            )
+        out[key] = value
     return out
+
+
+def warn_skipped(root: Path, skipped: list[DamagedRecord]) -> None:
+    """One warning per damaged run record a command passed over."""
+    for exc in skipped:
+        try:
+            where = exc.path.relative_to(root).as_posix()
+        except ValueError:
+            where = str(exc.path)
+        echo(f"warning: skipped {where}: damaged run record ({exc.why}); delete it", err=True)
 
 
 def emit(text: str, output: Path | None) -> None:
     from promptctl.atomic import write_text_atomic
 
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        write_content(text if text.endswith("\n") else text + "\n")
     else:
         write_text_atomic(output, text)
         echo(f"report written to {output}", err=True)

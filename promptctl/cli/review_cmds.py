@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from promptctl.cli.common import OutOpt, current_project, emit
@@ -21,6 +22,7 @@ BaseArg = Annotated[
     str | None,
     typer.Argument(help="Base revision (default: merge-base of HEAD with the default branch)."),
 ]
+CORRECTIONS = ("holm", "bh", "none")
 HeadArg = Annotated[str | None, typer.Argument(help="Head revision (default: the worktree).")]
 MaxBytesOpt = Annotated[
     int | None,
@@ -88,7 +90,10 @@ def compare(
     alpha: Annotated[
         float | None, typer.Option("--alpha", help="Gate false-alarm rate (config gate.alpha).")
     ] = None,
-    correction: Annotated[str | None, typer.Option("--correction", help="holm | bh | none.")] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option("--correction", click_type=click.Choice(CORRECTIONS), help="holm | bh | none."),
+    ] = None,
     pass_rate_tolerance: Annotated[
         float | None,
         typer.Option("--pass-rate-tolerance", min=0, help="Allowed pass-rate drop (0.02 = 2 pt)."),
@@ -128,6 +133,23 @@ def compare(
     _check_format(fmt, ("table", "markdown", "json", "html"))
     if max_bytes is not None and fmt != "markdown":
         raise UsageError("--max-bytes applies to --format markdown only")
+    given = {
+        "--alpha": alpha,
+        "--correction": correction,
+        "--pass-rate-tolerance": pass_rate_tolerance,
+        "--score-tolerance": score_tolerance,
+        "--max-cost-increase": max_cost_increase,
+        "--max-latency-increase": max_latency_increase,
+        "--suite-share": suite_share,
+    }
+    if not gate:
+        for option, value in given.items():
+            if value is not None:
+                raise UsageError(
+                    f"{option} has no effect without --gate", hint=f"add --gate, or drop {option}"
+                )
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        raise UsageError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     project = current_project()
     settings = None
     if gate:

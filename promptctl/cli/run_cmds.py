@@ -14,12 +14,14 @@ from promptctl.cli.common import (
     LabelOpt,
     RefOpt,
     ReportsOpt,
+    check_paths,
     current_project,
     parse_vars,
     print_record,
+    warn_skipped,
 )
-from promptctl.cli.output import echo, print_json, table
-from promptctl.errors import ExecutionError, UsageError
+from promptctl.cli.output import echo, print_json, table, write_content
+from promptctl.errors import ExecutionError, NothingSelected, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -162,8 +164,9 @@ def test(
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
-    reports = report_files(output, fmt)  # a bad -o fails now, not after the run
+    reports = report_files(output, fmt)  # a bad -o or --format fails now, not after the run
     project = current_project(ref, label)
+    check_paths(project, paths or [])
     opts = TestOptions(
         paths=paths or [],
         keywords=keyword,
@@ -185,6 +188,10 @@ def test(
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
+    selected_nothing = NothingSelected(
+        "no cases selected" + _selection_words(paths or [], keyword, tag, shard, last_failed, affected),
+        hint="`promptctl list` shows the prompts and how many cases each has; -k matches 'prompt::case-id'",
+    )
     if dry_run:
         if last_failed:
             from promptctl.records.lastfailed import read_failure_set
@@ -193,6 +200,8 @@ def test(
             if warning:
                 echo(f"warning: {warning}", err=True)
         plan = plan_only(project, opts)
+        if not plan["rows"]:
+            raise selected_nothing
         if fmt == "json":
             print_json(plan)
             return
@@ -216,9 +225,15 @@ def test(
         )
         return
     progress = _Progress(enabled=fmt == "table" or bool(reports))
+
+    def on_plan(rows: list[Any]) -> None:
+        if not rows:  # before anything runs or is recorded
+            raise selected_nothing
+        progress.plan(rows)
+
     try:
         outcome = run_and_record(
-            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
+            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=on_plan, on_result=progress.result
         )
     finally:
         progress.stop()
@@ -235,11 +250,28 @@ def test(
         echo(f"{run.stopped}; the run record is marked incomplete", err=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
-    if not run.results:
-        echo("no cases selected", err=True)
     if outcome.summary.get("pending"):
         echo("outputs wait for a human verdict: run `promptctl review`", err=True)
     raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+
+
+def _selection_words(
+    paths: list[str],
+    keyword: list[str],
+    tag: list[str],
+    shard: str | None,
+    last_failed: bool,
+    affected: str | None,
+) -> str:
+    """`` (by -k zzzz, --tag t)``: what the user selected with, for the "no cases selected" message."""
+    words = [*paths, *(f"-k {k}" for k in keyword), *(f"--tag {t}" for t in tag)]
+    if shard:
+        words.append(f"--shard {shard}")
+    if last_failed:
+        words.append("--last-failed")
+    if affected:
+        words.append(f"--affected {affected}")
+    return f" (by {', '.join(words)})" if words else ""
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -259,19 +291,12 @@ def run(
     project = current_project()
     stream = not no_stream and sys.stdout.isatty()
 
-    def on_token(t: str) -> None:
-        sys.stdout.write(t)
-        sys.stdout.flush()
-
     resp = run_once(
-        project, prompt, parse_vars(var, vars_file), model=model, on_token=on_token if stream else None
+        project, prompt, parse_vars(var, vars_file), model=model, on_token=write_content if stream else None
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
-    if stream:
-        echo()
-    else:
-        echo(resp.text or "")
+    write_content("\n" if stream else (resp.text or "") + "\n")
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
         f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",
@@ -281,7 +306,7 @@ def run(
 
 # -- history / show -----------------------------------------------------------------------------
 def history(
-    limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show at most this many records.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Run records over time: commit, date, subject, pass rate, mean score, cost."""
@@ -324,5 +349,7 @@ def show(
 
     reports = report_files(output, fmt)
     root = current_project().root
-    record = find_record(root, ref)
+    skipped: list[Any] = []
+    record = find_record(root, ref, skipped=skipped)
+    warn_skipped(root, skipped)
     print_record(record, fmt, reports, verbose, root=root)

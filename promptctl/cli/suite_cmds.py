@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from promptctl.cli.common import JsonOpt, LabelOpt, RefOpt, current_project, parse_vars
-from promptctl.cli.output import echo, print_json, print_problems, table
-from promptctl.errors import Problem, UsageError
+from promptctl.cli.common import JsonOpt, LabelOpt, RefOpt, check_paths, current_project, parse_vars
+from promptctl.cli.output import echo, print_json, print_problems, table, write_content
+from promptctl.errors import InputError, Problem, UsageError
 
 if TYPE_CHECKING:
     from promptctl.suite.load import Suite
@@ -41,33 +41,61 @@ def init() -> None:
 
 # -- list ---------------------------------------------------------------------------------------
 def list_(ref: RefOpt = None, label: LabelOpt = None, as_json: JsonOpt = False) -> None:
-    """List prompts with their kind, model, tags and number of cases."""
+    """List prompts with their kind, model, tags and number of cases.
+
+    A file that cannot be loaded does not stop the listing: a broken prompt file is listed as
+    kind "broken", a broken case file is counted on its prompt's line, and their problems are
+    printed on stderr."""
     project = current_project(ref, label)
     suite = project.load()
-    suite.raise_for_errors()
+    if project.config.suite_unreadable:  # where the files are is itself wrong: nothing to list
+        raise InputError(suite.problems)
+    broken_prompts = {
+        name: path
+        for path, name in suite.broken_files.items()
+        if name is not None and path not in _case_paths(suite)
+    }
     rows: list[dict[str, Any]] = []
-    for name, p in sorted(suite.prompts.items()):
+    for name in sorted({*suite.prompts, *broken_prompts}):
+        p = suite.prompts.get(name)
         rows.append(
             {
                 "name": name,
-                "kind": p.kind,
-                "model": p.model or project.config.model,
-                "tags": p.tags,
+                "kind": p.kind if p is not None else "broken",
+                "model": (p.model or project.config.model) if p is not None else None,
+                "tags": p.tags if p is not None else [],
                 "cases": len(suite.cases_for(name)),
-                "path": p.path,
-                "description": p.description,
+                "broken_case_files": sorted(
+                    path
+                    for path, target in suite.broken_files.items()
+                    if target == name and path in _case_paths(suite)
+                ),
+                "path": p.path if p is not None else broken_prompts[name],
+                "description": p.description if p is not None else "",
             }
         )
+    print_problems(suite.problems, err=True)
     if as_json:
         print_json(rows)
         return
     if not rows:
         echo(f"no prompts found under {project.config.prompts_dir}/; run `promptctl init` to scaffold one")
         return
+
+    def cases(r: dict[str, Any]) -> str:
+        k = len(r["broken_case_files"])
+        return str(r["cases"]) + (f" + {k} broken file{'s' if k > 1 else ''}" if k else "")
+
     table(
         ["PROMPT", "KIND", "MODEL", "CASES", "TAGS"],
-        [[r["name"], r["kind"], r["model"], str(r["cases"]), ", ".join(r["tags"])] for r in rows],
+        [[r["name"], r["kind"], r["model"] or "-", cases(r), ", ".join(r["tags"])] for r in rows],
     )
+
+
+def _case_paths(suite: Any) -> set[str]:
+    """The broken files that are case files (under cases_dir)."""
+    cdir = suite.config.cases_dir.rstrip("/") + "/"
+    return {path for path in suite.broken_files if path.startswith(cdir)}
 
 
 # -- render -------------------------------------------------------------------------------------
@@ -88,13 +116,26 @@ def render(
 
     project = current_project(ref, label)
     suite = project.load()
+    # What stops this render: problems in promptctl.yaml, in the prompt's own file, in the case
+    # files written for it that could not be loaded and in the file of the --case; problems
+    # elsewhere are only mentioned.
+    own = {path for path, name in suite.broken_files.items() if name == prompt}
+    if prompt in suite.prompts:
+        own.add(suite.prompts[prompt].path)
+    own.update(c.file for c in suite.cases_for(prompt) if case is not None and c.id == case)
+    if project.config.path:
+        own.add(project.config.path)
+    blocking = [p for p in suite.errors if p.path in own]
+    if blocking:
+        raise InputError(blocking)
     if prompt not in suite.prompts:
-        suite.raise_for_errors()
         raise UsageError(
             f"unknown prompt '{prompt}'{suggest(prompt, sorted(suite.prompts))}",
             hint="`promptctl list` shows the prompts",
         )
-    suite.raise_for_errors()
+    others = {p.path for p in suite.errors}
+    if others:
+        echo(f"note: {len(others)} other file(s) have problems; `promptctl lint` shows them", err=True)
     p = suite.prompts[prompt]
     given: dict[str, Any] = {}
     where = None
@@ -112,7 +153,7 @@ def render(
         return
     for m in messages:
         echo(f"--- {m['role']} ---")
-        echo(m["content"])
+        write_content(m["content"] + "\n")
 
 
 # -- lint ---------------------------------------------------------------------------------------
@@ -130,14 +171,18 @@ def lint(
     """Check prompt and case files: schema, Jinja, variables, assertions, ids, partials, datasets.
 
     Exit 0 when clean (warnings allowed), 2 on any error, 1 on warnings with --strict."""
+    from promptctl.run.plan import model_check
     from promptctl.suite.lint import check_suite
-    from promptctl.validate import lint_assertion
+    from promptctl.validate import lint_assertion_in
 
     if fmt not in ("text", "github"):
         raise UsageError(f"unknown --format '{fmt}'; use text or github")
     project = current_project(ref, label)
+    check_paths(project, paths or [])
     suite = project.load()
-    problems = check_suite(suite, lint_assertion)
+    problems = check_suite(
+        suite, lint_assertion_in(project.config.root), check_model=model_check(project.config)
+    )
     if paths:
         problems = _only_paths(project, suite, problems, paths)
     if fmt == "github":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,11 +34,14 @@ class Prices:
         return cls(input / 1e6, output / 1e6, None if cached_input is None else cached_input / 1e6)
 
 
+def _litellm_folders() -> list[str]:
+    spec = importlib.util.find_spec("litellm")
+    return list(spec.submodule_search_locations or []) if spec is not None else []
+
+
 @cache
 def _table() -> dict[str, dict[str, Any]]:
-    spec = importlib.util.find_spec("litellm")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in locations:
+    for folder in _litellm_folders():
         path = Path(folder) / _TABLE
         try:
             data = json.loads(path.read_text("utf-8"))
@@ -66,6 +70,31 @@ def model_info(model: str) -> dict[str, Any] | None:
 def known_model_names() -> frozenset[str]:
     """Every model name in litellm's table (for "did you mean" suggestions)."""
     return frozenset(_table())
+
+
+# litellm's provider enum (``class LlmProviders(str, Enum)`` in litellm/types/utils.py), read as
+# text like the table: it names providers the price table has no entry for (openrouter,
+# ollama_chat, hosted_vllm, ...).
+_PROVIDER_ENUM = re.compile(r'^    [A-Z0-9_]+ = "([^"]+)"', re.MULTILINE)
+
+
+@cache
+def known_providers() -> frozenset[str]:
+    """Every provider prefix litellm routes (``provider/name``): the table's ``litellm_provider``
+    values, litellm's provider enum, and ``openai`` (any OpenAI-compatible server)."""
+    out = {"openai"}
+    out.update(v["litellm_provider"] for v in _table().values() if isinstance(v.get("litellm_provider"), str))
+    for folder in _litellm_folders():
+        try:
+            text = (Path(folder) / "types" / "utils.py").read_text("utf-8")
+        except OSError:
+            continue
+        start = text.find("class LlmProviders(")
+        if start >= 0:
+            end = text.find("\nclass ", start + 1)
+            out.update(_PROVIDER_ENUM.findall(text[start : end if end > 0 else len(text)]))
+            break
+    return frozenset(out)
 
 
 def prices(model: str) -> Prices | None:

@@ -101,7 +101,11 @@ def notes_push(root: Path, remote: str = "origin") -> None:
     with repo_at(root) as repo:
         check_remote(repo, remote)
         if ref_sha(repo, NOTES_REF) is None:
-            raise GitError("no promptctl notes to push", hint="record a run first (promptctl run --record)")
+            raise GitError(
+                "no promptctl notes to push",
+                hint="run `promptctl test` on a committed tree first: "
+                "only complete runs of a clean commit are shared",
+            )
         run(repo, "push", "--quiet", remote, f"{NOTES_REF}:{NOTES_REF}")
 
 

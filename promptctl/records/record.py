@@ -135,12 +135,40 @@ def write_record(root: Path, record: Record) -> Path:
     return path
 
 
+class DamagedRecord(UsageError, ValueError):
+    """A run record file that cannot be read back (cut short by a crash or a full disk, edited by
+    hand). A ValueError too, so readers that skip unreadable records keep skipping it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: damaged run record ({why})", hint=f"delete it: rm '{path}'")
+        self.path = Path(path)
+        self.why = why
+
+
+_REQUIRED = ("commit", "dirty", "content_hash", "created_at", "command", "config")
+
+
 def read_record(path: Path) -> Record:
-    data = json.loads(Path(path).read_text("utf-8"))
-    if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path} was written by a newer promptctl (schema {data['schema_version']}); upgrade"
-        )
+    """The record stored at ``path``; DamagedRecord when it is not a whole record."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except UnicodeDecodeError:
+        raise DamagedRecord(path, "not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedRecord(
+            path, f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise DamagedRecord(path, "not a JSON object")
+    version = data.get("schema_version", 0)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise UsageError(f"{path} was written by a newer promptctl (schema {version}); upgrade")
+    missing = [k for k in _REQUIRED if k not in data]
+    rows = data.get("rows", [])
+    if missing:
+        raise DamagedRecord(path, f"missing {', '.join(missing)}")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "status" in r for r in rows):
+        raise DamagedRecord(path, "its rows are not a list of result rows")
     return Record.from_dict(data, str(path))
 
 
@@ -163,9 +191,30 @@ def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> 
     return out
 
 
-def latest_record(root: Path, sha: str | None = None, *, include_dirty: bool = True) -> Record | None:
+def latest_record(
+    root: Path,
+    sha: str | None = None,
+    *,
+    include_dirty: bool = True,
+    skipped: list[DamagedRecord] | None = None,
+) -> Record | None:
+    """The newest readable record (of ``sha``'s commit, else of any). Damaged records are passed
+    over (and added to ``skipped`` to be reported); when every one is damaged, the newest one's
+    DamagedRecord is raised."""
     paths = records_for_commit(root, sha, include_dirty=include_dirty) if sha else list_records(root)
-    return read_record(paths[-1]) if paths else None
+    damaged: list[DamagedRecord] = []
+    for path in reversed(paths):
+        try:
+            rec = read_record(path)
+        except DamagedRecord as exc:
+            damaged.append(exc)
+            continue
+        if skipped is not None:
+            skipped.extend(damaged)
+        return rec
+    if damaged:
+        raise damaged[0]
+    return None
 
 
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:

@@ -107,10 +107,14 @@ def _plan(
     prompt_names: list[str],
     notes: list[str],
 ) -> tuple[Suite, list[Row]]:
+    from promptctl.run.plan import model_check
     from promptctl.suite.render import make_renderer
-    from promptctl.validate import lint_assertion
+    from promptctl.validate import lint_assertion_in
 
-    suite = load_checked(project, lint_assertion, only=only, trial_render=False)
+    root, config = project.config.root, project.config
+    suite = load_checked(
+        project, lint_assertion_in(root), only=only, trial_render=False, check_model=model_check(config)
+    )
     if prompt_names:
         unknown = [
             n
