@@ -30,6 +30,7 @@ from typing import Any
 
 from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
+from promptctl.execute.model_catalog import Prices
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
@@ -152,9 +153,12 @@ class _CallbackError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
-def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
-    return model_catalog.cost(model, input_tokens, output_tokens)
+def estimate_cost(
+    model: str, input_tokens: int, output_tokens: int, *, price: Prices | None = None
+) -> float | None:
+    """Price of a call (an alias's declared ``price``, else litellm's local table); ``None`` if
+    the model is not priced."""
+    return model_catalog.cost(model, input_tokens, output_tokens, price=price)
 
 
 def count_tokens(model: str, text: str) -> int:
@@ -169,7 +173,7 @@ def count_tokens(model: str, text: str) -> int:
 
 
 def _response_cost(
-    model: str, input_tokens: int | None, output_tokens: int | None, usage: Any
+    target: Target, input_tokens: int | None, output_tokens: int | None, usage: Any
 ) -> float | None:
     """Cost of a call (:func:`promptctl.execute.model_catalog.cost`), with the prompt tokens the
     provider reports as served from its cache."""
@@ -178,7 +182,9 @@ def _response_cost(
     details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
     value = getattr(details, "cached_tokens", None) if details is not None else None
     cached = int(value) if isinstance(value, int) and 0 < value <= input_tokens else 0
-    return model_catalog.cost(model, input_tokens, output_tokens, cached_tokens=cached)
+    return model_catalog.cost(
+        target.model, input_tokens, output_tokens, cached_tokens=cached, price=target.price
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,7 +321,7 @@ async def _attempt(
         latency_ms=latency_ms,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=_response_cost(target.model, input_tokens, output_tokens, usage),
+        cost=_response_cost(target, input_tokens, output_tokens, usage),
         finish_reason=getattr(choice, "finish_reason", None),
         answered_by=target.name,
         provider_model=getattr(response, "model", None),

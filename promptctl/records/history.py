@@ -7,20 +7,34 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.errors import UsageError
-from promptctl.records.record import Record, latest_record, list_records, read_record, scan_local
+from promptctl.records.record import (
+    DamagedRecord,
+    Record,
+    latest_record,
+    list_records,
+    read_record,
+    scan_local,
+)
 
 
-def _all_records(root: Path, warn: Callable[[str], None]) -> list[tuple[Record, str]]:
+def _all_records(
+    root: Path, warn: Callable[[str], None], skipped: list[DamagedRecord] | None
+) -> list[tuple[Record, str]]:
     """Every trusted record with its source: local files, then records from git notes (a record
-    pushed from here is in both: listed once, as "local, git note")."""
+    pushed from here is in both: listed once, as "local, git note"). Damaged local files are
+    passed over (and added to ``skipped``)."""
     from promptctl.git.plumbing import find_repo_root
 
     out: dict[tuple[str | None, str, bool], tuple[Record, str]] = {}
     for p in list_records(root):
         try:
             rec = read_record(p)
-        except (OSError, ValueError, UsageError):
+        except DamagedRecord as exc:
+            if skipped is not None:
+                skipped.append(exc)
             continue
+        except (OSError, UsageError):
+            continue  # unreadable, or written by a newer promptctl
         out[(rec.commit, rec.created_at, rec.dirty)] = (rec, "local")
     if find_repo_root(root) is not None:
         from promptctl.git.notes import notes_read_all
@@ -40,14 +54,19 @@ def _all_records(root: Path, warn: Callable[[str], None]) -> list[tuple[Record, 
 
 
 def history_rows(
-    root: Path, *, limit: int = 20, warn: Callable[[str], None] = lambda _m: None
+    root: Path,
+    *,
+    limit: int = 20,
+    warn: Callable[[str], None] = lambda _m: None,
+    skipped: list[DamagedRecord] | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first: one row per record (local and from git notes) with its commit's subject and
-    date, whether it is the whole suite (else why not) and where it came from."""
+    date, whether it is the whole suite (else why not) and where it came from. Damaged record
+    files are passed over (and added to ``skipped``)."""
     from promptctl.git.plumbing import find_repo_root
     from promptctl.git.repo import commit_info
 
-    entries = _all_records(root, warn)
+    entries = _all_records(root, warn, skipped)
     if limit > 0:
         entries = entries[:limit]
     infos: dict[str, Any] = {}
@@ -83,20 +102,29 @@ def history_rows(
     return out
 
 
-def find_record(root: Path, ref: str | None, *, warn: Callable[[str], None] = lambda _m: None) -> Record:
+def find_record(
+    root: Path,
+    ref: str | None,
+    *,
+    skipped: list[DamagedRecord] | None = None,
+    warn: Callable[[str], None] = lambda _m: None,
+) -> Record:
     """The latest record of ``ref``'s commit (worktree records included), else its git note.
-    ``warn`` receives a warning for every record passed over (tracked by git, a bad note line)."""
+    Damaged record files are passed over and added to ``skipped``; ``warn`` receives a warning
+    for every other record passed over (tracked by git, a bad note line)."""
     for w in scan_local(root).warnings:
         warn(w)
     if ref is None:
-        rec = latest_record(root)
+        rec = latest_record(root, skipped=skipped)
         if rec is None:
             raise UsageError("no run records yet", hint="run `promptctl test`")
         return rec
     from promptctl.git.repo import resolve
 
     sha = resolve(root, ref)
-    rec = latest_record(root, sha, include_dirty=False) or latest_record(root, sha, include_dirty=True)
+    rec = latest_record(root, sha, include_dirty=False, skipped=skipped) or latest_record(
+        root, sha, include_dirty=True, skipped=skipped
+    )
     if rec is not None:
         return rec
     from promptctl.records.notes import record_from_notes

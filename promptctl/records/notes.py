@@ -12,7 +12,14 @@ from pathlib import Path
 
 from promptctl.errors import UsageError
 from promptctl.git.notes import notes_pull, notes_push, notes_read, notes_write
-from promptctl.records.record import InvalidRecord, Record, list_records, read_record, record_from_data
+from promptctl.records.record import (
+    DamagedRecord,
+    InvalidRecord,
+    Record,
+    list_records,
+    read_record,
+    record_from_data,
+)
 
 
 def note_records(text: str | None, sha: str) -> tuple[list[Record], list[str]]:
@@ -64,15 +71,22 @@ def record_from_notes(root: Path, sha: str) -> tuple[Record | None, list[str]]:
     return (complete or recs)[-1], warnings
 
 
-def push(root: Path, remote: str = "origin") -> tuple[int, int]:
+def push(
+    root: Path, remote: str = "origin", *, skipped: list[DamagedRecord] | None = None
+) -> tuple[int, int]:
     """Attach every clean, whole-suite local record to its commit's note and push the notes ref.
-    Returns (records attached, commits touched)."""
+    Returns (records attached, commits touched); damaged record files are left out (and added
+    to ``skipped``)."""
     by_commit: dict[str, list[str]] = {}
     for path in list_records(root):
         try:
             rec = read_record(path)
-        except (OSError, ValueError, UsageError):
-            continue  # damaged or from a newer promptctl: never shared
+        except DamagedRecord as exc:
+            if skipped is not None:
+                skipped.append(exc)
+            continue
+        except (OSError, UsageError):
+            continue  # unreadable or from a newer promptctl: never shared
         if rec.commit is None or rec.dirty or not rec.whole:
             continue
         by_commit.setdefault(rec.commit, []).append(

@@ -21,11 +21,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
 from promptctl.records.schema import SCHEMA_VERSION, describe, record_problems
 from promptctl.records.summary import summarize
+from promptctl.version import __version__
 
 RUNS_DIR = ".promptctl/runs"
 
@@ -99,6 +99,9 @@ class Record:
     _summary: tuple[list[dict[str, Any]], int, dict[str, Any]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # Records written before ``selection.partial`` existed may say why they are incomplete in a
+    # field of their own (``incomplete_reason``): read, never written.
+    _legacy_reason: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "path" and not k.startswith("_")}
@@ -110,6 +113,8 @@ class Record:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path" and k[0] != "_"}
         rec = cls(**known)
         rec.path = path
+        legacy = data.get("incomplete_reason")
+        rec._legacy_reason = legacy if isinstance(legacy, str) and legacy else None
         return rec
 
     @property
@@ -140,7 +145,7 @@ class Record:
         elif skipped:
             out.append(f"--max-cost stopped it: {skipped} of {len(self.rows)} rows skipped")
         elif not self.complete:
-            out.append("incomplete")
+            out.append(self._legacy_reason or "incomplete")
         return out
 
     @property
@@ -171,6 +176,18 @@ def write_record(root: Path, record: Record) -> Path:
     return path
 
 
+class DamagedRecord(UsageError, InvalidRecord):
+    """A run record file that cannot be read back: cut short by a crash or a full disk, edited by
+    hand, or not matching the record schema (``records.schema``: the one rule of what a sound
+    record is). An InvalidRecord (a ValueError) too, so readers that skip unreadable records keep
+    skipping it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: damaged run record ({why})", hint=f"delete it: rm '{path}'")
+        self.path = Path(path)
+        self.why = why
+
+
 def record_from_data(data: object, path: str | None) -> Record:
     """A record from its parsed JSON, checked against the record schema (InvalidRecord if not)."""
     problems = record_problems(data)
@@ -181,16 +198,23 @@ def record_from_data(data: object, path: str | None) -> Record:
 
 
 def read_record(path: Path) -> Record:
-    """A local record file; UsageError when a newer promptctl wrote it, InvalidRecord (a
-    ValueError) when it is not a record."""
-    data = json.loads(Path(path).read_text("utf-8"))
+    """The record stored at ``path``; UsageError when a newer promptctl wrote it, DamagedRecord
+    when it is not a sound record (not JSON, or not matching the record schema)."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except UnicodeDecodeError:
+        raise DamagedRecord(path, "not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedRecord(
+            path, f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     version = data.get("schema_version", 0) if isinstance(data, dict) else 0
-    if isinstance(version, int) and version > SCHEMA_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise UsageError(f"{path} was written by a newer promptctl (schema {version}); upgrade")
     try:
         return record_from_data(data, str(path))
     except InvalidRecord as e:
-        raise InvalidRecord(f"{path}: {e}") from None
+        raise DamagedRecord(path, str(e)) from None
 
 
 @dataclass
@@ -282,14 +306,29 @@ def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> 
     ]
 
 
-def latest_record(root: Path, sha: str | None = None, *, include_dirty: bool = True) -> Record | None:
-    """The newest readable record (of ``sha``); unreadable or damaged files are passed over."""
+def latest_record(
+    root: Path,
+    sha: str | None = None,
+    *,
+    include_dirty: bool = True,
+    skipped: list[DamagedRecord] | None = None,
+) -> Record | None:
+    """The newest readable record (of ``sha``'s commit, else of any). Damaged records are passed
+    over (and added to ``skipped`` to be reported); when every one is damaged, the newest one's
+    DamagedRecord is raised."""
     paths = records_for_commit(root, sha, include_dirty=include_dirty) if sha else list_records(root)
+    damaged: list[DamagedRecord] = []
     for path in reversed(paths):
         try:
-            return read_record(path)
-        except (OSError, ValueError):
+            rec = read_record(path)
+        except DamagedRecord as exc:
+            damaged.append(exc)
             continue
+        if skipped is not None:
+            skipped.extend(damaged)
+        return rec
+    if damaged:
+        raise damaged[0]
     return None
 
 
@@ -305,7 +344,12 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
             commit = resolve(root, ref)
         else:
             commit = head_commit(root)
-            paths = [config.get("prompts_dir", "prompts"), config.get("cases_dir", "cases"), "promptctl.yaml"]
+            paths = [
+                config.get("prompts_dir", "prompts"),
+                config.get("cases_dir", "cases"),
+                config.get("examples_dir", "examples"),
+                "promptctl.yaml",
+            ]
             paths = [p for p in paths if (root / p).exists()]
             if commit is None or is_dirty(root, paths):
                 dirty = True

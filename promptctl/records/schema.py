@@ -29,6 +29,7 @@ _RECORD_FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("rows", ("list",), True),
     ("complete", (_BOOL,), True),
     ("interrupted", (_BOOL,), False),
+    ("incomplete_reason", (_STR, _NULL), False),  # written before selection.partial; read only
     ("selection", ("object",), False),
     ("stats", ("object",), False),
     ("versions", ("object",), False),
@@ -70,6 +71,7 @@ _ASSERT_FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("metric", (_STR, _NULL), False),
     ("weight", (_NUM,), False),
     ("error", (_BOOL,), False),
+    ("pending", (_BOOL,), False),  # a ``human`` verdict nobody gave yet
 )
 _KIND_WORDS = {
     _STR: "a string",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.git.repo import default_base
-from promptctl.records.record import scan_local
+from promptctl.records.record import Record, scan_local
 from promptctl.review.checks import changed_checks
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
@@ -24,14 +24,19 @@ def compare_revisions(
     offline: bool = False,
     rerun: bool = False,
     note: Note = lambda _m: None,
+    records: dict[str, Record] | None = None,
 ) -> dict[str, Any]:
-    """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict)."""
+    """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
+    ``records``, when given, receives the two sides' records ("base", "head"): reports that show
+    outputs read them there."""
     base_rev = base if base is not None else default_base(root)
     for w in scan_local(root).warnings:
         note(f"warning: {w}")
     b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
     h = obtain(root, head, offline=offline, rerun=rerun, note=note)
     pairs = compare_units(b.record, h.record)
+    if records is not None:
+        records.update(base=b.record, head=h.record)
     data: dict[str, Any] = {
         "base": b.to_dict(),
         "head": h.to_dict(),

@@ -20,7 +20,14 @@ from promptctl.errors import PromptctlError, UsageError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 from promptctl.records.notes import records_from_notes
 from promptctl.records.provenance import state_paths
-from promptctl.records.record import Record, now_iso, read_record, records_for_commit, write_record
+from promptctl.records.record import (
+    DamagedRecord,
+    Record,
+    now_iso,
+    read_record,
+    records_for_commit,
+    write_record,
+)
 from promptctl.records.run_record import run_and_record
 from promptctl.run.suite_run import TestOptions, plan_tests
 from promptctl.suite.load import Suite
@@ -57,13 +64,16 @@ class SideResult:
         }
 
 
-def _read_all(paths: list[Path]) -> list[Record]:
+def _read_all(paths: list[Path], note: Note) -> list[Record]:
+    """The records at ``paths``; a damaged one is passed over with a warning (as ``show`` does)."""
     out = []
     for p in paths:
         try:
             out.append(read_record(p))
-        except (OSError, ValueError, UsageError):
-            continue
+        except DamagedRecord as exc:
+            note(f"warning: skipped {exc.path}: damaged run record ({exc.why}); delete it")
+        except (OSError, UsageError):
+            continue  # unreadable, or written by a newer promptctl
     return out
 
 
@@ -201,7 +211,8 @@ def obtain(
             digest = content_hash(root, paths)
             folder = f"{head}-dirty-{digest[:12]}"
             mine = _read_all(
-                [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder]
+                [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder],
+                note,
             )
             rec = _newest_whole(mine)
             if rec is not None:
@@ -218,7 +229,7 @@ def obtain(
     if rerun:
         note(f"{label}: running the suite at {sha[:10]} (--rerun)")
         return SideResult(label, ref, sha, False, _run(root, ref, offline, note), "ran")
-    local = _read_all(records_for_commit(root, sha))
+    local = _read_all(records_for_commit(root, sha), note)
     rec = _newest_whole(local)
     if rec is not None:
         return SideResult(label, ref, sha, False, rec, "record")

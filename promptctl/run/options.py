@@ -16,6 +16,8 @@ class RunOptions:
     offline: bool = False  # no model call at all
     record: bool = False  # write recordings
     max_cost: float | None = None
+    max_cost_source: str = "--max-cost"  # or "max_cost in promptctl.yaml": named in messages
+    allow_unknown_cost: bool = False  # run under max_cost even with models that have no known price
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
     # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU

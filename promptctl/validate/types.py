@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from promptctl.execute.embeddings import EmbeddingResponse
 from promptctl.execute.types import ModelResponse
 from promptctl.suite.model import Case, Config, Prompt
 
@@ -24,6 +25,11 @@ class JudgeCall(Protocol):
     ) -> Awaitable[ModelResponse]: ...
 
 
+# A hook the similar validator uses to embed a text through the model layer (recordings, cache,
+# retries). Arguments: embedding model name (alias or litellm string), the text.
+EmbedCall = Callable[[str, str], Awaitable[EmbeddingResponse]]
+
+
 @dataclass
 class ValidationContext:
     output: str
@@ -33,6 +39,7 @@ class ValidationContext:
     model: str  # litellm model string of the row (token counting)
     response: ModelResponse | None = None  # latency, tokens, cost of the row
     judge: JudgeCall | None = None
+    embed: EmbedCall | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # Where the suite being graded was read from (the worktree, or a revision): validators read
     # their files (schemas, python modules, the judge prompt) from it. None: the worktree.
@@ -42,7 +49,8 @@ class ValidationContext:
 @dataclass
 class AssertionResult:
     """Outcome of one assertion. ``error`` means the check could not be evaluated (e.g. a judge
-    answer that does not parse, an unknown cost): it is never counted as a pass."""
+    answer that does not parse, an unknown cost): it is never counted as a pass. ``pending``
+    means it waits for a human verdict (``human``): not a pass either, and not a failure yet."""
 
     type: str
     label: str
@@ -52,6 +60,7 @@ class AssertionResult:
     metric: str | None = None
     weight: float = 1.0
     error: bool = False
+    pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: every field is a plain value, and dataclasses.asdict's deep copy
@@ -59,4 +68,5 @@ class AssertionResult:
         return {
             "type": self.type, "label": self.label, "passed": self.passed, "score": self.score,
             "reason": self.reason, "metric": self.metric, "weight": self.weight, "error": self.error,
+            **({"pending": True} if self.pending else {}),
         }  # fmt: skip

@@ -11,7 +11,7 @@ from promptctl.errors import UsageError
 from promptctl.records.merge import merge_records
 from promptctl.records.record import (
     RUNS_DIR,
-    InvalidRecord,
+    DamagedRecord,
     latest_record,
     list_records,
     read_record,
@@ -72,10 +72,32 @@ def test_a_damaged_record_is_refused_and_passed_over(tmp_path: Path) -> None:
     bad = write_record(tmp_path, record([row("b")]))
     data = json.loads(bad.read_text("utf-8"))
     bad.write_text(json.dumps({**data, "rows": [{**data["rows"][0], "status": "excellent"}]}), "utf-8")
-    with pytest.raises(InvalidRecord, match=r"rows\[0\]\.status: 'excellent' is not one of"):
+    # the record schema is what judges a record damaged: one kind of error, one message, one hint
+    with pytest.raises(
+        DamagedRecord, match=r"damaged run record \(rows\[0\]\.status: 'excellent' is not one of"
+    ) as e:
         read_record(bad)
-    latest = latest_record(tmp_path)
+    assert e.value.hint == f"delete it: rm '{bad}'" and e.value.path == bad
+    truncated = write_record(tmp_path, record([row("c")]))
+    truncated.write_text(truncated.read_text("utf-8")[:40], "utf-8")
+    with pytest.raises(DamagedRecord, match="not valid JSON at line 1"):
+        read_record(truncated)
+    skipped: list[DamagedRecord] = []
+    latest = latest_record(tmp_path, skipped=skipped)
     assert latest is not None and latest.path == str(good)
+    assert [x.path for x in skipped] == [truncated, bad]
+
+
+def test_a_record_written_with_an_incomplete_reason_is_read_with_it(tmp_path: Path) -> None:
+    """Before ``selection.partial`` a record said why it was incomplete in ``incomplete_reason``:
+    such a record passes the schema and is partial for that reason; new records never write it."""
+    path = write_record(tmp_path, record([row("a")]))
+    data = json.loads(path.read_text("utf-8"))
+    reason = "stopped after 1 failing case (-x/--maxfail 1): 8 of 10 rows not run"
+    path.write_text(json.dumps({**data, "complete": False, "incomplete_reason": reason}), "utf-8")
+    back = read_record(path)
+    assert back.partial == [reason] and not back.whole
+    assert "incomplete_reason" not in back.to_dict() and "incomplete_reason" not in data
 
 
 def test_records_tracked_by_git_are_not_listed(tmp_path: Path) -> None:

@@ -101,7 +101,11 @@ def test_a_model_swap_that_collapses_quality_fails(
     _, table, _ = gate(root, c0, fmt="table")
     assert "strong → weak" in table and "gate: FAILED" in table and "model changed in 3" in table
     _, md, _ = gate(root, c0, fmt="markdown")
-    assert "| strong → weak |" in md
+    # one group per transition, prompt and model: the model change is its header's model
+    assert "**pass→fail** · `echo` · `strong → weak` · 3 cases" in md
+    assert "Outputs changed in 3 cases · model changed in 3 cases." in md
+    _, page, _ = gate(root, c0, fmt="html")
+    assert "<td>strong → weak</td>" in page and "Outputs not available" not in page  # each side's rows
 
 
 def test_several_models_pair_identical_names_and_report_the_rest(tmp_path: Path, server: FakeServer) -> None:

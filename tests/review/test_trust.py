@@ -119,3 +119,16 @@ def test_bad_records_in_git_notes_are_skipped_with_a_warning(
     assert invoke("history", cwd=root).exit_code == 0
     show = invoke("show", base, cwd=root)
     assert show.exit_code == 0 and "Traceback" not in show.output  # the base's record from compare
+
+
+def test_a_damaged_local_record_is_passed_over_with_a_warning(tmp_path: Path, server: FakeServer) -> None:
+    """A local record that breaks the record schema is damaged: compare says so and runs the side."""
+    root = tmp_path / "repo"
+    base, _head = collapsed_pr(root, server)
+    runs = root / ".promptctl/runs" / base
+    runs.mkdir(parents=True)
+    bad = runs / "20260101T000000000000Z-bad.json"
+    bad.write_text(json.dumps(forged(base, rows="all good")), "utf-8")
+    code, data, err = gate(root, base)
+    assert code == 1 and data["base"]["origin"] == "ran"
+    assert f"warning: skipped {bad}: damaged run record (rows: expected a list, got 'all good')" in err

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
-from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import ExecutionError, InputError, Problem
 from promptctl.execute.recordings.emit import render_file
@@ -23,6 +22,7 @@ from promptctl.execute.recordings.model import (
 from promptctl.execute.recordings.parse import parse
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import Source, WorktreeSource
+from promptctl.version import __version__
 
 
 def load(source: Source, case_file: str, *, cases_dir: str = "cases") -> RecordingFile:
