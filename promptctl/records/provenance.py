@@ -11,6 +11,7 @@ from pathlib import Path
 
 from promptctl.git.sources import Source
 from promptctl.paths import confined
+from promptctl.records.record import suite_state_paths
 from promptctl.suite.load import Suite
 from promptctl.suite.model import Config
 
@@ -105,8 +106,7 @@ def state_paths(root: Path, config: Config, suite: Suite | None = None) -> list[
     """The paths whose content a run's verdicts depend on, for the dirty check and content hash:
     the prompts and cases folders and the config, then (given the suite) the validators' files
     outside them that exist."""
-    names = [config.prompts_dir, config.cases_dir, getattr(config, "examples_dir", None), "promptctl.yaml"]
-    base = [str(p) for p in names if p and (Path(root) / p).exists()]
+    base = suite_state_paths(root, config.public_dict())
     if suite is None:
         return base
     inside = tuple(p.rstrip("/") + "/" for p in base)

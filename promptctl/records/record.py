@@ -332,6 +332,19 @@ def latest_record(
     return None
 
 
+def suite_state_paths(root: Path, config: dict[str, Any]) -> list[str]:
+    """The folders and file of the suite whose uncommitted changes make a run dirty (those that
+    exist): prompts, cases, example sets and the config. ``config`` is the resolved config as
+    stored in records (``Config.public_dict``)."""
+    names = [
+        config.get("prompts_dir", "prompts"),
+        config.get("cases_dir", "cases"),
+        config.get("examples_dir", "examples"),
+        "promptctl.yaml",
+    ]
+    return [str(p) for p in names if p and (Path(root) / p).exists()]
+
+
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:
     """A record stamped with provenance: HEAD (or --ref's commit), the dirty flag and content hash."""
     from promptctl.git.plumbing import find_repo_root
@@ -344,13 +357,7 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
             commit = resolve(root, ref)
         else:
             commit = head_commit(root)
-            paths = [
-                config.get("prompts_dir", "prompts"),
-                config.get("cases_dir", "cases"),
-                config.get("examples_dir", "examples"),
-                "promptctl.yaml",
-            ]
-            paths = [p for p in paths if (root / p).exists()]
+            paths = suite_state_paths(root, config)
             if commit is None or is_dirty(root, paths):
                 dirty = True
                 dirty_hash = content_hash(root, paths)
