@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.git.repo import default_base
-from promptctl.records.record import Record
+from promptctl.records.record import Record, scan_local
+from promptctl.review.checks import changed_checks
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
@@ -29,6 +30,8 @@ def compare_revisions(
     ``records``, when given, receives the two sides' records ("base", "head"): reports that show
     outputs read them there."""
     base_rev = base if base is not None else default_base(root)
+    for w in scan_local(root).warnings:
+        note(f"warning: {w}")
     b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
     h = obtain(root, head, offline=offline, rerun=rerun, note=note)
     pairs = compare_units(b.record, h.record)
@@ -39,6 +42,7 @@ def compare_revisions(
         "head": h.to_dict(),
         "totals": totals(b.record, h.record, pairs),
         "units": [p.to_dict() for p in pairs],
+        "checks": changed_checks(root, b.sha or base_rev, None if head is None else h.sha),
         "gate": None,
     }
     if gate is not None:
@@ -46,6 +50,8 @@ def compare_revisions(
         data["gate"] = {
             "failed": res.failed,
             "causes": res.causes,
+            "warnings": res.warnings,
+            "removed": res.removed,
             "pvalues": gate_pvalue_lines(res),
             **res.details,
         }
