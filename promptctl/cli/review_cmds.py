@@ -119,6 +119,18 @@ def compare(
             help="Cases the base ran and the head did not only warn (config gate.removed: warn).",
         ),
     ] = False,
+    max_repeat: Annotated[
+        int | None,
+        typer.Option(
+            "--max-repeat",
+            min=1,
+            help="More samples of undecided cases, up to N a side (gate.max_repeat).",
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", min=0, help="USD cap on the model calls of the gate's extra samples."),
+    ] = None,
     offline: Annotated[
         bool, typer.Option("--offline", help="When a side must be run: recordings and cache only.")
     ] = False,
@@ -148,6 +160,8 @@ def compare(
         "--max-cost-increase": max_cost_increase,
         "--max-latency-increase": max_latency_increase,
         "--suite-share": suite_share,
+        "--max-repeat": max_repeat,
+        "--max-cost": max_cost,
     }
     if not gate:
         for option, value in given.items():
@@ -170,6 +184,7 @@ def compare(
             max_p95_latency_increase=max_latency_increase,
             suite_share=suite_share,
             removed="warn" if allow_removed else None,
+            max_repeat=max_repeat,
         )
 
     def note(message: str) -> None:
@@ -177,7 +192,15 @@ def compare(
 
     records: dict[str, Record] = {}
     data = compare_revisions(
-        project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note, records=records
+        project.root,
+        base,
+        head,
+        gate=settings,
+        offline=offline,
+        rerun=rerun,
+        note=note,
+        records=records,
+        max_cost=max_cost,
     )
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")

@@ -184,8 +184,12 @@ def build_plan(
     selection: Selection | None = None,
     models: list[str] | None = None,
     repeat: int | None = None,
+    samples: dict[str, tuple[int, int]] | None = None,
 ) -> list[Row]:
-    """Render and fingerprint every row; raise InputError with every render problem at once."""
+    """Render and fingerprint every row; raise InputError with every render problem at once.
+    ``samples`` (case key -> (first, end)) plans only those sample indexes of a case: the gate
+    drawing more samples (indexes at or beyond ``repeat`` are new samples, with their own
+    fingerprints, so nothing already answered is asked again)."""
     from promptctl.suite.render import RenderError, merge_case_problems, render_prompt
 
     selection = selection or Selection()
@@ -204,12 +208,13 @@ def build_plan(
             problems.extend(exc.problems)
             continue
         n = repeat if repeat is not None else case.repeat
+        first, end = samples[case.key] if samples and case.key in samples else (0, n)
         for model_name in models_for(case, prompt, suite.config, models):
             if model_name not in targets:
                 targets[model_name] = resolve_target(model_name, suite.config)
             target, fallbacks = targets[model_name]
             params = {**target.params_dict, **prompt.params}
-            for sample in range(n):
+            for sample in range(first, end):
                 fp = fingerprint(target.model, target.api_base, messages, params, sample)
                 rows.append(
                     Row(len(rows), case, prompt, model_name, target, fallbacks, sample, messages, params, fp)

@@ -173,6 +173,14 @@ class GateConfig:
     max_p95_latency_increase: float | None = None  # relative
     suite_share: float = 0.5  # share of alpha given to the suite-wide test (the rest: per-case tests)
     removed: str = "fail"  # fail | warn: a case (or a model of one) the base ran and the head did not
+    # Adaptive sampling (review.sequential): draw more samples of undecided cases, up to this many
+    # a side (None: the fixed design, every case at its repeat), within max_extra times the fixed
+    # design's samples.
+    max_repeat: int | None = None
+    max_extra: float = 0.5
+    margin: float = 0.0  # non-inferiority: a drop of the pass rate smaller than this is acceptable
+    pass_k: int = 3  # per-case pass^k in the report: the chance that k samples in a row pass
+    min_pass_k: float | None = None  # fail when a case on trial has pass^k below this at head
 
 
 @dataclass
