@@ -54,8 +54,11 @@ def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
 
 
 def emit(text: str, output: Path | None) -> None:
+    """Print a report, or write it to ``output``; every key value in it masked."""
     from promptctl.atomic import write_text_atomic
+    from promptctl.secrets import mask
 
+    text = mask(text)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:

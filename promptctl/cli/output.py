@@ -29,14 +29,19 @@ def is_tty() -> bool:
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
+    """Print a line; every key value in it masked (promptctl.secrets), as in all output."""
+    from promptctl.secrets import mask
+
     stream = sys.stderr if err else sys.stdout
-    stream.write(text + "\n")
+    stream.write(mask(text) + "\n")
 
 
 def print_json(data: Any) -> None:
     import json
 
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+    from promptctl.secrets import mask_data
+
+    sys.stdout.write(json.dumps(mask_data(data), indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def print_problems(problems: list[Problem], *, err: bool = False) -> None:
@@ -46,6 +51,9 @@ def print_problems(problems: list[Problem], *, err: bool = False) -> None:
 
 def table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
     """A table: rich box on a terminal, tab-free aligned text when piped (stable for scripts)."""
+    from promptctl.secrets import mask_data
+
+    rows = mask_data(rows)
     if is_tty():
         from rich.table import Table
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from promptctl import secrets
 from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
@@ -137,6 +138,42 @@ _FIRST_CALL_MODULES = (
     "litellm._service_logger",
     "litellm.llms.fal_ai",
 )
+
+
+class _MaskedTokens:
+    """The caller's ``on_token``, fed through :class:`promptctl.secrets.StreamMasker`: a key the
+    provider streams back is shown as ``***`` even when it arrives split across chunks."""
+
+    def __init__(self, on_token: Callable[[str], None], masking: secrets.Masking) -> None:
+        self.on_token = on_token
+        self.stream = secrets.StreamMasker(masking)
+
+    def __call__(self, piece: str) -> None:
+        shown = self.stream.feed(piece)
+        if shown:
+            self.on_token(shown)
+
+    def flush(self) -> None:
+        shown = self.stream.flush()
+        if shown:
+            try:
+                self.on_token(shown)
+            except Exception as e:
+                raise _CallbackError(e) from e
+
+    def drop(self) -> None:
+        self.stream = secrets.StreamMasker(self.stream.masking)
+
+
+def _masked_response(resp: ModelResponse, masking: secrets.Masking) -> ModelResponse:
+    """``resp`` with every key value masked out of what the provider sent back."""
+    if not masking.active:
+        return resp
+    resp.text = None if resp.text is None else masking.text(resp.text)
+    resp.error = None if resp.error is None else masking.text(resp.error)
+    resp.provider_model = None if resp.provider_model is None else masking.text(resp.provider_model)
+    resp.finish_reason = None if resp.finish_reason is None else masking.text(resp.finish_reason)
+    return resp
 
 
 class _CallbackError(Exception):
@@ -341,6 +378,9 @@ async def complete(
     retries = 0
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
+    secrets.add_key_names(t.api_key_env for t in targets)
+    masking = secrets.current()
+    sink = _MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
     for index, target in enumerate(targets):
         no_key = missing_key_error(lm, target)
         if no_key is not None:
@@ -356,18 +396,22 @@ async def complete(
             # A custom endpoint without api_key_env must not receive the provider's usual key
             # (litellm would send OPENAI_API_KEY to whatever api_base says): send a dummy one.
             api_key = "no-key"
-        secrets = [api_key] if api_key and api_key != "no-key" else []
+        call_secrets = [api_key] if api_key and api_key != "no-key" else []
         lim = limiter if (index == 0 and limiter is not None) else limiter_for(target)
         for retry_index in range(policy.max_retries + 1):
             if lim is not None:
                 await lim.acquire()
             attempts += 1
             try:
-                result = await _attempt(lm, target, req, policy, api_key, on_token)
+                result = await _attempt(lm, target, req, policy, api_key, sink or on_token)
+                if sink is not None:
+                    sink.flush()
             except _CallbackError as e:
                 raise e.original from None
             except Exception as e:  # provider errors; CancelledError is a BaseException
-                message = error_message(e, secrets)
+                if sink is not None:
+                    sink.drop()  # never show the start of a key a broken stream cut in two
+                message = error_message(e, call_secrets)
                 if not is_retryable(e) or retry_index >= policy.max_retries:
                     errors.append(f"{target.name}: {message}" if len(targets) > 1 else message)
                     break
@@ -376,7 +420,7 @@ async def complete(
                 continue
             result.attempts = attempts
             result.retries = retries
-            return result
+            return _masked_response(result, masking)
     all_secrets = [os.environ.get(t.api_key_env, "") for t in targets if t.api_key_env]
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(

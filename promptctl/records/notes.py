@@ -12,6 +12,7 @@ from pathlib import Path
 
 from promptctl.git.notes import notes_pull, notes_push, notes_read, notes_write
 from promptctl.records.record import Record, list_records, read_record
+from promptctl.secrets import mask_data
 
 
 def _note_records(text: str | None) -> list[Record]:
@@ -46,7 +47,7 @@ def push(root: Path, remote: str = "origin") -> tuple[int, int]:
         if rec.commit is None or rec.dirty or not rec.complete:
             continue
         by_commit.setdefault(rec.commit, []).append(
-            json.dumps(rec.to_dict(), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            json.dumps(mask_data(rec.to_dict()), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         )
     added = 0
     for sha, lines in by_commit.items():

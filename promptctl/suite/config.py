@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from promptctl import secrets
 from promptctl.errors import InputError, Problem
 from promptctl.suite.model import Config, GateConfig, ModelAlias
 from promptctl.suite.yamlio import check_schema, load_yaml
@@ -90,6 +91,7 @@ def parse_config(text: str, path: str, root: Path) -> Config:
             fallbacks=list(spec.get("fallbacks") or []),
             rpm=spec.get("rpm"),
         )
+    secrets.add_key_names(a.api_key_env for a in cfg.models.values())  # their values get masked
     gate = data.get("gate") or {}
     cfg.gate = GateConfig(**{k: gate[k] for k in GateConfig.__dataclass_fields__ if k in gate})
     for name, alias in cfg.models.items():

@@ -97,6 +97,15 @@ def test_streaming_assembles_text_and_calls_on_token(srv: FakeServer) -> None:
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
 
 
+def test_a_key_the_provider_sends_back_is_masked_streamed_or_not(srv: FakeServer) -> None:
+    srv.configure(spec={"mode": "fixed", "reply": f"the key is {KEY} ok"})
+    tokens: list[str] = []
+    streamed = run(request(srv), on_token=tokens.append)
+    plain = run(request(srv, "again"))
+    assert streamed.text == plain.text == "".join(tokens) == "the key is *** ok"
+    assert all(KEY[:8] not in t for t in tokens)
+
+
 def test_429_retry_after_is_honoured(srv: FakeServer) -> None:
     srv.configure(faults=[{"kind": "429", "first": 2, "retry_after": 0.15}])
     started = time.monotonic()

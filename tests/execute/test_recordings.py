@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from promptctl import secrets
 from promptctl.errors import ExecutionError, InputError
 from promptctl.execute.recordings import parse as R
 from promptctl.execute.recordings.emit import render_file
@@ -284,17 +285,30 @@ def test_write_is_atomic_and_idempotent(tmp_path: Path) -> None:
 def test_never_writes_an_api_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-test-0123456789abcdefXYZ"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("LOCAL_KEY", "loc4")  # any length from 4, once a config names it
+    secrets.add_key_names(["LOCAL_KEY"])
     w = writer(tmp_path)
     w.add(CASE_FILE, "a", "gpt-4o-mini", 0, FP, resp("hello", provider_model="gpt-4o-mini-2024"))
     w.write()
     assert secret not in (tmp_path / REC).read_text(encoding="utf-8")
 
-    # And if a model ever echoes one back, the recording is refused rather than committed.
+    # A model that echoes a key back gets it masked, whatever the variable's name or length.
     w2 = writer(tmp_path)
-    w2.add(CASE_FILE, "a", "gpt-4o-mini", 0, FP2, resp(f"your key is {secret}"))
-    with pytest.raises(ExecutionError, match="OPENAI_API_KEY"):
-        w2.write()
-    assert secret not in (tmp_path / REC).read_text(encoding="utf-8")
+    w2.add(CASE_FILE, "a", "gpt-4o-mini", 0, FP2, resp(f"your key is {secret}, or loc4"))
+    assert w2.write() == [REC]
+    text = (tmp_path / REC).read_text(encoding="utf-8")
+    assert secret not in text and "loc4" not in text and "your key is ***, or ***" in text
+
+
+def test_refuses_a_key_where_masking_would_break_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefXYZ")
+    w = writer(tmp_path)
+    w.add(CASE_FILE, "sk-test-0123456789abcdefXYZ", "gpt-4o-mini", 0, FP, resp("hello"))
+    with pytest.raises(ExecutionError, match="key variable"):
+        w.write()
+    assert not (tmp_path / REC).exists()
 
 
 def write_rec(root: Path, text: str) -> None:
