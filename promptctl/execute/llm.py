@@ -56,6 +56,32 @@ LITELLM_ENV = {
     # CPU per call and ~500 fewer modules loaded on the first call. Overridable from outside.
     "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER": "true",
 }
+# Forced, not defaults: litellm's import otherwise runs python-dotenv's load_dotenv(), which reads
+# a .env (the working directory's in `python -c`, else the nearest above litellm's install) and
+# sets every variable in it, bypassing promptctl's own .env rules (suite/config.py).
+LITELLM_FORCED_ENV = {"LITELLM_MODE": "PRODUCTION"}
+
+# Environment variables litellm (or a provider SDK under it) reads as a provider's endpoint:
+# OPENAI_BASE_URL, ANTHROPIC_API_BASE, AZURE_API_BASE, AWS_ENDPOINT_URL_BEDROCK_RUNTIME ... They
+# are removed before every call: endpoints come only from `api_base` in promptctl.yaml, so a key
+# can never follow a URL that a shell profile, a CI variable or a committed .env put there.
+_ENDPOINT_ENV = re.compile(r"(?:^|_)(?:API_BASE|BASE_URL|ENDPOINT|ENDPOINT_URL|API_URL|API_HOST)(?:_|$)")
+_ENDPOINT_ENV_NAMES = frozenset({"WATSONX_URL", "WX_URL", "WML_URL"})
+
+
+def is_endpoint_variable(name: str) -> bool:
+    """Whether litellm would read the environment variable ``name`` as a provider endpoint."""
+    return name in _ENDPOINT_ENV_NAMES or bool(_ENDPOINT_ENV.search(name))
+
+
+def neutralise_endpoint_env() -> list[str]:
+    """Remove every endpoint variable (:func:`is_endpoint_variable`) from the environment;
+    returns their names."""
+    names = [n for n in os.environ if is_endpoint_variable(n)]
+    for name in names:
+        os.environ.pop(name, None)
+    return names
+
 
 _litellm: Any = None
 _import_lock = threading.Lock()
@@ -74,6 +100,8 @@ def ensure_litellm() -> Any:
         if _litellm is None:
             for key, value in LITELLM_ENV.items():
                 os.environ.setdefault(key, value)
+            os.environ.update(LITELLM_FORCED_ENV)
+            neutralise_endpoint_env()
             # importlib keeps mypy from type-checking litellm's sprawling module attributes.
             litellm: Any = importlib.import_module("litellm")
             litellm.telemetry = False
@@ -272,6 +300,22 @@ def _usage_int(usage: Any, name: str) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
+def _refused_params(req: ModelRequest) -> str | None:
+    """Why ``req`` must not be sent: a parameter that would choose the endpoint or the
+    credentials (``base_url``, ``api_key`` ..., :func:`promptctl.secrets.is_endpoint_param`)."""
+    names = sorted(
+        {str(k) for k in req.params} | {k for t in (req.target, *req.fallbacks) for k, _ in t.params}
+    )
+    bad = [n for n in names if secrets.is_endpoint_param(n)]
+    if not bad:
+        return None
+    listed = ", ".join(f"'{n}'" for n in bad)
+    return (
+        f"parameter {listed} not allowed in params: promptctl sends a call only to the api_base of a "
+        "model alias in promptctl.yaml, with the key named by its api_key_env"
+    )
+
+
 def _call_kwargs(
     target: Target, req: ModelRequest, policy: RetryPolicy, api_key: str | None
 ) -> dict[str, Any]:
@@ -380,6 +424,10 @@ async def complete(
     targets = [req.target, *req.fallbacks]
     secrets.add_key_names(t.api_key_env for t in targets)
     masking = secrets.current()
+    neutralise_endpoint_env()
+    refused = _refused_params(req)
+    if refused is not None:
+        return ModelResponse(status="error", error=refused, answered_by=None)
     sink = _MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
     for index, target in enumerate(targets):
         no_key = missing_key_error(lm, target)

@@ -14,7 +14,7 @@ from typing import Any
 from promptctl import secrets
 from promptctl.errors import InputError, Problem
 from promptctl.suite.model import Config, GateConfig, ModelAlias
-from promptctl.suite.yamlio import check_schema, load_yaml
+from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
 
 CONFIG_NAME = "promptctl.yaml"
 
@@ -60,6 +60,26 @@ def load_dotenv(root: Path) -> list[str]:
     return names
 
 
+ENDPOINT_PARAM_FIX = (
+    "promptctl sends a call only to the `api_base` of a model alias in promptctl.yaml, with the key "
+    "named by its `api_key_env`: remove it from params"
+)
+
+
+def endpoint_param_problems(doc: Doc, at: PathKey, params: Any) -> list[Problem]:
+    """A located error for every parameter in ``params`` (at ``at`` in ``doc``) that would choose
+    where a call goes or with which credentials (``base_url``, ``api_key`` ...: see
+    :func:`promptctl.secrets.is_endpoint_param`)."""
+    if not isinstance(params, dict):
+        return []
+    where = ".".join(str(p) for p in at)
+    return [
+        doc.problem((*at, str(name)), f"{where}.{name}: not allowed; {ENDPOINT_PARAM_FIX}", of_key=True)
+        for name in params
+        if secrets.is_endpoint_param(str(name))
+    ]
+
+
 def parse_config(text: str, path: str, root: Path) -> Config:
     """Build a Config from the text of a promptctl.yaml; raise InputError listing every problem."""
     doc, problems = load_yaml(text, path)
@@ -95,6 +115,7 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     gate = data.get("gate") or {}
     cfg.gate = GateConfig(**{k: gate[k] for k in GateConfig.__dataclass_fields__ if k in gate})
     for name, alias in cfg.models.items():
+        problems.extend(endpoint_param_problems(doc, ("models", name, "params"), alias.params))
         for i, fb in enumerate(alias.fallbacks):
             if fb == name:
                 problems.append(

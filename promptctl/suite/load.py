@@ -18,6 +18,7 @@ from promptctl.errors import InputError, Problem
 from promptctl.git.sources import Source
 from promptctl.paths import confined
 from promptctl.suggest import suggest
+from promptctl.suite.config import endpoint_param_problems
 from promptctl.suite.model import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
 from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
 
@@ -111,6 +112,7 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
         metadata=dict(data.get("metadata") or {}),
         loc=doc.loc(()),
     )
+    problems.extend(endpoint_param_problems(doc, ("params",), p.params))
     out = data.get("output") or {}
     p.output_format = out.get("format", "json" if "schema" in out else "text")
     p.output_schema = out.get("schema")
