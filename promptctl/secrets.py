@@ -45,6 +45,7 @@ __all__ = [
     "add_key_names",
     "current",
     "is_endpoint_param",
+    "is_endpoint_variable",
     "is_provider_key_name",
     "mask",
     "mask_data",
@@ -352,3 +353,16 @@ def is_endpoint_param(name: str) -> bool:
     if lowered in _ENDPOINT_NAMES:
         return True
     return any(word in _ENDPOINT_WORDS for word in re.split(r"[_\-.]+", lowered))
+
+
+# Environment variables litellm (or a provider SDK under it) reads as a provider's endpoint.
+_ENDPOINT_ENV = re.compile(r"(?:^|_)(?:API_BASE|BASE_URL|ENDPOINT|ENDPOINT_URL|API_URL|API_HOST)(?:_|$)")
+_ENDPOINT_ENV_NAMES = frozenset({"WATSONX_URL", "WX_URL", "WML_URL"})
+
+
+def is_endpoint_variable(name: str) -> bool:
+    """Whether litellm would read the environment variable ``name`` as a provider's endpoint:
+    ``OPENAI_BASE_URL``, ``OPENAI_API_BASE``, ``ANTHROPIC_API_BASE``, ``AZURE_API_BASE``,
+    ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``, ``WATSONX_URL`` … (``*_API_BASE*``, ``*_BASE_URL*``,
+    ``*_ENDPOINT*``, ``*_API_URL*``, ``*_API_HOST*``)."""
+    return name in _ENDPOINT_ENV_NAMES or bool(_ENDPOINT_ENV.search(name))

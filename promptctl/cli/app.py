@@ -40,6 +40,7 @@ def _root(
     ] = False,
 ) -> None:
     STATE["debug"] = debug or bool(os.environ.get("PROMPTCTL_DEBUG"))
+    STATE["notices_shown"] = set()
 
 
 for verbs in (suite_cmds, run_cmds, records_cmds, review_cmds):

@@ -28,9 +28,17 @@ OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the r
 
 
 def current_project(ref: str | None = None) -> Project:
+    """The project around the working directory; prints its configuration's warnings (an ignored
+    ``.env`` line, an endpoint variable with no effect) once per command."""
     from promptctl.suite.project import open_project
 
-    return open_project(Path.cwd(), ref)
+    project = open_project(Path.cwd(), ref)
+    shown = STATE.setdefault("notices_shown", set())
+    for notice in project.config.notices:
+        if notice not in shown:
+            shown.add(notice)
+            echo(notice.format(), err=True)
+    return project
 
 
 def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:

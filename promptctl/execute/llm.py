@@ -61,23 +61,14 @@ LITELLM_ENV = {
 # sets every variable in it, bypassing promptctl's own .env rules (suite/config.py).
 LITELLM_FORCED_ENV = {"LITELLM_MODE": "PRODUCTION"}
 
-# Environment variables litellm (or a provider SDK under it) reads as a provider's endpoint:
-# OPENAI_BASE_URL, ANTHROPIC_API_BASE, AZURE_API_BASE, AWS_ENDPOINT_URL_BEDROCK_RUNTIME ... They
-# are removed before every call: endpoints come only from `api_base` in promptctl.yaml, so a key
-# can never follow a URL that a shell profile, a CI variable or a committed .env put there.
-_ENDPOINT_ENV = re.compile(r"(?:^|_)(?:API_BASE|BASE_URL|ENDPOINT|ENDPOINT_URL|API_URL|API_HOST)(?:_|$)")
-_ENDPOINT_ENV_NAMES = frozenset({"WATSONX_URL", "WX_URL", "WML_URL"})
-
-
-def is_endpoint_variable(name: str) -> bool:
-    """Whether litellm would read the environment variable ``name`` as a provider endpoint."""
-    return name in _ENDPOINT_ENV_NAMES or bool(_ENDPOINT_ENV.search(name))
-
 
 def neutralise_endpoint_env() -> list[str]:
-    """Remove every endpoint variable (:func:`is_endpoint_variable`) from the environment;
-    returns their names."""
-    names = [n for n in os.environ if is_endpoint_variable(n)]
+    """Remove from the environment every variable litellm (or a provider SDK under it) would read
+    as a provider's endpoint (OPENAI_BASE_URL, ANTHROPIC_API_BASE, AWS_ENDPOINT_URL_BEDROCK_RUNTIME
+    ...: :func:`promptctl.secrets.is_endpoint_variable`); returns their names. Called before
+    litellm's import and before every call: endpoints come only from ``api_base`` in
+    promptctl.yaml, so a key never follows a URL a shell profile or a CI variable put there."""
+    names = [n for n in os.environ if secrets.is_endpoint_variable(n)]
     for name in names:
         os.environ.pop(name, None)
     return names

@@ -35,14 +35,34 @@ def find_root(start: Path | None = None) -> tuple[Path, Path | None]:
     return start, None
 
 
-def load_dotenv(root: Path) -> list[str]:
+DOTENV = ".env"
+DOTENV_RULE = "provider keys, the api_key_env names of promptctl.yaml, PROMPTCTL_*"
+
+
+def dotenv_allows(name: str, key_names: set[str]) -> bool:
+    """Whether ``.env`` may set ``name``: a provider key variable (OPENAI_API_KEY, any
+    ``*_API_KEY`` ...), a variable the worktree's promptctl.yaml names in ``api_key_env``, or a
+    ``PROMPTCTL_*`` setting. Anything else (GIT_CONFIG_*, PATH, proxies, endpoints) could change
+    what the programs promptctl runs do: a committed .env is input, not configuration."""
+    return secrets.is_provider_key_name(name) or name in key_names or name.startswith("PROMPTCTL_")
+
+
+def load_dotenv(
+    root: Path, key_names: set[str] | frozenset[str] = frozenset()
+) -> tuple[list[str], list[Problem]]:
     """Load ``root/.env`` (KEY=VALUE lines, ``export`` and quotes allowed) without overriding
-    variables already set. Returns the names it set. Values are never logged."""
-    path = root / ".env"
+    variables already set, and only the variables :func:`dotenv_allows`. Returns the names it set
+    and a warning for every line it ignored. Values are never logged."""
+    path = root / DOTENV
     if not path.is_file():
-        return []
-    names = []
-    for raw in path.read_text("utf-8", errors="replace").splitlines():
+        return [], []
+    names: list[str] = []
+    ignored: list[Problem] = []
+    try:
+        text = path.read_text("utf-8", errors="replace")
+    except OSError as exc:
+        return [], [Problem(DOTENV, 0, 0, f"cannot read: {exc.strerror}", "warning")]
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
@@ -54,10 +74,40 @@ def load_dotenv(root: Path) -> list[str]:
             value = value[1:-1]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
-        if key and key not in os.environ:
+        if not key:
+            continue
+        if not dotenv_allows(key, set(key_names)):
+            ignored.append(
+                Problem(
+                    DOTENV,
+                    lineno,
+                    1,
+                    f"{key} is not a variable promptctl uses ({DOTENV_RULE}): ignored",
+                    "warning",
+                )
+            )
+            continue
+        if key not in os.environ:
             os.environ[key] = value
             names.append(key)
-    return names
+    return names, ignored
+
+
+def endpoint_variable_notices() -> list[Problem]:
+    """A warning for every endpoint variable set in the environment (OPENAI_BASE_URL ...): the
+    model layer removes them before calling, so the user learns why they have no effect."""
+    return [
+        Problem(
+            "environment",
+            0,
+            0,
+            f"{name} is set in the environment: ignored (endpoints come only from `api_base` in "
+            "promptctl.yaml)",
+            "warning",
+        )
+        for name in sorted(os.environ)
+        if secrets.is_endpoint_variable(name)
+    ]
 
 
 ENDPOINT_PARAM_FIX = (
@@ -133,18 +183,24 @@ def parse_config(text: str, path: str, root: Path) -> Config:
 
 
 def load_config(start: Path | None = None, *, text_override: str | None = None) -> Config:
-    """Find and load the project configuration (defaults when there is no promptctl.yaml).
+    """Find and load the project configuration (defaults when there is no promptctl.yaml), after
+    loading ``.env`` (see :func:`load_dotenv`).
 
-    ``text_override`` is the file's text at another git ref (``--ref``), read by the caller.
+    ``text_override`` is the file's text at another git ref (``--ref``), read by the caller. The
+    variables ``.env`` may set are still those the *worktree's* promptctl.yaml names: a revision
+    under review does not choose which variables get loaded.
     """
     root, path = find_root(start)
-    load_dotenv(root)
-    if text_override is not None:
-        return parse_config(text_override, CONFIG_NAME, root)
-    if path is None:
-        return Config(root=str(root))
-    try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        raise InputError([Problem(CONFIG_NAME, 0, 0, f"cannot read: {exc.strerror}")]) from None
-    return parse_config(text, CONFIG_NAME, root)
+    worktree = Config(root=str(root))
+    if path is not None:
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            raise InputError([Problem(CONFIG_NAME, 0, 0, f"cannot read: {exc.strerror}")]) from None
+        worktree = parse_config(text, CONFIG_NAME, root)
+    key_names = {a.api_key_env for a in worktree.models.values() if a.api_key_env}
+    _, notices = load_dotenv(root, key_names)
+    notices.extend(endpoint_variable_notices())
+    cfg = parse_config(text_override, CONFIG_NAME, root) if text_override is not None else worktree
+    cfg.notices = notices
+    return cfg

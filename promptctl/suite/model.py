@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptctl.errors import Problem
+
 ROLES = ("system", "user", "assistant")
 
 
@@ -159,6 +161,9 @@ class Config:
     max_cost: float | None = None
     models: dict[str, ModelAlias] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
+    # Warnings about the environment the configuration was loaded in (.env lines ignored,
+    # endpoint variables that are not used): the CLI prints them; never stored.
+    notices: list[Problem] = field(default_factory=list)
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved configuration as stored in run records: never contains a secret
