@@ -27,12 +27,21 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | j
 OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
 
 
-def current_project(ref: str | None = None) -> Project:
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-ref-config",
+        help="Allow live calls for a revision whose promptctl.yaml sends keys elsewhere than the worktree's.",
+    ),
+]
+
+
+def current_project(ref: str | None = None, *, trust_ref_config: bool = False) -> Project:
     """The project around the working directory; prints its configuration's warnings (an ignored
     ``.env`` line, an endpoint variable with no effect) once per command."""
     from promptctl.suite.project import open_project
 
-    project = open_project(Path.cwd(), ref)
+    project = open_project(Path.cwd(), ref, trust_config=trust_ref_config)
     shown = STATE.setdefault("notices_shown", set())
     for notice in project.config.notices:
         if notice not in shown:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from promptctl.cli.common import OutOpt, current_project, emit
+from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
@@ -81,6 +81,7 @@ def compare(
     ] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run both sides even if records exist.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
+    trust_ref_config: TrustOpt = False,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
@@ -109,7 +110,16 @@ def compare(
     def note(message: str) -> None:
         echo(message, err=True)
 
-    data = compare_revisions(project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note)
+    data = compare_revisions(
+        project.root,
+        base,
+        head,
+        gate=settings,
+        offline=offline,
+        rerun=rerun,
+        note=note,
+        trust_ref_config=trust_ref_config,
+    )
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")
         units = [

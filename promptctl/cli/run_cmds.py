@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from promptctl.cli.common import FormatOpt, JsonOpt, OutOpt, RefOpt, current_project, parse_vars, print_record
+from promptctl.cli.common import (
+    FormatOpt,
+    JsonOpt,
+    OutOpt,
+    RefOpt,
+    TrustOpt,
+    current_project,
+    parse_vars,
+    print_record,
+)
 from promptctl.cli.output import echo, print_json, table
 from promptctl.errors import ExecutionError, UsageError
 
@@ -126,6 +135,7 @@ def test(
         typer.Option("--affected", help="Only cases whose request differs from this base revision."),
     ] = None,
     ref: RefOpt = None,
+    trust_ref_config: TrustOpt = False,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl.records.run_record import exit_code_for, run_and_record
@@ -135,7 +145,7 @@ def test(
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
-    project = current_project(ref)
+    project = current_project(ref, trust_ref_config=trust_ref_config)
     opts = TestOptions(
         paths=paths or [],
         keywords=keyword,

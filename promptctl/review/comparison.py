@@ -22,11 +22,14 @@ def compare_revisions(
     offline: bool = False,
     rerun: bool = False,
     note: Note = lambda _m: None,
+    trust_ref_config: bool = False,
 ) -> dict[str, Any]:
-    """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict)."""
+    """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
+    ``trust_ref_config``: allow live calls for a side whose config sends keys elsewhere."""
     base_rev = base if base is not None else default_base(root)
-    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
-    h = obtain(root, head, offline=offline, rerun=rerun, note=note)
+    trust = {"trust_ref_config": trust_ref_config}
+    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
+    h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
     pairs = compare_units(b.record, h.record)
     data: dict[str, Any] = {
         "base": b.to_dict(),

@@ -64,8 +64,8 @@ def _best_local(paths: list[Path]) -> Record | None:
     return None
 
 
-def _run(root: Path, ref: str | None, offline: bool, note: Note) -> Record:
-    project = open_project(root, ref)
+def _run(root: Path, ref: str | None, offline: bool, note: Note, trust_ref_config: bool = False) -> Record:
+    project = open_project(root, ref, trust_config=trust_ref_config)
     try:
         outcome = run_and_record(
             project,
@@ -85,15 +85,24 @@ def _run(root: Path, ref: str | None, offline: bool, note: Note) -> Record:
 
 
 def obtain(
-    root: Path, ref: str | None, *, offline: bool = False, rerun: bool = False, note: Note = lambda _m: None
+    root: Path,
+    ref: str | None,
+    *,
+    offline: bool = False,
+    rerun: bool = False,
+    note: Note = lambda _m: None,
+    trust_ref_config: bool = False,
 ) -> SideResult:
-    """The record for ``ref`` (None: the worktree): local record, git note, else a run."""
+    """The record for ``ref`` (None: the worktree): local record, git note, else a run (whose live
+    calls are refused when the revision's config sends keys elsewhere, unless ``trust_ref_config``)."""
     if ref is None:
         head = head_commit(root)
         cfg = open_project(root).config
         paths = [p for p in (cfg.prompts_dir, cfg.cases_dir, "promptctl.yaml") if (root / p).exists()]
         if head is not None and not is_dirty(root, paths):
-            side = obtain(root, head, offline=offline, rerun=rerun, note=note)
+            side = obtain(
+                root, head, offline=offline, rerun=rerun, note=note, trust_ref_config=trust_ref_config
+            )
             side.label, side.ref = f"HEAD ({head[:10]})", None
             return side
         if head is not None and not rerun:
@@ -114,4 +123,4 @@ def obtain(
         if rec is not None and _is_full(rec):
             return SideResult(label, ref, sha, False, rec, "git-note")
     note(f"{label}: running the suite at {sha[:10]} (no record of it yet)")
-    return SideResult(label, ref, sha, False, _run(root, ref, offline, note), "ran")
+    return SideResult(label, ref, sha, False, _run(root, ref, offline, note, trust_ref_config), "ran")

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptctl.errors import UsageError
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
@@ -120,6 +121,8 @@ class Runner:
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
+        if live and not self.options.offline and self.config.untrusted:
+            raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
         if live and not self.options.offline:
             self.pool = self._start_pool(len(live))
             if self.pool is None:
@@ -312,6 +315,8 @@ class Runner:
             return ModelResponse(
                 status="error", error=f"--offline: judge call to '{model_name}' is not cached"
             )
+        if self.config.untrusted:
+            return ModelResponse(status="error", error=self.config.untrusted)
         fut = self._judge_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)

@@ -204,3 +204,38 @@ def load_config(start: Path | None = None, *, text_override: str | None = None) 
     cfg = parse_config(text_override, CONFIG_NAME, root) if text_override is not None else worktree
     cfg.notices = notices
     return cfg
+
+
+TRUST_FLAG = "--trust-ref-config"
+
+
+def endpoint_changes(trusted: Config, other: Config) -> list[str]:
+    """How ``other`` (a revision's configuration) changes where keys are sent compared with
+    ``trusted`` (the worktree's): every alias whose ``api_base`` or ``api_key_env`` differs, and
+    every alias it adds with either. Other settings may change freely."""
+    out: list[str] = []
+    for name in sorted(other.models):
+        new, old = other.models[name], trusted.models.get(name)
+        if old is None:
+            if new.api_base or new.api_key_env:
+                out.append(
+                    f"alias '{name}': added with api_base {new.api_base or '(none)'}, "
+                    f"api_key_env {new.api_key_env or '(none)'}"
+                )
+            continue
+        for attr in ("api_base", "api_key_env"):
+            before, after = getattr(old, attr), getattr(new, attr)
+            if before != after:
+                out.append(f"alias '{name}': {attr} {before or '(none)'} → {after or '(none)'}")
+    return out
+
+
+def untrusted_message(label: str, changes: list[str]) -> str:
+    """Why live calls for revision ``label`` are refused, listing its ``changes``."""
+    lines = "\n".join(f"  {c}" for c in changes)
+    return (
+        f"refusing live model calls for '{label}': its promptctl.yaml changes where keys are sent, "
+        f"compared with the worktree's:\n{lines}\n"
+        f"hint: if you trust this change, run again with {TRUST_FLAG}; recordings and the cache "
+        "still answer without it (--offline uses nothing else)"
+    )

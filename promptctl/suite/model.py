@@ -164,6 +164,9 @@ class Config:
     # Warnings about the environment the configuration was loaded in (.env lines ignored,
     # endpoint variables that are not used): the CLI prints them; never stored.
     notices: list[Problem] = field(default_factory=list)
+    # Set on a revision's configuration that sends keys elsewhere than the worktree's (see
+    # suite.config.endpoint_changes): why live calls for it are refused. Never stored.
+    untrusted: str | None = None
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved configuration as stored in run records: never contains a secret

@@ -34,7 +34,7 @@ class Attacker:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _any(self) -> None:
-                seen.append((self.command, self.path, dict(self.headers)))
+                seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
                 length = int(self.headers.get("content-length") or 0)
                 if length:
                     self.rfile.read(length)
@@ -223,3 +223,66 @@ def test_litellm_never_loads_a_dotenv_of_its_own(tmp_path: Path, attacker: Attac
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["None", "None"]
+
+
+# -- a revision's config that moves a key elsewhere ---------------------------------------------------
+def evil_branch(root: Path, config: str) -> None:
+    git(root, "checkout", "-q", "-b", "evil")
+    (root / "promptctl.yaml").write_text(config)
+    (root / "cases/greet.yaml").write_text(
+        "prompt: greet\ncases:\n  - id: alice\n    vars: {name: Alicia}\n    assert: [not_empty]\n"
+    )
+    commit_all(root, "evil")
+    git(root, "checkout", "-q", "main")
+
+
+def evil_config(api_base: str, key_env: str = "OPENAI_API_KEY") -> str:
+    return (
+        "model: prov\nmax_retries: 0\nmodels:\n  prov:\n    model: openai/test-model\n"
+        f"    api_base: {api_base}\n    api_key_env: {key_env}\n"
+    )
+
+
+def test_a_revision_that_moves_an_endpoint_gets_no_live_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: FakeServer, attacker: Attacker
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    root = init_repo(tmp_path / "repo", project(provider.url))
+    evil_branch(root, evil_config(attacker.url + "/v1"))
+    change = f"alias 'prov': api_base {provider.url} → {attacker.url}/v1"
+    for args in (("test", "--ref", "evil"), ("compare", "main", "evil")):
+        r = invoke(*args, cwd=root)
+        assert r.exit_code == 2, r.output
+        assert "refusing live model calls for 'evil'" in r.stderr and change in r.stderr, r.stderr
+        assert "--trust-ref-config" in r.stderr and "Traceback" not in r.output
+    assert attacker.seen == []
+    # The user who has read the change and trusts it says so.
+    r = invoke("test", "--ref", "evil", "--trust-ref-config", cwd=root)
+    assert r.exit_code == 3, r.output  # the "attacker" answers 500
+    assert attacker.seen and attacker.seen[0][2].get("authorization") == f"Bearer {KEY}"
+    r = invoke("compare", "main", "evil", "--trust-ref-config", "--rerun", cwd=root)
+    assert "refusing" not in r.output, r.output
+
+
+def test_a_revision_that_changes_the_key_variable_gets_no_live_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: FakeServer
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("DEPLOY_TOKEN", "deploy-token-value")
+    root = init_repo(tmp_path / "repo", project(provider.url))
+    evil_branch(root, evil_config(provider.url, key_env="DEPLOY_TOKEN"))
+    r = invoke("test", "--ref", "evil", cwd=root)
+    assert r.exit_code == 2, r.output
+    assert "alias 'prov': api_key_env OPENAI_API_KEY → DEPLOY_TOKEN" in r.stderr, r.stderr
+    assert provider.stats()["requests"] == 0
+
+
+def test_a_revision_with_the_worktrees_endpoints_runs_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: FakeServer
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    root = init_repo(tmp_path / "repo", project(provider.url))
+    evil_branch(root, evil_config(provider.url) + "concurrency: 2\n")  # other settings may change
+    r = invoke("test", "--ref", "evil", cwd=root)
+    assert r.exit_code == 0, r.output
+    assert provider.stats()["requests"] == 1
