@@ -249,6 +249,9 @@ def _dataset_rows(
 ) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = source.read_text(path)
+    except PermissionError as exc:
+        problems.append(doc.problem(("dataset",), f"dataset file '{doc.data['dataset']}': {exc}"))
+        return []
     except (OSError, UnicodeDecodeError, KeyError):
         problems.append(doc.problem(("dataset",), f"dataset file '{doc.data['dataset']}' not found ({path})"))
         return []
