@@ -4,6 +4,11 @@ PyYAML's ``safe_load`` throws positions away. We compose the node tree instead (
 available: it is several times faster), construct plain values ourselves and remember where every
 key and item came from, so a problem found anywhere later can still point at the offending spot.
 Duplicate mapping keys, which ``safe_load`` silently resolves to the last one, are reported.
+
+Limits, each a located problem rather than minutes, gigabytes or a crash: collections nest at most
+:data:`MAX_DEPTH` levels (deeper, recursion would end in a RecursionError or a segfault), and
+aliases (``*name``, merge keys ``<<``) expand to at most :data:`MAX_ALIAS_VALUES` values per
+document (a 464-byte "billion laughs" file expands to 9**9 strings: 29 s and 3.3 GB before).
 """
 
 from __future__ import annotations
@@ -27,6 +32,31 @@ except AttributeError:  # pragma: no cover - pure-Python PyYAML build
 
 PathKey = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+MAX_DEPTH = 100  # levels of nested collections; suite files need a handful
+MAX_ALIAS_VALUES = 100_000  # values produced by expanding aliases, per document
+
+
+_ALIAS_BOMB = (
+    f"YAML aliases here expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); "
+    "write the values out or use fewer nested aliases"
+)
+
+
+class _LimitHit(Exception):
+    """A limit was reached: construction stops (the problem is already recorded)."""
+
+
+@dataclass
+class _Budget:
+    """What construction of one document has spent: the collection nodes seen (a node met again
+    is an alias), how deep it is, how many values aliases produced."""
+
+    seen: set[int] = field(default_factory=set)
+    depth: int = 0
+    in_alias: int = 0
+    alias_values: int = 0
 
 
 @dataclass
@@ -65,48 +95,98 @@ class Doc:
         return Problem(loc.path, loc.line, loc.col, message, severity)
 
 
-def _construct(loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: list[Problem]) -> Any:
+def _construct(
+    loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: list[Problem], budget: _Budget
+) -> Any:
     doc.value_pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
-                key: Any = key_node.value
-            else:
-                key = loader.construct_object(key_node, deep=True)
-            if isinstance(key, (dict, list)):
-                problems.append(
-                    Problem(
-                        doc.path,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        "mapping keys must be plain scalars",
-                    )
-                )
-                continue
-            skey = key if isinstance(key, str) else str(key)
-            if key in out:
-                problems.append(
-                    Problem(
-                        doc.path,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        f"duplicate key '{skey}'",
-                    )
-                )
-            child = (*path, skey)
-            doc.key_pos[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _construct(loader, value_node, child, doc, problems)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, item, (*path, i), doc, problems) for i, item in enumerate(node.value)]
+    if budget.in_alias:
+        budget.alias_values += 1
+        if budget.alias_values > MAX_ALIAS_VALUES:
+            _stop(doc, problems, node, _ALIAS_BOMB)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if budget.depth >= MAX_DEPTH:
+            _stop(doc, problems, node, f"nesting deeper than {MAX_DEPTH} levels")
+        alias = id(node) in budget.seen
+        budget.seen.add(id(node))
+        budget.depth += 1
+        budget.in_alias += alias
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return _mapping(loader, node, path, doc, problems, budget)
+            return [
+                _construct(loader, item, (*path, i), doc, problems, budget)
+                for i, item in enumerate(node.value)
+            ]
+        finally:
+            budget.depth -= 1
+            budget.in_alias -= alias
     if isinstance(node, yaml.ScalarNode):
         if node.style in ("|", ">"):
             doc.block_scalar.add(path)
         if node.tag == _STR_TAG:
             return node.value  # the common case, without the constructor's bookkeeping
     return loader.construct_object(node, deep=True)
+
+
+def _stop(doc: Doc, problems: list[Problem], node: yaml.Node, message: str) -> None:
+    problems.append(Problem(doc.path, node.start_mark.line + 1, node.start_mark.column + 1, message))
+    raise _LimitHit
+
+
+def _mapping(
+    loader: Any, node: yaml.MappingNode, path: PathKey, doc: Doc, problems: list[Problem], budget: _Budget
+) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    merged: dict[Any, Any] = {}  # from merge keys (<<): explicit keys win, then the first merge
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:
+            subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for sub in subs:
+                if not isinstance(sub, yaml.MappingNode):
+                    mark = sub.start_mark
+                    problems.append(
+                        Problem(
+                            doc.path,
+                            mark.line + 1,
+                            mark.column + 1,
+                            "a merge key (<<) takes a mapping or a list of mappings",
+                        )
+                    )
+                    continue
+                for k, v in _construct(loader, sub, path, doc, problems, budget).items():
+                    merged.setdefault(k, v)
+            doc.value_pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+            continue
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+            key: Any = key_node.value
+        else:
+            key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (dict, list)):
+            problems.append(
+                Problem(
+                    doc.path,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                    "mapping keys must be plain scalars",
+                )
+            )
+            continue
+        skey = key if isinstance(key, str) else str(key)
+        if key in out:
+            problems.append(
+                Problem(
+                    doc.path,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                    f"duplicate key '{skey}'",
+                )
+            )
+        child = (*path, skey)
+        doc.key_pos[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        out[key] = _construct(loader, value_node, child, doc, problems, budget)
+    if merged:
+        return {**merged, **out}
+    return out
 
 
 def load_yaml(text: str, path: str) -> tuple[Doc, list[Problem]]:
@@ -117,7 +197,9 @@ def load_yaml(text: str, path: str) -> tuple[Doc, list[Problem]]:
     try:
         node = loader.get_single_node()
         if node is not None:
-            doc.data = _construct(loader, node, (), doc, problems)
+            doc.data = _construct(loader, node, (), doc, problems, _Budget())
+    except _LimitHit:
+        doc.data = None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -123,17 +123,21 @@ def _load_schema_file(path: str, shown: str) -> dict[str, Any] | bool:
 @lru_cache(maxsize=64)
 def _read_schema(path: str, mtime: int, shown: str) -> Any:
     """Parsed schema file, cached per (path, mtime): a run checks thousands of rows."""
+    problems: list[Any] = []
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
         if path.endswith((".yaml", ".yml")):
-            import yaml
+            from promptctl.suite.yamlio import load_yaml  # its limits: nesting, alias expansion
 
-            data = yaml.safe_load(text)
+            doc, problems = load_yaml(text, shown)
+            data = doc.data
         else:
             data = json.loads(text)
-    except Exception as e:  # OSError, JSONDecodeError, yaml.YAMLError
+    except Exception as e:  # OSError, JSONDecodeError, RecursionError
         raise CheckError(f"cannot load schema file {shown!r}: {one_line(str(e))}") from e
+    if problems:
+        raise CheckError(f"cannot load schema file {shown!r}: {one_line(problems[0].format())}")
     if not isinstance(data, (dict, bool)):
         raise CheckError(f"schema file {shown!r} does not hold a JSON schema object")
     return data

@@ -508,3 +508,21 @@ def test_hand_edited_file_with_comments_still_loads(tmp_path: Path) -> None:
     )
     hit = load(WorktreeSource(tmp_path), CASE_FILE).lookup("a", "m", 0, FP)[1]
     assert hit is not None and hit.text == "folded text\n"
+
+
+def test_an_alias_bomb_in_a_recording_is_a_located_error_at_once() -> None:
+    import time
+
+    bomb = (
+        "version: 1\nx0: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(
+            f"x{i}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+            for i, (p, n) in enumerate(zip("abcdefgh", "bcdefghi", strict=True), 1)
+        )
+        + "entries: *i\n"
+    )
+    started = time.perf_counter()
+    with pytest.raises(InputError) as exc:
+        R.parse(bomb, REC, CASE_FILE)
+    assert time.perf_counter() - started < 2
+    assert exc.value.problems[0].path == REC and "alias bomb" in exc.value.problems[0].message

@@ -186,3 +186,17 @@ def test_json_schema_ref_never_fetches_a_url_or_a_file(tmp_path: Path) -> None:
     passes(A("json_schema", schema), '{"a": "x"}')
     r = fails(A("json_schema", schema), '{"a": 5}')
     assert "$.a" in r.reason
+
+
+def test_json_schema_yaml_file_with_an_alias_bomb_is_an_error_at_once(tmp_path: Path) -> None:
+    import time
+
+    bomb = "x0: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"x{i}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+        for i, (p, n) in enumerate(zip("abcdefgh", "bcdefghi", strict=True), 1)
+    )
+    (tmp_path / "s.yaml").write_text(bomb)
+    started = time.perf_counter()
+    r = errors(A("json_schema", "s.yaml"), "{}", root=str(tmp_path))
+    assert time.perf_counter() - started < 2
+    assert "alias bomb" in r.reason and "s.yaml:" in r.reason, r.reason
