@@ -1,7 +1,8 @@
 """Rendering prompts: Jinja in a sandbox, variables as data, roles from the YAML structure only.
 
 Security model: templates come from the repository and are rendered in Jinja's
-``SandboxedEnvironment`` with ``StrictUndefined`` (a typo is an error, not an empty string).
+``SandboxedEnvironment`` with ``StrictUndefined`` (a typo is an error, not an empty string), and
+with limits on output size, loops, calls and time (``suite/sandbox.py``).
 Variable *values* are passed as data and never compiled, so a value containing ``{{ 7*7 }}``
 stays literal. ``{% include %}`` is resolved by a loader that only reads below ``prompts/``.
 """
@@ -10,17 +11,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from promptctl.errors import InputError, Problem
 from promptctl.jsonutil import is_json_type
 from promptctl.paths import confined
 from promptctl.suite.model import ROLES, Loc, MessageSpec, Prompt
+from promptctl.suite.sandbox import Budget, LimitedSandbox, render_limited
 
 if TYPE_CHECKING:
     from promptctl.git.sources import Source
@@ -58,14 +60,15 @@ class RenderError(InputError):
     """A template failed to render (missing variable, sandbox violation, bad include...)."""
 
 
-def make_environment(read: Callable[[str], str], prompts_dir: str) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def make_environment(read: Callable[[str], str], prompts_dir: str) -> LimitedSandbox:
+    env = LimitedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
         loader=_ConfinedLoader(read, prompts_dir),
     )
     env.filters["tojson"] = _tojson
+    env.limit_filter("tojson")
     return env
 
 
@@ -95,8 +98,11 @@ class Renderer:
     """Renders prompts of one suite. Compiled templates are cached: a suite of 10,000 cases renders
     each template once, not once per case."""
 
-    def __init__(self, read: Callable[[str], str], prompts_dir: str = "prompts") -> None:
+    def __init__(
+        self, read: Callable[[str], str], prompts_dir: str = "prompts", *, limits: Budget | None = None
+    ) -> None:
         self.env = make_environment(read, prompts_dir)
+        self.limits = limits or Budget()  # each render gets a fresh copy
         self.prompts_dir = prompts_dir
         self._compiled: dict[tuple[str, int], jinja2.Template] = {}
 
@@ -231,7 +237,7 @@ class Renderer:
     ) -> str | None:
         try:
             tpl = self._compile(prompt, index, text)
-            rendered = tpl.render(variables)
+            rendered = render_limited(tpl, variables, replace(self.limits))
         except jinja2.TemplateSyntaxError as exc:
             problems.append(
                 Problem(loc.path, loc.line + (exc.lineno or 1) - 1, loc.col, describe_jinja_error(exc))
