@@ -213,7 +213,7 @@ class Runner:
 
         if self.pool is None:
             # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
         for group in live.values():
             queue.put_nowait(group)
@@ -292,7 +292,7 @@ class Runner:
                     # off the event loop, once).
                     pool.close()
                     self.pool = None
-                    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+                    await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
                     resp = await llm.complete(req, self.options.policy)
         self.stats.live_calls += 1
         self.stats.retries += resp.retries
