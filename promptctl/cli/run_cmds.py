@@ -237,9 +237,10 @@ def run(
         echo()
     else:
         echo(resp.text or "")
+    estimated = " · tokens and cost estimated (the server reported no usage)" if resp.tokens_estimated else ""
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
-        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",
+        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}{estimated}",
         err=True,
     )
 

@@ -32,6 +32,7 @@ from typing import Any
 from promptctl import secrets
 from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
+from promptctl.execute.guard import MaskedTokens, masked_response, neutralise_endpoint_env, refused_params
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
@@ -62,18 +63,6 @@ LITELLM_ENV = {
 # a .env (the working directory's in `python -c`, else the nearest above litellm's install) and
 # sets every variable in it, bypassing promptctl's own .env rules (suite/config.py).
 LITELLM_FORCED_ENV = {"LITELLM_MODE": "PRODUCTION"}
-
-
-def neutralise_endpoint_env() -> list[str]:
-    """Remove from the environment every variable litellm (or a provider SDK under it) would read
-    as a provider's endpoint (OPENAI_BASE_URL, ANTHROPIC_API_BASE, AWS_ENDPOINT_URL_BEDROCK_RUNTIME
-    ...: :func:`promptctl.secrets.is_endpoint_variable`); returns their names. Called before
-    litellm's import and before every call: endpoints come only from ``api_base`` in
-    promptctl.yaml, so a key never follows a URL a shell profile or a CI variable put there."""
-    names = [n for n in os.environ if secrets.is_endpoint_variable(n)]
-    for name in names:
-        os.environ.pop(name, None)
-    return names
 
 
 _litellm: Any = None
@@ -199,42 +188,6 @@ _FIRST_CALL_MODULES = (
 )
 
 
-class _MaskedTokens:
-    """The caller's ``on_token``, fed through :class:`promptctl.secrets.StreamMasker`: a key the
-    provider streams back is shown as ``***`` even when it arrives split across chunks."""
-
-    def __init__(self, on_token: Callable[[str], None], masking: secrets.Masking) -> None:
-        self.on_token = on_token
-        self.stream = secrets.StreamMasker(masking)
-
-    def __call__(self, piece: str) -> None:
-        shown = self.stream.feed(piece)
-        if shown:
-            self.on_token(shown)
-
-    def flush(self) -> None:
-        shown = self.stream.flush()
-        if shown:
-            try:
-                self.on_token(shown)
-            except Exception as e:
-                raise _CallbackError(e) from e
-
-    def drop(self) -> None:
-        self.stream = secrets.StreamMasker(self.stream.masking)
-
-
-def _masked_response(resp: ModelResponse, masking: secrets.Masking) -> ModelResponse:
-    """``resp`` with every key value masked out of what the provider sent back."""
-    if not masking.active:
-        return resp
-    resp.text = None if resp.text is None else masking.text(resp.text)
-    resp.error = None if resp.error is None else masking.text(resp.error)
-    resp.provider_model = None if resp.provider_model is None else masking.text(resp.provider_model)
-    resp.finish_reason = None if resp.finish_reason is None else masking.text(resp.finish_reason)
-    return resp
-
-
 class _CallbackError(Exception):
     """Wraps an exception raised by the caller's ``on_token``: a caller bug, not a provider error."""
 
@@ -331,22 +284,6 @@ def _usage_int(usage: Any, name: str) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def _refused_params(req: ModelRequest) -> str | None:
-    """Why ``req`` must not be sent: a parameter that would choose the endpoint or the
-    credentials (``base_url``, ``api_key`` ..., :func:`promptctl.secrets.is_endpoint_param`)."""
-    names = sorted(
-        {str(k) for k in req.params} | {k for t in (req.target, *req.fallbacks) for k, _ in t.params}
-    )
-    bad = [n for n in names if secrets.is_endpoint_param(n)]
-    if not bad:
-        return None
-    listed = ", ".join(f"'{n}'" for n in bad)
-    return (
-        f"parameter {listed} not allowed in params: promptctl sends a call only to the api_base of a "
-        "model alias in promptctl.yaml, with the key named by its api_key_env"
-    )
-
-
 def _call_kwargs(
     target: Target, req: ModelRequest, policy: RetryPolicy, api_key: str | None
 ) -> dict[str, Any]:
@@ -386,6 +323,7 @@ async def _attempt(
 ) -> ModelResponse:
     """One HTTP call. Raises whatever litellm raises; returns an ok response otherwise."""
     kwargs = _call_kwargs(target, req, policy, api_key)
+    streamed_usage = False
     started = time.perf_counter()
     if on_token is None:
         response = await lm.acompletion(**kwargs)
@@ -408,15 +346,21 @@ async def _attempt(
         response = lm.stream_chunk_builder(chunks, messages=req.messages)
         if response is None:
             raise RuntimeError("empty stream: the provider sent no chunks")
+        # Did the server send usage? litellm makes up a final usage chunk when the server sends
+        # none (stream_options.include_usage asked, llama.cpp ignores it): only the chunks its
+        # stream kept from the server (``chunks``, read, never changed) tell them apart.
+        kept = getattr(stream, "chunks", None)
+        streamed_usage = any(getattr(c, "usage", None) for c in (kept if isinstance(kept, list) else chunks))
     latency_ms = (time.perf_counter() - started) * 1000.0
 
     choice = response.choices[0] if getattr(response, "choices", None) else None
     message = getattr(choice, "message", None)
     text = getattr(message, "content", None)
     text = text if isinstance(text, str) else ("" if text is None else str(text))
-    usage = getattr(response, "usage", None)
+    usage = getattr(response, "usage", None) if on_token is None or streamed_usage else None
     input_tokens = _usage_int(usage, "prompt_tokens")
     output_tokens = _usage_int(usage, "completion_tokens")
+    estimated = input_tokens is None or output_tokens is None
     if input_tokens is None:
         input_tokens = count_tokens(target.model, "\n".join(str(m.get("content", "")) for m in req.messages))
     if output_tokens is None:
@@ -431,6 +375,7 @@ async def _attempt(
         finish_reason=getattr(choice, "finish_reason", None),
         answered_by=target.name,
         provider_model=getattr(response, "model", None),
+        tokens_estimated=estimated,
     )
 
 
@@ -459,10 +404,10 @@ async def complete(
     secrets.add_key_names(t.api_key_env for t in targets)
     masking = secrets.current()
     neutralise_endpoint_env()
-    refused = _refused_params(req)
+    refused = refused_params(req)
     if refused is not None:
         return ModelResponse(status="error", error=refused, answered_by=None)
-    sink = _MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
+    sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
     for index, target in enumerate(targets):
         no_key = missing_key_error(lm, target)
         if no_key is not None:
@@ -487,7 +432,10 @@ async def complete(
             try:
                 result = await _attempt(lm, target, req, policy, api_key, sink or on_token)
                 if sink is not None:
-                    sink.flush()
+                    try:
+                        sink.flush()
+                    except Exception as e:
+                        raise _CallbackError(e) from e
             except _CallbackError as e:
                 raise e.original from None
             except Exception as e:  # provider errors; CancelledError is a BaseException
@@ -502,7 +450,7 @@ async def complete(
                 continue
             result.attempts = attempts
             result.retries = retries
-            return _masked_response(result, masking)
+            return masked_response(result, masking)
     all_secrets = [os.environ.get(t.api_key_env, "") for t in targets if t.api_key_env]
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(

@@ -106,6 +106,18 @@ def test_a_key_the_provider_sends_back_is_masked_streamed_or_not(srv: FakeServer
     assert all(KEY[:8] not in t for t in tokens)
 
 
+def test_a_stream_without_usage_has_estimated_token_counts(srv: FakeServer) -> None:
+    """The server sends usage only when asked (stream_options.include_usage): without it the
+    counts are promptctl's estimate, and the response says so; with it, they are the server's."""
+    reported = run(request(srv, "one two three four"), on_token=lambda _t: None)
+    assert (reported.input_tokens, reported.output_tokens, reported.tokens_estimated) == (4, 4, False)
+    no_usage = request(srv, "one two three four", params={"stream_options": {"include_usage": False}})
+    estimated = run(no_usage, on_token=lambda _t: None)
+    assert estimated.status == "ok" and estimated.tokens_estimated is True
+    assert estimated.input_tokens and estimated.output_tokens  # an estimate, never 0/0
+    assert run(request(srv, "one two")).tokens_estimated is False  # not streamed: the server's usage
+
+
 def test_429_retry_after_is_honoured(srv: FakeServer) -> None:
     srv.configure(faults=[{"kind": "429", "first": 2, "retry_after": 0.15}])
     started = time.monotonic()
