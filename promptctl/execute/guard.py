@@ -3,13 +3,15 @@
 * :func:`neutralise_endpoint_env`: no endpoint from the environment (OPENAI_BASE_URL ...);
 * :func:`refused_params`: no endpoint or credential from a prompt's or an alias's params;
 * :class:`MaskedTokens` and :func:`masked_response`: a key the provider sends back (echoed in an
-  answer, quoted in an error body) is masked before anyone sees it, streamed or not.
+  answer, quoted in an error body) is masked before anyone sees it, streamed or not;
+* :class:`MaskingLogFilter`: litellm's own log lines (errors only) are masked too.
 
 The rules themselves live in :mod:`promptctl.secrets`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 
@@ -76,3 +78,24 @@ def masked_response(resp: ModelResponse, masking: secrets.Masking) -> ModelRespo
     resp.provider_model = None if resp.provider_model is None else masking.text(resp.provider_model)
     resp.finish_reason = None if resp.finish_reason is None else masking.text(resp.finish_reason)
     return resp
+
+
+class MaskingLogFilter(logging.Filter):
+    """Masks every key value in a log record's message (litellm logs errors to stderr itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = secrets.mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def mask_logs(*names: str) -> None:
+    """Attach :class:`MaskingLogFilter` to the loggers ``names`` and to their handlers (a filter
+    on a logger alone misses what its children propagate to those handlers)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        for owner in (logger, *logger.handlers):
+            if not any(isinstance(f, MaskingLogFilter) for f in owner.filters):
+                owner.addFilter(MaskingLogFilter())

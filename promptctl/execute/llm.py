@@ -32,7 +32,13 @@ from typing import Any
 from promptctl import secrets
 from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
-from promptctl.execute.guard import MaskedTokens, masked_response, neutralise_endpoint_env, refused_params
+from promptctl.execute.guard import (
+    MaskedTokens,
+    mask_logs,
+    masked_response,
+    neutralise_endpoint_env,
+    refused_params,
+)
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
@@ -103,6 +109,7 @@ def ensure_litellm() -> Any:
             # to stderr; core never prints, so only errors get through.
             for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
                 logging.getLogger(name).setLevel(logging.ERROR)
+            mask_logs("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
             _litellm = litellm
     return _litellm
 

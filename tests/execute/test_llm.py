@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import time
@@ -116,6 +117,16 @@ def test_a_stream_without_usage_has_estimated_token_counts(srv: FakeServer) -> N
     assert estimated.status == "ok" and estimated.tokens_estimated is True
     assert estimated.input_tokens and estimated.output_tokens  # an estimate, never 0/0
     assert run(request(srv, "one two")).tokens_estimated is False  # not streamed: the server's usage
+
+
+def test_litellms_own_error_log_lines_are_masked(
+    warm_litellm: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plain = "hunter2-plain-looking-value"  # nothing litellm's own redaction recognises as a key
+    monkeypatch.setenv("LOCAL_LLM_API_KEY", plain)
+    logging.getLogger("LiteLLM").error("request failed for key %s", plain)
+    err = capfd.readouterr().err
+    assert "request failed for key ***" in err and plain not in err
 
 
 def test_429_retry_after_is_honoured(srv: FakeServer) -> None:
