@@ -162,20 +162,39 @@ def register_masker(masker: Masker) -> Callable[[], None]:
     return unregister
 
 
+def _candidate_names(names: Iterable[str], declared: set[str]) -> tuple[tuple[str, int], ...]:
+    """(name, minimum length) of every variable whose value may be a key."""
+    out = []
+    for name in names:
+        if name in declared or is_provider_key_name(name):
+            out.append((name, MIN_KEY_CHARS))
+        elif _OTHER_SECRET.search(name):
+            out.append((name, MIN_OTHER_CHARS))
+    return tuple(out)
+
+
+# (the variables' names, declared names, candidates): the names are classified again only when a
+# variable appeared or went (a changed value is read afresh every time).
+_scan: tuple[tuple[str, ...], frozenset[str], tuple[tuple[str, int], ...]] | None = None
+
+
 def secret_values(environ: dict[str, str] | os._Environ[str] | None = None) -> list[str]:
     """The values to mask, longest first (so a key that contains another is masked whole)."""
-    env = os.environ if environ is None else environ
+    global _scan
     with _lock:
-        declared = set(_key_names)
-    out: set[str] = set()
-    for name, value in env.items():
-        if not value:
-            continue
-        if name in declared or is_provider_key_name(name):
-            if len(value) >= MIN_KEY_CHARS:
-                out.add(value)
-        elif len(value) >= MIN_OTHER_CHARS and _OTHER_SECRET.search(name):
-            out.add(value)
+        declared = frozenset(_key_names)
+    if environ is not None:
+        candidates = _candidate_names(environ, set(declared))
+        env: Any = environ
+    else:
+        env = os.environ
+        names = tuple(env)
+        scan = _scan
+        if scan is None or scan[0] != names or scan[1] != declared:
+            scan = (names, declared, _candidate_names(names, set(declared)))
+            _scan = scan
+        candidates = scan[2]
+    out = {v for name, least in candidates if len(v := env.get(name) or "") >= least}
     return sorted(out, key=lambda v: (-len(v), v))
 
 
@@ -231,11 +250,20 @@ class Masking:
         return value
 
 
+_last: Masking | None = None
+
+
 def current() -> Masking:
     """The masking rules as of now: the environment's key values and the registered maskers."""
+    global _last
     with _lock:
         maskers = list(_maskers)
-    return Masking(secret_values(), maskers)
+    values = secret_values()
+    last = _last
+    if last is not None and last.secrets == values and last.maskers == maskers:
+        return last
+    _last = Masking(values, maskers)
+    return _last
 
 
 def mask(text: str) -> str:
