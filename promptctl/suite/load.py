@@ -20,7 +20,7 @@ from promptctl.paths import confined
 from promptctl.suggest import suggest
 from promptctl.suite.config import endpoint_param_problems
 from promptctl.suite.model import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
-from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
+from promptctl.suite.yamlio import MAX_DEPTH, Doc, PathKey, check_schema, load_yaml, too_deep
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ASSERT_COMMON = {"type", "value", "threshold", "weight", "metric", "not", "transform"}
@@ -264,6 +264,11 @@ def _dataset_rows(
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 problems.append(Problem(path, n, exc.colno, f"invalid JSON: {exc.msg}"))
+                continue
+            except RecursionError:
+                row = None
+            if row is None or too_deep(row):  # deep values would break rendering and hashing later
+                problems.append(Problem(path, n, 1, f"nesting deeper than {MAX_DEPTH} levels"))
                 continue
             if not isinstance(row, dict):
                 problems.append(Problem(path, n, 1, "each line must be a JSON object"))

@@ -44,6 +44,19 @@ _ALIAS_BOMB = (
 )
 
 
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and mappings nest more than ``limit`` levels in ``value`` (say, one parsed from
+    JSON), found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
 class _LimitHit(Exception):
     """A limit was reached: construction stops (the problem is already recorded)."""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from promptctl.suite.yamlio import MAX_ALIAS_VALUES, MAX_DEPTH, load_yaml
+from promptctl.suite.yamlio import MAX_ALIAS_VALUES, MAX_DEPTH, load_yaml, too_deep
 from tests.helpers import MINIMAL, invoke, write_files
 
 # The classic "billion laughs": 342 bytes, 9**9 strings once expanded.
@@ -82,3 +82,16 @@ def test_an_alias_bomb_in_a_case_file_is_exit_2_at_once(tmp_path: Path) -> None:
     assert r.exit_code == 2, r.output
     assert "cases/bomb.yaml:" in r.output and "values (an alias bomb?)" in r.output
     assert "Traceback" not in r.output
+
+
+def test_deep_json_in_a_dataset_is_a_located_problem(tmp_path: Path) -> None:
+    deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
+    rows = f'{{"name": "ok"}}\n{{"name": {deep}}}\n{{"name": {"[" * 100_000 + "]" * 100_000}}}\n'
+    write_files(tmp_path, {**MINIMAL, "cases/greet.yaml": "prompt: greet\ndataset: rows.jsonl\n"})
+    (tmp_path / "cases/rows.jsonl").write_text(rows)
+    r = invoke("lint", cwd=tmp_path)
+    assert r.exit_code == 2, r.output
+    assert f"cases/rows.jsonl:2:1: nesting deeper than {MAX_DEPTH} levels" in r.output
+    assert f"cases/rows.jsonl:3:1: nesting deeper than {MAX_DEPTH} levels" in r.output
+    assert "internal error" not in r.output
+    assert not too_deep([[1]], limit=2) and too_deep([[[1]]], limit=2) and too_deep({"a": [{}]}, limit=2)
