@@ -70,6 +70,7 @@ class _Budget:
     depth: int = 0
     in_alias: int = 0
     alias_values: int = 0
+    alias_at: tuple[int, int] | None = None  # where the outermost expanding alias is used
 
 
 @dataclass
@@ -115,11 +116,13 @@ def _construct(
     if budget.in_alias:
         budget.alias_values += 1
         if budget.alias_values > MAX_ALIAS_VALUES:
-            _stop(doc, problems, node, _ALIAS_BOMB)
+            _stop(doc, problems, node, _ALIAS_BOMB, at=budget.alias_at)
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
         if budget.depth >= MAX_DEPTH:
             _stop(doc, problems, node, f"nesting deeper than {MAX_DEPTH} levels")
         alias = id(node) in budget.seen
+        if alias and not budget.in_alias:  # an alias node carries its anchor's position: use
+            budget.alias_at = doc.value_pos.get(path[:-1])  # the collection that refers to it
         budget.seen.add(id(node))
         budget.depth += 1
         budget.in_alias += alias
@@ -141,8 +144,11 @@ def _construct(
     return loader.construct_object(node, deep=True)
 
 
-def _stop(doc: Doc, problems: list[Problem], node: yaml.Node, message: str) -> None:
-    problems.append(Problem(doc.path, node.start_mark.line + 1, node.start_mark.column + 1, message))
+def _stop(
+    doc: Doc, problems: list[Problem], node: yaml.Node, message: str, *, at: tuple[int, int] | None = None
+) -> None:
+    line, col = at or (node.start_mark.line + 1, node.start_mark.column + 1)
+    problems.append(Problem(doc.path, line, col, message))
     raise _LimitHit
 
 
