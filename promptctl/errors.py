@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_EXECUTION = 3
+EXIT_NO_CASES = 5  # as pytest's "no tests collected": a selection typo must not pass CI
 EXIT_INTERRUPTED = 130
 
 
@@ -61,6 +62,8 @@ class UsageError(PromptctlError):
 class InputError(PromptctlError):
     """One or more problems in the user's files (exit 2). Carries every problem found, not just the first."""
 
+    in_lint = True  # whether `promptctl lint` lists these problems too (not so for a feedback file)
+
     def __init__(self, problems: Iterable[Problem], message: str | None = None) -> None:
         self.problems = sorted(set(problems))
         errors = [p for p in self.problems if p.is_error]
@@ -68,6 +71,9 @@ class InputError(PromptctlError):
 
     def render(self) -> str:
         return "\n".join(p.format() for p in self.problems)
+
+    def __str__(self) -> str:  # what an application logs: every problem, not only their count
+        return f"{self.message}:\n{self.render()}" if self.problems else self.message
 
 
 class ExecutionError(PromptctlError):
@@ -78,6 +84,19 @@ class ExecutionError(PromptctlError):
 
 class GitError(PromptctlError):
     """A git operation failed or a ref does not exist (exit 2: it is the user's input that is wrong)."""
+
+
+class RemoteRejected(GitError):
+    """A remote refused an update that is not a fast-forward (someone pushed first). Nothing the
+    user typed is wrong, so not a usage error (exit 3): pull, then push again."""
+
+    exit_code = EXIT_EXECUTION
+
+
+class NothingSelected(PromptctlError):
+    """The selection (paths, -k, --tag, --shard, ...) matched no case (exit 5)."""
+
+    exit_code = EXIT_NO_CASES
 
 
 class Interrupted(PromptctlError):

@@ -37,6 +37,12 @@ Faults (a list, first applicable wins; see :class:`Fault`)::
     {"kind": "500", "always": true}                     # retries exhausted
     {"kind": "401", "always": true, "match": "gpt-bad"} # only requests whose body matches
 
+Embeddings (``POST /v1/embeddings``): a deterministic bag-of-words vector of :data:`EMBED_DIMS`
+dimensions (each lower-cased word adds ±1 to a dimension chosen by its hash, then the vector is
+normalised), so texts sharing words are close and texts sharing none are near-orthogonal, the
+same text always gets the same vector. Counted in ``embeddings`` (not ``requests``); ``faults``
+with a ``match`` apply to them too (``schedule`` does not).
+
 ``kind`` is ``drop``, ``slow`` or any HTTP status code. A fault's ``first``/``every`` count only
 the requests it matches. ``schedule`` is a simpler alternative: a list of kinds (or null for a
 normal reply) applied to the 1st, 2nd, ... chat request.
@@ -155,6 +161,20 @@ def make_responder(spec: dict[str, Any] | None) -> Responder:
 
         return bernoulli
     raise ValueError(f"unknown responder mode {mode!r}")
+
+
+EMBED_DIMS = 64
+_WORD = re.compile(r"\w+")
+
+
+def fake_embedding(text: str) -> list[float]:
+    """The test server's embedding of ``text`` (see the module docstring)."""
+    vec = [0.0] * EMBED_DIMS
+    for word in _WORD.findall(text.lower()):
+        h = hashlib.sha256(word.encode("utf-8")).digest()
+        vec[h[0] % EMBED_DIMS] += 1.0 if h[1] & 1 else -1.0
+    norm = sum(v * v for v in vec) ** 0.5
+    return [round(v / norm, 6) for v in vec] if norm else vec
 
 
 def count_words(text: str) -> int:
@@ -378,6 +398,8 @@ class FakeServer:
     def _reset_counters(self) -> None:
         with self._lock:
             self.requests = 0  # chat completion requests received
+            self.embeddings = 0  # embedding requests received
+            self.embedding_bodies: list[dict[str, Any]] = []
             self.by_status: dict[str, int] = {}  # "200", "429", "drop", "slow" ...
             self.in_flight = 0
             self.max_in_flight = 0
@@ -398,6 +420,8 @@ class FakeServer:
         with self._lock:
             return {
                 "requests": self.requests,
+                "embeddings": self.embeddings,
+                "embedding_bodies": list(self.embedding_bodies),
                 "by_status": dict(self.by_status),
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
@@ -505,6 +529,8 @@ class FakeServer:
         path = req.path.rstrip("/")
         if req.method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
             return await self._chat(req, writer)
+        if req.method == "POST" and path in ("/v1/embeddings", "/embeddings"):
+            return await self._embeddings(req, writer)
         if req.method == "GET" and path in ("/v1/models", "/models"):
             model = self.reported_model or "fake-model"
             payload = {
@@ -544,6 +570,51 @@ class FakeServer:
             if f.fires(raw):
                 return f
         return None
+
+    async def _embeddings(self, req: _Request, writer: asyncio.StreamWriter) -> bool:
+        raw = req.body.decode("utf-8", "replace")
+        try:
+            body = json.loads(raw) if raw else {}
+            texts = body.get("input") if isinstance(body, dict) else None
+            if isinstance(texts, str):
+                texts = [texts]
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise ValueError("input must be a string or a list of strings")
+        except ValueError as e:
+            writer.write(_json_response(400, {"error": {"message": str(e)}}, req.keep_alive))
+            await writer.drain()
+            return req.keep_alive
+        with self._lock:
+            self.embeddings += 1
+            if self.record_bodies:
+                self.embedding_bodies.append(body)
+            fault = next((f for f in self.faults if f._rx is not None and f.fires(raw)), None)
+        if fault is not None and fault.kind not in ("drop", "slow"):
+            status = int(fault.kind)
+            self._count(f"embeddings {status}")
+            err = {
+                "error": {
+                    "message": fault.message or f"fake {status} error",
+                    "code": _ERROR_CODES.get(status),
+                }
+            }
+            writer.write(_json_response(status, err, req.keep_alive))
+            await writer.drain()
+            return req.keep_alive
+        tokens = sum(count_words(t) for t in texts)
+        payload = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": fake_embedding(t)}
+                for i, t in enumerate(texts)
+            ],
+            "model": str(body.get("model", "fake-embedding")),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        self._count("embeddings 200")
+        writer.write(_json_response(200, payload, req.keep_alive))
+        await writer.drain()
+        return req.keep_alive
 
     def _count(self, outcome: str) -> None:
         with self._lock:

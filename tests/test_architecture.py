@@ -13,9 +13,14 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "promptctl"
 
-# Top to bottom. A module belongs to the first prefix that matches it.
+# Top to bottom. A module belongs to the first layer naming it or a package containing it; the
+# package face, "promptctl" itself, names only itself (it sits on top of its own subpackages).
+FACE = "promptctl"
 LAYERS: list[tuple[str, ...]] = [
+    (FACE,),  # the package face: promptctl.get_prompt, imported lazily
     ("promptctl.__main__", "promptctl.cli"),  # the command line: typer and rich only here
+    ("promptctl.curate",),  # humans in the loop: snapshot review, feedback into cases, example sets
+    ("promptctl.runtime",),  # prompts in production: the Python API, export bundles, traces
     ("promptctl.review",),  # a change between revisions: diff, compare, gate, statistics
     ("promptctl.report",),  # records and comparisons as text / JSON / JUnit / Markdown
     ("promptctl.records",),  # run records, history, notes, shard merges
@@ -32,9 +37,10 @@ LAYERS: list[tuple[str, ...]] = [
         "promptctl.jsonutil",
         "promptctl.suggest",
         "promptctl.scaffold",
-        "promptctl",
+        "promptctl.version",
     ),
 ]
+CLI = 1  # the index of the command line's layer
 
 
 def _module_name(path: Path) -> str:
@@ -51,7 +57,7 @@ def _modules() -> dict[str, Path]:
 
 def _layer(module: str) -> int:
     for index, prefixes in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes):
+        if any(module == p or (p != FACE and module.startswith(p + ".")) for p in prefixes):
             return index
     raise AssertionError(f"{module} is in no layer: add it to LAYERS")
 
@@ -143,12 +149,14 @@ def test_the_checker_sees_a_cycle_and_an_upward_import() -> None:
     graph = {"promptctl.run.a": {"promptctl.run.b"}, "promptctl.run.b": {"promptctl.run.a"}}
     assert _cycles(graph) == [["promptctl.run.a", "promptctl.run.b"]]
     assert _layer("promptctl.suite.load") > _layer("promptctl.validate.registry")
+    assert _layer("promptctl") < _layer("promptctl.cli") < _layer("promptctl.runtime.api")
+    assert _layer("promptctl.version") == len(LAYERS) - 1
 
 
 def test_only_the_cli_imports_typer_and_rich() -> None:
     offenders = []
     for module, path in _modules().items():
-        if _layer(module) == 0:
+        if _layer(module) == CLI:
             continue
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
             names = []

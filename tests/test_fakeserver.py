@@ -254,3 +254,25 @@ def test_subprocess_mode_stats_and_config(subprocess_server: str) -> None:
     assert HTTP.post(f"{base}/_config", json={"nonsense": 1}).status_code == 400
     HTTP.post(f"{base}/_reset")
     assert HTTP.get(f"{base}/_stats").json()["requests"] == 0
+
+
+def test_embeddings_are_deterministic_bag_of_words_vectors(fake_server: FakeServer) -> None:
+    r = HTTP.post(f"{fake_server.url}/embeddings", json={"model": "emb", "input": ["b a", "a b", "zzz"]})
+    assert r.status_code == 200
+    body = r.json()
+    vecs = [d["embedding"] for d in body["data"]]
+    assert [d["index"] for d in body["data"]] == [0, 1, 2] and body["model"] == "emb"
+    assert vecs[0] == vecs[1] == fakeserver.fake_embedding("A B") and len(vecs[0]) == fakeserver.EMBED_DIMS
+    assert abs(sum(v * v for v in vecs[2]) - 1.0) < 1e-4
+    assert body["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
+    single = HTTP.post(f"{fake_server.url}/embeddings", json={"model": "emb", "input": "b a"}).json()
+    assert single["data"][0]["embedding"] == vecs[0]
+    bad = HTTP.post(f"{fake_server.url}/embeddings", json={"model": "emb", "input": [1, 2]})
+    assert bad.status_code == 400
+    st = fake_server.stats()
+    assert st["embeddings"] == 2 and st["requests"] == 0  # a malformed one is not; chat is counted apart
+    fake_server.configure(faults=[{"kind": "503", "always": True, "match": "broken"}])
+    assert (
+        HTTP.post(f"{fake_server.url}/embeddings", json={"model": "broken", "input": "x"}).status_code == 503
+    )
+    assert HTTP.post(f"{fake_server.url}/embeddings", json={"model": "emb", "input": "x"}).status_code == 200

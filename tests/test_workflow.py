@@ -169,13 +169,19 @@ def test_gate_job_runs_compare_diff_summary_and_verdict(wf: dict[str, Any]) -> N
     assert uses(gate, "actions/cache")[0]["with"]["path"] == ".promptctl/cache"
     compare = step_named(gate, "Compare")
     assert compare["id"] == "gate" and "continue-on-error" not in compare
-    assert 'promptctl compare --gate "$BASE_SHA" HEAD --format markdown' in compare["run"]
+    assert (
+        'promptctl compare --gate "$BASE_SHA" HEAD --format json -o promptctl-compare.json' in compare["run"]
+    )
     assert compare["env"]["BASE_SHA"] == "${{ github.event.pull_request.base.sha }}"
     assert 'echo "code=$code" >> "$GITHUB_OUTPUT"' in compare["run"]
     # report, summary and verdict run whatever happened before them
     for prefix in ("Rendered prompt diffs", "Report and job summary", "Verdict"):
         assert step_named(gate, prefix)["if"] == "always()"
-    assert "GITHUB_STEP_SUMMARY" in step_named(gate, "Report")["run"]
+    report = step_named(gate, "Report")["run"]
+    assert "GITHUB_STEP_SUMMARY" in report
+    # promptctl assembles the report within a budget; nothing cuts it with head/tail/cut
+    assert report.count("promptctl report ") == 2 and "--max-bytes 60000 --full-report" in report
+    assert not re.search(r"\b(head|tail|cut|dd)\b", report)
     assert gate["outputs"] == {"report": "${{ steps.report.outputs.report }}"}
     assert gate["steps"][-1]["name"] == "Verdict"
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import stat
@@ -20,7 +21,10 @@ from typing import Any
 import pytest
 
 from tests.fakeserver import FakeServer
+from tests.report.comparisons import a_pull_request
+from tests.report.diffs import diff_data, thousand_cases
 from tests.review.common import KEY, commit, config, new_repo
+from tests.review.test_diff_groups import well_formed
 from tests.test_workflow import load, workflow_texts
 
 EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -119,7 +123,8 @@ def parse_outputs(text: str) -> dict[str, str]:
 
 
 FAKE_PROMPTCTL = r"""#!/bin/bash
-# A scripted promptctl: logs each call with the secrets it could see, acts per FAKE_* variables.
+# A scripted promptctl: logs each call with the secrets it could see, acts per FAKE_* variables;
+# `report` is the real one (it only reads what the scripted compare and diff wrote).
 echo "$1 $2 key=${OPENAI_API_KEY:-} token=${GITHUB_TOKEN:-} git=${GIT_CONFIG_KEY_0:-}" >> "$FAKE_LOG"
 out=""
 prev=""
@@ -127,13 +132,17 @@ for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
 case "$1" in
   records) exit "${FAKE_RECORDS_CODE:-0}" ;;
   compare)
-    [ -n "${FAKE_COMPARE_REPORT:-}" ] && printf '%s\n' "$FAKE_COMPARE_REPORT" > "$out"
+    [ -n "${FAKE_COMPARE_REPORT:-}" ] && cp "$FAKE_COMPARE_REPORT" "$out"
     echo "gate: exit ${FAKE_COMPARE_CODE}" >&2
     exit "$FAKE_COMPARE_CODE" ;;
-  diff) printf '## Rendered prompt diffs\n' > "$out" ;;
+  diff) cp "$FAKE_DIFF_REPORT" "$out" ;;
+  report) exec "$REAL_PROMPTCTL" "$@" ;;
   test) exit "${FAKE_TEST_CODE:-0}" ;;
 esac
 """
+REAL_PROMPTCTL = str(Path(sys.executable).parent / "promptctl")
+RUNNER_ENV = {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "7"}
+RUN_URL = "https://github.com/o/r/actions/runs/7"
 
 CONTEXT = {
     "github.event.pull_request.base.sha": "b" * 40,
@@ -156,11 +165,20 @@ def fake(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     work = tmp_path / "work"
     work.mkdir()
+    reports = {
+        "compare.json": a_pull_request(),
+        "diff.json": diff_data(2, 1),
+        "big-diff.json": thousand_cases(),
+    }
+    for name, data in reports.items():
+        (tmp_path / name).write_text(json.dumps(data), "utf-8")
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
         "HOME": str(tmp_path),
         "FAKE_LOG": str(tmp_path / "calls.log"),
-        "GITHUB_SERVER_URL": "https://github.com",
+        "FAKE_DIFF_REPORT": str(tmp_path / "diff.json"),
+        "REAL_PROMPTCTL": REAL_PROMPTCTL,
+        **RUNNER_ENV,
     }
     yield work, env
 
@@ -183,7 +201,7 @@ def test_gate_job_reports_in_every_case_and_fails_unless_passed(
     wf: dict[str, Any], fake: tuple[Path, dict[str, str]], code: int
 ) -> None:
     work, env = fake
-    report = "## promptctl compare\n\n| case | change |" if code in (0, 1) else ""
+    report = str(work.parent / "compare.json") if code in (0, 1) else ""
     job = Job(
         wf, "gate", work, CONTEXT, {**env, "FAKE_COMPARE_CODE": str(code), "FAKE_COMPARE_REPORT": report}
     )
@@ -200,10 +218,10 @@ def test_gate_job_reports_in_every_case_and_fails_unless_passed(
     posted = job.outputs["report"]["report"]
     assert posted.startswith(VERDICT[code])
     assert job.summary.startswith(VERDICT[code])
-    assert "## Rendered prompt diffs" in posted
+    assert "### promptctl diff — `base` → `head`" in posted
     assert f"gate: exit {code}" in posted  # compare's own messages, e.g. the located errors of exit 2
-    if report:
-        assert "## promptctl compare" in posted
+    assert ("### ❌ promptctl compare — `base` → `head`" in posted) is bool(report)
+    assert posted.rstrip("\n") == job.summary.rstrip("\n")  # small: the comment is the whole report
 
 
 def test_gate_job_when_promptctl_never_ran(wf: dict[str, Any], fake: tuple[Path, dict[str, str]]) -> None:
@@ -214,7 +232,31 @@ def test_gate_job_when_promptctl_never_ran(wf: dict[str, Any], fake: tuple[Path,
     job.run(skip=("Install promptctl",))
     assert job.exit_of("Verdict") == 1
     assert "the gate did not run (exit none)" in job.output_of("Verdict")
-    assert job.outputs["report"]["report"].startswith("**promptctl gate: did not run** (exit none)")
+    said = "**promptctl could not write the report** (gate exit none): see the job log."
+    assert job.outputs["report"]["report"] == said and job.summary == said + "\n"
+
+
+def test_a_large_report_fits_the_comment_and_links_the_summary(
+    wf: dict[str, Any], fake: tuple[Path, dict[str, str]]
+) -> None:
+    """1,000 affected cases and a failed gate: the comment stays under GitHub's limit, whole blocks,
+    says what it left out and links the job summary, which holds more."""
+    work, env = fake
+    env.update(
+        FAKE_COMPARE_CODE="1",
+        FAKE_COMPARE_REPORT=str(work.parent / "compare.json"),
+        FAKE_DIFF_REPORT=str(work.parent / "big-diff.json"),
+    )
+    job = Job(wf, "gate", work, CONTEXT, env)
+    job.run(skip=("Install promptctl",))
+    assert job.exit_of("Report") == 0 and job.exit_of("Verdict") == 1
+    posted = job.outputs["report"]["report"]
+    assert posted.startswith(VERDICT[1]) and len(posted.encode()) <= 60_000
+    well_formed(posted)
+    assert "**Left out to keep this report under 60,000 bytes**, in this order: the case lists of" in posted
+    assert posted.endswith(f"The full report is in the [job summary]({RUN_URL}).")
+    assert len(job.summary.encode()) > 150_000 and "Left out" not in job.summary
+    well_formed(job.summary)
 
 
 def test_secrets_and_token_seen_only_where_needed(
@@ -228,7 +270,11 @@ def test_secrets_and_token_seen_only_where_needed(
         f"records pull key= token=ghs_the_token {extraheader}",
         "compare --gate key=sk-the-secret token= git=",
         "diff b" + "b" * 39 + " key= token= git=",
+        "report --gate-exit key= token= git=",
+        "report --gate-exit key= token= git=",
+        "compare --gate key= token= git=",  # the HTML report: --offline, no key
         "test  key=sk-the-secret token= git=",
+        "show --format key= token= git=",
         f"records pull key= token=ghs_the_token {extraheader}",
         f"records push key= token=ghs_the_token {extraheader}",
     ]
@@ -271,7 +317,14 @@ def test_record_job_retries_a_rejected_notes_push(
     (exe.parent / "sleep").chmod(0o755)
     job = Job(wf, "record", work, CONTEXT, env)
     job.run(skip=("Install promptctl",))
-    assert calls(env) == ["test ", "records pull", "records push", "records pull", "records push"]
+    assert calls(env) == [
+        "test ",
+        "show --format",
+        "records pull",
+        "records push",
+        "records pull",
+        "records push",
+    ]
     assert job.exit_of("Publish") == 0
 
 
@@ -283,7 +336,8 @@ def test_install_step_refuses_an_empty_requirement(fake: tuple[Path, dict[str, s
     assert job.exit_of("Install promptctl") == 1
     assert "::error title=promptctl::set PROMPTCTL_REQUIREMENT at the top of" in job.output_of("Install")
     # after a failed install only the always() steps run: no records fetched, no models called
-    assert [c.split()[0] for c in calls(env)] == ["diff"]
+    # compare: the HTML report, --offline
+    assert [c.split()[0] for c in calls(env)] == ["diff", "report", "report", "compare"]
     assert job.exit_of("Verdict") == 1
 
 
@@ -317,7 +371,7 @@ def test_gate_job_with_the_real_promptctl(tmp_path: Path, drop: bool) -> None:
         wf = load(workflow_texts()["repository"])
         bin_dir = str(Path(sys.executable).parent)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-        env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_KEY=KEY, GITHUB_SERVER_URL="https://github.com")
+        env.update(PATH=f"{bin_dir}:{env['PATH']}", FAKE_KEY=KEY, **RUNNER_ENV)
         context = {**CONTEXT, "github.event.pull_request.base.sha": base}
         job = Job(wf, "gate", root, context, env)
         job.run(skip=("Install promptctl",))
@@ -327,6 +381,17 @@ def test_gate_job_with_the_real_promptctl(tmp_path: Path, drop: bool) -> None:
     assert job.exit_of("Verdict") == (1 if drop else 0)
     posted = job.outputs["report"]["report"]
     assert posted.startswith(VERDICT[1] if drop else VERDICT[0])
-    assert "echo::hello" in posted  # compare's markdown
+    if drop:  # compare's markdown: the regression listed, the unchanged case counted
+        assert (
+            "**pass→fail** · `echo` · `fake` · 1 case" in posted
+            and "| `hello` | pass 1/1 | fail 0/1 |" in posted
+        )
+        assert "Not listed: 1 still passing (1 of them with a changed output)" in posted
+    else:
+        assert "Not listed: 2 still passing (2 of them with a changed output)" in posted
     assert "HELLO WORLD" in posted or "hello world!" in posted  # diff's rendered messages or outputs
     assert job.summary == (root / "promptctl-report.md").read_text()
+    # the HTML report the artefact step uploads: made from the records compare left, no model call
+    assert job.exit_of("HTML report") == 0
+    page = (root / "promptctl-report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and ("Gate: failed" if drop else "Gate: passed") in page

@@ -9,11 +9,20 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from promptctl import __version__
-from promptctl.cli import records_cmds, review_cmds, run_cmds, suite_cmds
+from promptctl.cli import (
+    curate_cmds,
+    export_cmds,
+    label_cmds,
+    records_cmds,
+    review_cmds,
+    run_cmds,
+    suite_cmds,
+    traces_cmds,
+)
 from promptctl.cli.common import STATE
-from promptctl.cli.output import echo, print_problems
+from promptctl.cli.output import SHOWN, echo, print_problems, visible
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
+from promptctl.version import __version__
 
 app = typer.Typer(
     name="promptctl",
@@ -40,10 +49,19 @@ def _root(
     ] = False,
 ) -> None:
     STATE["debug"] = debug or bool(os.environ.get("PROMPTCTL_DEBUG"))
-    STATE["notices_shown"] = set()
+    SHOWN.clear()
 
 
-for verbs in (suite_cmds, run_cmds, records_cmds, review_cmds):
+for verbs in (
+    suite_cmds,
+    run_cmds,
+    records_cmds,
+    review_cmds,
+    curate_cmds,
+    label_cmds,
+    export_cmds,
+    traces_cmds,
+):
     verbs.register(app)
 
 
@@ -52,7 +70,7 @@ def _fail(message: str, code: int) -> NoReturn:
     from promptctl.secrets import mask
 
     sys.stdout.flush()
-    sys.stderr.write(mask(message.rstrip("\n")) + "\n")
+    sys.stderr.write(visible(mask(message.rstrip("\n")), keep_lines=True) + "\n")
     sys.exit(code)
 
 
@@ -78,7 +96,7 @@ def app_main(argv: list[str] | None = None) -> None:
             sys.stdout.flush()
             print_problems(exc.problems, err=True)
             n = sum(p.is_error for p in exc.problems)
-            _fail(f"{n} error(s); run `promptctl lint` to see every problem", exc.exit_code)
+            _fail(f"{n} error(s) in input files", exc.exit_code)
         _fail(f"error: {exc.render()}", exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -4,17 +4,17 @@ and writing a report to stdout or a file. No verb module imports ``app``."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from promptctl.cli.output import echo, table
+from promptctl.cli.output import echo, show_once, table, write_content
 from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
-    from promptctl.records.record import Record
+    from promptctl.records.record import DamagedRecord, Record
+    from promptctl.report.formats import ReportFile
     from promptctl.suite.project import Project
 
 STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
@@ -22,9 +22,22 @@ STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
 RefOpt = Annotated[
     str | None, typer.Option("--ref", help="Read prompts, cases and config from this git revision.")
 ]
+LabelOpt = Annotated[
+    str | None,
+    typer.Option("--label", help="Like --ref, for the commit this label names (see `promptctl label list`)."),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | junit | markdown | html")]
 OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")]
+ReportsOpt = Annotated[
+    list[str],
+    typer.Option(
+        "-o",
+        "--output",
+        help="Write a report to a file: FORMAT=FILE (json, junit, markdown), or FILE in --format's "
+        "format (JSON with the table). Repeatable; the terminal summary and exit code stay.",
+    ),
+]
 
 
 TrustOpt = Annotated[
@@ -36,18 +49,41 @@ TrustOpt = Annotated[
 ]
 
 
-def current_project(ref: str | None = None, *, trust_ref_config: bool = False) -> Project:
-    """The project around the working directory; prints its configuration's warnings (an ignored
-    ``.env`` line, an endpoint variable with no effect) once per command."""
+def current_project(
+    ref: str | None = None,
+    label: str | None = None,
+    *,
+    trust_ref_config: bool = False,
+    show_environment: bool = True,
+) -> Project:
+    """The project around the working directory; with ``ref`` or ``label``, as of that commit.
+    Shows the warnings about the environment its configuration was loaded in (an ignored
+    ``.env`` line, an endpoint variable with no effect) once per command, unless the command
+    lists its configuration's problems itself (``show_environment=False``: lint)."""
+    from promptctl.suite.config import environment_problems, find_root
     from promptctl.suite.project import open_project
 
+    if label is not None:
+        if ref is not None:
+            raise UsageError("--ref and --label both name a revision: give one of them")
+        from promptctl.git.labels import resolve
+
+        ref = resolve(find_root(Path.cwd())[0], label)
     project = open_project(Path.cwd(), ref, trust_config=trust_ref_config)
-    shown = STATE.setdefault("notices_shown", set())
-    for notice in project.config.notices:
-        if notice not in shown:
-            shown.add(notice)
-            echo(notice.format(), err=True)
+    if show_environment:
+        show_once(environment_problems(project.config))
     return project
+
+
+def check_paths(project: Project, paths: list[str]) -> None:
+    """Every PATH argument names a file or folder of the project (at ``--ref``, of that commit)."""
+    for p in paths:
+        rel = os.path.relpath(os.path.abspath(p), project.root).replace(os.sep, "/")
+        if rel.startswith("../") or rel == "..":
+            raise UsageError(f"{p}: outside the project at {project.root}")
+        if rel != "." and not project.source.exists(rel):
+            at = f" at {project.ref}" if project.ref else ""
+            raise UsageError(f"{p}: no such file or directory{at}")
 
 
 def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
@@ -63,11 +99,26 @@ def parse_vars(var: list[str], vars_file: Path | None) -> dict[str, Any]:
             raise UsageError(f"--vars-file {vars_file} must hold a mapping of variable names to values")
         out.update(data)
     for item in var:
-        if "=" not in item:
-            raise UsageError(f"--var expects KEY=VALUE, got '{item}'")
-        key, _, value = item.partition("=")
-        out[key.strip()] = value
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise UsageError(f"--var expects KEY=VALUE with a name before '=', got '{item}'")
+        if not key.isidentifier():
+            raise UsageError(
+                f"--var {item}: '{key}' is not a variable name (letters, digits and _, not a leading digit)"
+            )
+        out[key] = value
     return out
+
+
+def warn_skipped(root: Path, skipped: list[DamagedRecord]) -> None:
+    """One warning per damaged run record a command passed over."""
+    for exc in skipped:
+        try:
+            where = exc.path.relative_to(root).as_posix()
+        except ValueError:
+            where = str(exc.path)
+        echo(f"warning: skipped {where}: damaged run record ({exc.why}); delete it", err=True)
 
 
 def emit(text: str, output: Path | None) -> None:
@@ -77,19 +128,61 @@ def emit(text: str, output: Path | None) -> None:
 
     text = mask(text)
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        write_content(text if text.endswith("\n") else text + "\n")
     else:
         write_text_atomic(output, text)
         echo(f"report written to {output}", err=True)
 
 
-def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -> None:
-    from promptctl.report import as_json, formatting, text
+def print_record(
+    record: Record,
+    fmt: str,
+    reports: list[ReportFile],
+    verbose: bool,
+    *,
+    summary_to_stderr: bool = False,
+    root: Path | None = None,
+    messages: dict[str, list[dict[str, Any]]] | None = None,
+) -> None:
+    """Show a record: in ``fmt`` on stdout unless a bare ``-o FILE`` took that report (then the
+    terminal table, as with ``--format table``), and write every ``-o`` report atomically.
+    ``summary_to_stderr``: with a machine format on stdout, still say the summary on stderr.
+    ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests)."""
+    from promptctl.report import text
     from promptctl.report.formats import render_record
 
-    if fmt != "table":
-        emit(render_record(record, fmt), output)
-        return
+    def render(f: str) -> str:
+        if f == "html":
+            from promptctl.cli.html_pages import record_page
+
+            return record_page(root or current_project().root, record, messages)
+        return render_record(record, f)
+
+    rendered = [(r, render(r.fmt)) for r in reports]  # all rendered before any write
+    redirected = fmt != "table" and any(r.fmt == fmt for r in reports)
+    if fmt != "table" and not redirected:
+        emit(render(fmt), None)
+        if summary_to_stderr:
+            echo(text.summary_line(record.summary), err=True)
+    else:
+        _print_table_view(record, verbose)
+    for r, body in rendered:
+        _write_report(r, body)
+
+
+def _write_report(r: ReportFile, body: str) -> None:
+    from promptctl.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(r.path, body)
+    except OSError as exc:
+        raise UsageError(f"cannot write the {r.fmt} report to {r.path}: {exc.strerror or exc}") from None
+    echo(f"{r.fmt} report written to {r.path}", err=True)
+
+
+def _print_table_view(record: Record, verbose: bool) -> None:
+    from promptctl.report import formatting, text
+
     if verbose:
         us = text.units(record)
         table(
@@ -109,14 +202,15 @@ def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -
     fails = text.failures(record)
     if fails:
         table(
-            ["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],
+            ["PROMPT", "CASE", "MODEL", "PASSED", "ASSERTION", "REASON", "OUTPUT"],
             [
                 [
                     f["prompt"],
                     f["case"],
                     f["model"],
+                    f["passed"],
                     f["assertion"],
-                    formatting.trim(f["reason"], 220),
+                    text.failure_reason(f, 220),
                     formatting.trim(f["output"], 60),
                 ]
                 for f in fails
@@ -124,5 +218,3 @@ def print_record(record: Record, fmt: str, output: Path | None, verbose: bool) -
             title="Failures",
         )
     echo(text.summary_line(record.summary))
-    if output is not None:
-        emit(as_json.record_json(record), output)

@@ -3,30 +3,47 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
 from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
+if TYPE_CHECKING:
+    from promptctl.records.record import Record
+
 ReviewFormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | markdown | json")]
+CompareFormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | markdown | json | html")]
 BaseArg = Annotated[
     str | None,
     typer.Argument(help="Base revision (default: merge-base of HEAD with the default branch)."),
 ]
+CORRECTIONS = ("holm", "bh", "none")
 HeadArg = Annotated[str | None, typer.Argument(help="Head revision (default: the worktree).")]
+MaxBytesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-bytes",
+        min=0,
+        help="Markdown: at most N bytes, leaving detail out in a stated order (default 60000, under "
+        "GitHub's comment limit; 0: no limit).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
     app.command()(diff)
     app.command()(compare)
+    app.command()(report)
 
 
-def _check_format(fmt: str) -> None:
-    if fmt not in ("table", "markdown", "json"):
-        raise UsageError(f"unknown --format '{fmt}'; use table, markdown or json")
+def _check_format(fmt: str, allowed: tuple[str, ...] = ("table", "markdown", "json")) -> None:
+    if fmt not in allowed:
+        raise UsageError(f"unknown --format '{fmt}'; use {', '.join(allowed[:-1])} or {allowed[-1]}")
 
 
 def diff(
@@ -35,29 +52,48 @@ def diff(
     fmt: ReviewFormatOpt = "table",
     output: OutOpt = None,
     context: Annotated[int, typer.Option("-U", "--context", min=0, help="Lines of context in diffs.")] = 3,
+    max_bytes: MaxBytesOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Table: list every case of a group.")
+    ] = False,
 ) -> None:
-    """Show what a change does to the rendered requests: changed files, then a diff of the rendered
-    messages of every case × model whose request changed (and of recorded outputs when both sides
-    have them). No model is called. Exit 0."""
+    """Show what a change does to the rendered requests: changed files, the source diff of each
+    changed prompt and partial, then one diff per distinct change of the rendered messages with the
+    cases it covers (and the recorded outputs' changes, grouped the same way). No model is called.
+    Exit 0."""
+    from promptctl.report.budget import COMMENT_BUDGET
+    from promptctl.report.diff_markdown import diff_markdown
+    from promptctl.report.diff_text import diff_text
     from promptctl.report.formats import render_diff
     from promptctl.review.diff import diff_revisions
 
     _check_format(fmt)
+    if max_bytes is not None and fmt != "markdown":
+        raise UsageError("--max-bytes applies to --format markdown only")
     project = current_project()
     data = diff_revisions(project.root, base, head, context=context)
-    emit(render_diff(data, fmt), output)
+    if fmt == "markdown":
+        budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
+        emit(diff_markdown(data, max_bytes=budget), output)
+    elif fmt == "table":
+        emit(diff_text(data, verbose=verbose), output)
+    else:
+        emit(render_diff(data, fmt), output)
 
 
 def compare(
     base: BaseArg = None,
     head: HeadArg = None,
-    fmt: ReviewFormatOpt = "table",
+    fmt: CompareFormatOpt = "table",
     output: OutOpt = None,
     gate: Annotated[bool, typer.Option("--gate", help="Exit 1 on a quality drop versus BASE.")] = False,
     alpha: Annotated[
         float | None, typer.Option("--alpha", help="Gate false-alarm rate (config gate.alpha).")
     ] = None,
-    correction: Annotated[str | None, typer.Option("--correction", help="holm | bh | none.")] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option("--correction", click_type=click.Choice(CORRECTIONS), help="holm | bh | none."),
+    ] = None,
     pass_rate_tolerance: Annotated[
         float | None,
         typer.Option("--pass-rate-tolerance", min=0, help="Allowed pass-rate drop (0.02 = 2 pt)."),
@@ -81,6 +117,7 @@ def compare(
     ] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run both sides even if records exist.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
+    max_bytes: MaxBytesOpt = None,
     trust_ref_config: TrustOpt = False,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
@@ -88,11 +125,32 @@ def compare(
     record, else a git note, else runs the suite at that revision."""
     from promptctl.report import text
     from promptctl.report.as_json import data_json
+    from promptctl.report.budget import COMMENT_BUDGET
+    from promptctl.report.compare_markdown import comparison_markdown
     from promptctl.report.formats import render_comparison
     from promptctl.review.comparison import compare_revisions
     from promptctl.review.gate import gate_settings
 
-    _check_format(fmt)
+    _check_format(fmt, ("table", "markdown", "json", "html"))
+    if max_bytes is not None and fmt != "markdown":
+        raise UsageError("--max-bytes applies to --format markdown only")
+    given = {
+        "--alpha": alpha,
+        "--correction": correction,
+        "--pass-rate-tolerance": pass_rate_tolerance,
+        "--score-tolerance": score_tolerance,
+        "--max-cost-increase": max_cost_increase,
+        "--max-latency-increase": max_latency_increase,
+        "--suite-share": suite_share,
+    }
+    if not gate:
+        for option, value in given.items():
+            if value is not None:
+                raise UsageError(
+                    f"{option} has no effect without --gate", hint=f"add --gate, or drop {option}"
+                )
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        raise UsageError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     project = current_project()
     settings = None
     if gate:
@@ -110,6 +168,7 @@ def compare(
     def note(message: str) -> None:
         echo(message, err=True)
 
+    records: dict[str, Record] = {}
     data = compare_revisions(
         project.root,
         base,
@@ -118,6 +177,7 @@ def compare(
         offline=offline,
         rerun=rerun,
         note=note,
+        records=records,
         trust_ref_config=trust_ref_config,
     )
     if fmt == "table":
@@ -138,9 +198,109 @@ def compare(
             echo(line)
         if output is not None:
             emit(data_json(data), output)
+    elif fmt == "html":
+        from promptctl.cli.html_pages import comparison_page
+
+        emit(comparison_page(project.root, data, records), output)
+        for line in text.gate_lines(data):
+            echo(line, err=True)
     else:
-        emit(render_comparison(data, fmt), output)
+        if fmt == "markdown":
+            budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
+            emit(comparison_markdown(data, max_bytes=budget), output)
+        else:
+            emit(render_comparison(data, fmt), output)
         for line in text.gate_lines(data):
             echo(line, err=True)
     if data["gate"] is not None and data["gate"]["failed"]:
         raise typer.Exit(1)
+
+
+def _report_json(path: Path | None, option: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The JSON report at ``path``; None when the command wrote none (no file, or an empty one)."""
+    import json
+
+    from promptctl.errors import InputError, Problem
+
+    if path is None:
+        return None
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {option} {path}: {exc}") from None
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(str(path), exc.lineno, exc.colno, f"not JSON: {exc.msg}")]) from None
+    if not isinstance(data, dict) or not all(k in data for k in keys):
+        command = "compare" if option == "--compare" else "diff"
+        raise InputError([Problem(str(path), 0, 0, f"not a report of `promptctl {command} --format json`")])
+    return data
+
+
+def report(
+    compare_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="What `promptctl compare --format json` wrote (no file, or an empty one: it wrote none).",
+        ),
+    ] = None,
+    diff_json: Annotated[
+        Path | None,
+        typer.Option("--diff", help="What `promptctl diff --format json` wrote (likewise)."),
+    ] = None,
+    gate_exit: Annotated[
+        str | None,
+        typer.Option("--gate-exit", help="Exit code of `promptctl compare --gate` (empty: it did not run)."),
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option("--log", help="What `promptctl compare` printed on stderr.")
+    ] = None,
+    max_bytes: MaxBytesOpt = None,
+    full_report: Annotated[
+        str | None,
+        typer.Option(
+            "--full-report", help="URL of the whole report (e.g. the job summary), linked when detail goes."
+        ),
+    ] = None,
+    output: OutOpt = None,
+) -> None:
+    """Assemble the pull-request report from what `compare --gate` and `diff` wrote: the gate's
+    verdict, the comparison, compare's messages and the rendered diffs, as Markdown of at most
+    --max-bytes (what CI posts as the sticky comment and writes to the job summary). Exit 0."""
+    import re
+
+    from promptctl.errors import InputError, Problem
+    from promptctl.report.budget import COMMENT_BUDGET
+    from promptctl.report.pr_report import pr_report
+
+    if full_report is not None and not re.fullmatch(r"https?://[^\s()<>\[\]]+", full_report):
+        raise UsageError(
+            f"--full-report must be an http(s) URL without spaces or brackets, got '{full_report}'"
+        )
+    compare_data = _report_json(compare_json, "--compare", ("base", "head", "totals", "units"))
+    diff_data = _report_json(diff_json, "--diff", ("base", "head", "summary", "groups", "templates"))
+    log_text = ""
+    if log is not None and log.exists():
+        log_text = log.read_text("utf-8", errors="replace")
+    budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
+    try:
+        text = pr_report(
+            gate_exit=gate_exit,
+            compare=compare_data,
+            diff=diff_data,
+            log=log_text,
+            max_bytes=budget,
+            full_report=full_report,
+        )
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        path = compare_json if compare_data is not None else diff_json
+        raise InputError(
+            [Problem(str(path), 0, 0, f"unexpected shape of a JSON report ({type(exc).__name__}: {exc})")]
+        ) from None
+    emit(text, output)

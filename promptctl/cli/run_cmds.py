@@ -11,15 +11,18 @@ import typer
 from promptctl.cli.common import (
     FormatOpt,
     JsonOpt,
-    OutOpt,
+    LabelOpt,
     RefOpt,
+    ReportsOpt,
     TrustOpt,
+    check_paths,
     current_project,
     parse_vars,
     print_record,
+    warn_skipped,
 )
-from promptctl.cli.output import echo, print_json, table
-from promptctl.errors import ExecutionError, UsageError
+from promptctl.cli.output import echo, print_json, table, write_content
+from promptctl.errors import ExecutionError, NothingSelected, UsageError
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +38,7 @@ class _Progress:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.total = 0
-        self.counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "cached": 0}
+        self.counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "pending": 0, "cached": 0}
         self.bar: Any = None
         self.task: Any = None
         self.last = 0.0
@@ -68,7 +71,7 @@ class _Progress:
         self.counts[r.status] += 1
         if r.response.source != "live":
             self.counts["cached"] += 1
-        done = sum(self.counts[k] for k in ("pass", "fail", "error", "skipped"))
+        done = sum(self.counts[k] for k in ("pass", "fail", "error", "skipped", "pending"))
         c = self.counts
         stats = f"✓{c['pass']} ✗{c['fail']} !{c['error']} cache/replay {c['cached']}"
         if self.bar is not None:
@@ -108,8 +111,17 @@ def test(
         typer.Option("--fail-under", min=0, max=1, help="Exit 0 when the pass rate is at least this."),
     ] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+    exitfirst: Annotated[
+        bool, typer.Option("-x", "--exitfirst", help="Stop after the first failing case (--maxfail 1).")
+    ] = False,
+    maxfail: Annotated[
+        int | None,
+        typer.Option(
+            "--maxfail", min=1, help="Stop starting calls after N failing cases; keep what finished."
+        ),
+    ] = None,
     last_failed: Annotated[
         bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
     ] = False,
@@ -127,6 +139,13 @@ def test(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")
     ] = None,
+    allow_unknown_cost: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-cost",
+            help="With --max-cost: run even when a model has no known price (its calls are not counted).",
+        ),
+    ] = False,
     shard: Annotated[
         str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")
     ] = None,
@@ -135,17 +154,21 @@ def test(
         typer.Option("--affected", help="Only cases whose request differs from this base revision."),
     ] = None,
     ref: RefOpt = None,
+    label: LabelOpt = None,
     trust_ref_config: TrustOpt = False,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl.records.run_record import exit_code_for, run_and_record
+    from promptctl.report.formats import report_files
     from promptctl.run.plan import parse_shard
     from promptctl.run.suite_run import TestOptions
     from promptctl.run.suite_run import dry_run as plan_only
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
-    project = current_project(ref, trust_ref_config=trust_ref_config)
+    reports = report_files(output, fmt)  # a bad -o or --format fails now, not after the run
+    project = current_project(ref, label, trust_ref_config=trust_ref_config)
+    check_paths(project, paths or [])
     opts = TestOptions(
         paths=paths or [],
         keywords=keyword,
@@ -160,16 +183,32 @@ def test(
         offline=offline,
         record=record,
         max_cost=max_cost,
+        allow_unknown_cost=allow_unknown_cost,
+        maxfail=maxfail if maxfail is not None else (1 if exitfirst else None),
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
+    selected_nothing = NothingSelected(
+        "no cases selected" + _selection_words(paths or [], keyword, tag, shard, last_failed, affected),
+        hint="`promptctl list` shows the prompts and how many cases each has; -k matches 'prompt::case-id'",
+    )
     if dry_run:
+        if last_failed:
+            from promptctl.records.lastfailed import read_failure_set
+
+            opts.previous_failures, warning = read_failure_set(project.root)
+            if warning:
+                echo(f"warning: {warning}", err=True)
         plan = plan_only(project, opts)
+        if not plan["rows"]:
+            raise selected_nothing
         if fmt == "json":
             print_json(plan)
             return
+        for note in plan["notes"]:
+            echo(note, err=True)
         echo(
             f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
             f"{plan['cached']} from the cache, {plan['calls']} model calls"
@@ -187,10 +226,16 @@ def test(
             )
         )
         return
-    progress = _Progress(enabled=fmt == "table" or output is not None)
+    progress = _Progress(enabled=fmt == "table" or bool(reports))
+
+    def on_plan(rows: list[Any]) -> None:
+        if not rows:  # before anything runs or is recorded
+            raise selected_nothing
+        progress.plan(rows)
+
     try:
         outcome = run_and_record(
-            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
+            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=on_plan, on_result=progress.result
         )
     finally:
         progress.stop()
@@ -199,12 +244,36 @@ def test(
         echo(note, err=True)
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
-    print_record(outcome.record, fmt, output, verbose)
+    messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
+    print_record(
+        outcome.record, fmt, reports, verbose, summary_to_stderr=True, root=project.root, messages=messages
+    )
+    if run.stopped:
+        echo(f"{run.stopped}; the run record is marked incomplete", err=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
-    if not run.results:
-        echo("no cases selected", err=True)
+    if outcome.summary.get("pending"):
+        echo("outputs wait for a human verdict: run `promptctl review`", err=True)
     raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+
+
+def _selection_words(
+    paths: list[str],
+    keyword: list[str],
+    tag: list[str],
+    shard: str | None,
+    last_failed: bool,
+    affected: str | None,
+) -> str:
+    """`` (by -k zzzz, --tag t)``: what the user selected with, for the "no cases selected" message."""
+    words = [*paths, *(f"-k {k}" for k in keyword), *(f"--tag {t}" for t in tag)]
+    if shard:
+        words.append(f"--shard {shard}")
+    if last_failed:
+        words.append("--last-failed")
+    if affected:
+        words.append(f"--affected {affected}")
+    return f" (by {', '.join(words)})" if words else ""
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -224,19 +293,12 @@ def run(
     project = current_project()
     stream = not no_stream and sys.stdout.isatty()
 
-    def on_token(t: str) -> None:
-        sys.stdout.write(t)
-        sys.stdout.flush()
-
     resp = run_once(
-        project, prompt, parse_vars(var, vars_file), model=model, on_token=on_token if stream else None
+        project, prompt, parse_vars(var, vars_file), model=model, on_token=write_content if stream else None
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
-    if stream:
-        echo()
-    else:
-        echo(resp.text or "")
+    write_content("\n" if stream else (resp.text or "") + "\n")
     estimated = " · tokens and cost estimated (the server reported no usage)" if resp.tokens_estimated else ""
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
@@ -247,7 +309,7 @@ def run(
 
 # -- history / show -----------------------------------------------------------------------------
 def history(
-    limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show at most this many records.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """Run records over time: commit, date, subject, pass rate, mean score, cost."""
@@ -281,11 +343,16 @@ def history(
 def show(
     ref: Annotated[str | None, typer.Argument(help="Commit/ref (default: the latest record).")] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
 ) -> None:
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
+    from promptctl.report.formats import report_files
 
-    record = find_record(current_project().root, ref)
-    print_record(record, fmt, output, verbose)
+    reports = report_files(output, fmt)
+    root = current_project().root
+    skipped: list[Any] = []
+    record = find_record(root, ref, skipped=skipped)
+    warn_skipped(root, skipped)
+    print_record(record, fmt, reports, verbose, root=root)

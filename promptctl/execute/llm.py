@@ -39,6 +39,7 @@ from promptctl.execute.guard import (
     neutralise_endpoint_env,
     refused_params,
 )
+from promptctl.execute.model_catalog import Prices
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
@@ -208,9 +209,12 @@ class _CallbackError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
-def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
-    return model_catalog.cost(model, input_tokens, output_tokens)
+def estimate_cost(
+    model: str, input_tokens: int, output_tokens: int, *, price: Prices | None = None
+) -> float | None:
+    """Price of a call (an alias's declared ``price``, else litellm's local table); ``None`` if
+    the model is not priced."""
+    return model_catalog.cost(model, input_tokens, output_tokens, price=price)
 
 
 def count_tokens(model: str, text: str) -> int:
@@ -225,7 +229,7 @@ def count_tokens(model: str, text: str) -> int:
 
 
 def _response_cost(
-    model: str, input_tokens: int | None, output_tokens: int | None, usage: Any
+    target: Target, input_tokens: int | None, output_tokens: int | None, usage: Any
 ) -> float | None:
     """Cost of a call (:func:`promptctl.execute.model_catalog.cost`), with the prompt tokens the
     provider reports as served from its cache."""
@@ -234,7 +238,9 @@ def _response_cost(
     details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
     value = getattr(details, "cached_tokens", None) if details is not None else None
     cached = int(value) if isinstance(value, int) and 0 < value <= input_tokens else 0
-    return model_catalog.cost(model, input_tokens, output_tokens, cached_tokens=cached)
+    return model_catalog.cost(
+        target.model, input_tokens, output_tokens, cached_tokens=cached, price=target.price
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,7 +384,7 @@ async def _attempt(
         latency_ms=latency_ms,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=_response_cost(target.model, input_tokens, output_tokens, usage),
+        cost=_response_cost(target, input_tokens, output_tokens, usage),
         finish_reason=getattr(choice, "finish_reason", None),
         answered_by=target.name,
         provider_model=getattr(response, "model", None),
@@ -392,6 +398,7 @@ async def complete(
     *,
     on_token: Callable[[str], None] | None = None,
     limiter: RateLimiter | None = None,
+    mask_output: bool = True,
 ) -> ModelResponse:
     """Call ``req.target`` (then each of ``req.fallbacks``) with promptctl's retry policy.
 
@@ -400,6 +407,10 @@ async def complete(
     (:func:`wait_prewarm`), outside the call's timing. ``limiter`` overrides the primary
     target's shared limiter; fallbacks always use their own (:func:`limiter_for`). Never raises
     for provider errors; lets ``asyncio.CancelledError`` through untouched.
+
+    Every key value the provider sends back is masked (promptctl.secrets) in the answer, streamed
+    or not, and in errors; ``mask_output=False`` leaves the answer as the provider sent it (the
+    Python API hands an application its own output; what promptctl writes is masked there).
     """
     lm = ensure_litellm()
     if not _warm:
@@ -409,7 +420,7 @@ async def complete(
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
     secrets.add_key_names(t.api_key_env for t in targets)
-    masking = secrets.current()
+    masking = secrets.current() if mask_output else secrets.Masking()
     neutralise_endpoint_env()
     refused = refused_params(req)
     if refused is not None:

@@ -79,7 +79,7 @@ def notes_list(root: Path) -> list[str]:
         return sorted(line.split()[1] for line in out.splitlines() if len(line.split()) == 2)
 
 
-def _check_remote(repo: git.Repo, remote: str) -> None:
+def check_remote(repo: git.Repo, remote: str) -> None:
     if remote.startswith("-"):
         raise GitError(f"invalid remote {remote!r}")
     names = {r.name for r in repo.remotes}
@@ -99,9 +99,13 @@ def notes_push(root: Path, remote: str = "origin") -> None:
     hint says to pull (merge) first -- a force push would silently delete their run records.
     """
     with repo_at(root) as repo:
-        _check_remote(repo, remote)
+        check_remote(repo, remote)
         if ref_sha(repo, NOTES_REF) is None:
-            raise GitError("no promptctl notes to push", hint="record a run first (promptctl run --record)")
+            raise GitError(
+                "no promptctl notes to push",
+                hint="run `promptctl test` on a committed tree first: "
+                "only complete runs of a clean commit are shared",
+            )
         run(repo, "push", "--quiet", remote, f"{NOTES_REF}:{NOTES_REF}")
 
 
@@ -145,7 +149,7 @@ def notes_pull(root: Path, remote: str = "origin", merge: NoteMerger = union_lin
     both-sides notes are rewritten with the merged text on top.
     """
     with repo_at(root) as repo:
-        _check_remote(repo, remote)
+        check_remote(repo, remote)
         status, _out, err = repo.git.execute(
             ["git", "fetch", "--quiet", "--no-tags", remote, f"+{NOTES_REF}:{_INCOMING_REF}"],
             with_extended_output=True,

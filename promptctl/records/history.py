@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.errors import UsageError
-from promptctl.records.record import Record, latest_record, list_records, read_record
+from promptctl.records.record import DamagedRecord, Record, latest_record, list_records, read_record
 
 
 def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
@@ -50,17 +50,20 @@ def history_rows(root: Path, *, limit: int = 20) -> list[dict[str, Any]]:
     return out
 
 
-def find_record(root: Path, ref: str | None) -> Record:
-    """The latest record of ``ref``'s commit (worktree records included), else its git note."""
+def find_record(root: Path, ref: str | None, *, skipped: list[DamagedRecord] | None = None) -> Record:
+    """The latest record of ``ref``'s commit (worktree records included), else its git note.
+    Damaged record files are passed over and added to ``skipped``."""
     if ref is None:
-        rec = latest_record(root)
+        rec = latest_record(root, skipped=skipped)
         if rec is None:
             raise UsageError("no run records yet", hint="run `promptctl test`")
         return rec
     from promptctl.git.repo import resolve
 
     sha = resolve(root, ref)
-    rec = latest_record(root, sha, include_dirty=False) or latest_record(root, sha, include_dirty=True)
+    rec = latest_record(root, sha, include_dirty=False, skipped=skipped) or latest_record(
+        root, sha, include_dirty=True, skipped=skipped
+    )
     if rec is not None:
         return rec
     from promptctl.records.notes import record_from_notes

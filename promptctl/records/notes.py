@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from promptctl.git.notes import notes_pull, notes_push, notes_read, notes_write
-from promptctl.records.record import Record, list_records, read_record
+from promptctl.records.record import DamagedRecord, Record, list_records, read_record
 from promptctl.secrets import mask_data
 
 
@@ -38,12 +38,20 @@ def record_from_notes(root: Path, sha: str) -> Record | None:
     return (complete or recs)[-1]
 
 
-def push(root: Path, remote: str = "origin") -> tuple[int, int]:
+def push(
+    root: Path, remote: str = "origin", *, skipped: list[DamagedRecord] | None = None
+) -> tuple[int, int]:
     """Attach every clean, complete local record to its commit's note and push the notes ref.
-    Returns (records attached, commits touched)."""
+    Returns (records attached, commits touched); damaged record files are left out (and added
+    to ``skipped``)."""
     by_commit: dict[str, list[str]] = {}
     for path in list_records(root):
-        rec = read_record(path)
+        try:
+            rec = read_record(path)
+        except DamagedRecord as exc:
+            if skipped is not None:
+                skipped.append(exc)
+            continue
         if rec.commit is None or rec.dirty or not rec.complete:
             continue
         by_commit.setdefault(rec.commit, []).append(

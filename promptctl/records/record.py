@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
 from promptctl.records.summary import summarize
 from promptctl.secrets import current, mask_data
+from promptctl.version import __version__
 
 SCHEMA_VERSION = 1
 RUNS_DIR = ".promptctl/runs"
@@ -80,6 +80,7 @@ class Record:
     rows: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
     interrupted: bool = False
+    incomplete_reason: str | None = None  # why rows are missing: -x / --maxfail, an interruption
     selection: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=_versions)
@@ -136,12 +137,40 @@ def write_record(root: Path, record: Record) -> Path:
     return path
 
 
+class DamagedRecord(UsageError, ValueError):
+    """A run record file that cannot be read back (cut short by a crash or a full disk, edited by
+    hand). A ValueError too, so readers that skip unreadable records keep skipping it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path}: damaged run record ({why})", hint=f"delete it: rm '{path}'")
+        self.path = Path(path)
+        self.why = why
+
+
+_REQUIRED = ("commit", "dirty", "content_hash", "created_at", "command", "config")
+
+
 def read_record(path: Path) -> Record:
-    data = json.loads(Path(path).read_text("utf-8"))
-    if data.get("schema_version", 0) > SCHEMA_VERSION:
-        raise UsageError(
-            f"{path} was written by a newer promptctl (schema {data['schema_version']}); upgrade"
-        )
+    """The record stored at ``path``; DamagedRecord when it is not a whole record."""
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except UnicodeDecodeError:
+        raise DamagedRecord(path, "not UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise DamagedRecord(
+            path, f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    if not isinstance(data, dict):
+        raise DamagedRecord(path, "not a JSON object")
+    version = data.get("schema_version", 0)
+    if isinstance(version, int) and version > SCHEMA_VERSION:
+        raise UsageError(f"{path} was written by a newer promptctl (schema {version}); upgrade")
+    missing = [k for k in _REQUIRED if k not in data]
+    rows = data.get("rows", [])
+    if missing:
+        raise DamagedRecord(path, f"missing {', '.join(missing)}")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "status" in r for r in rows):
+        raise DamagedRecord(path, "its rows are not a list of result rows")
     return Record.from_dict(data, str(path))
 
 
@@ -164,9 +193,30 @@ def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> 
     return out
 
 
-def latest_record(root: Path, sha: str | None = None, *, include_dirty: bool = True) -> Record | None:
+def latest_record(
+    root: Path,
+    sha: str | None = None,
+    *,
+    include_dirty: bool = True,
+    skipped: list[DamagedRecord] | None = None,
+) -> Record | None:
+    """The newest readable record (of ``sha``'s commit, else of any). Damaged records are passed
+    over (and added to ``skipped`` to be reported); when every one is damaged, the newest one's
+    DamagedRecord is raised."""
     paths = records_for_commit(root, sha, include_dirty=include_dirty) if sha else list_records(root)
-    return read_record(paths[-1]) if paths else None
+    damaged: list[DamagedRecord] = []
+    for path in reversed(paths):
+        try:
+            rec = read_record(path)
+        except DamagedRecord as exc:
+            damaged.append(exc)
+            continue
+        if skipped is not None:
+            skipped.extend(damaged)
+        return rec
+    if damaged:
+        raise damaged[0]
+    return None
 
 
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:
@@ -181,7 +231,12 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
             commit = resolve(root, ref)
         else:
             commit = head_commit(root)
-            paths = [config.get("prompts_dir", "prompts"), config.get("cases_dir", "cases"), "promptctl.yaml"]
+            paths = [
+                config.get("prompts_dir", "prompts"),
+                config.get("cases_dir", "cases"),
+                config.get("examples_dir", "examples"),
+                "promptctl.yaml",
+            ]
             paths = [p for p in paths if (root / p).exists()]
             if commit is None or is_dirty(root, paths):
                 dirty = True

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
-from promptctl.records.record import Record, latest_record, new_record, write_record
+from promptctl.records.lastfailed import LASTFAILED, read_failure_set, updated_failure_set, write_failure_set
+from promptctl.records.record import Record, new_record, write_record
+from promptctl.records.summary import unit_outcome
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
 from promptctl.run.suite_run import RunOutcome, TestOptions, run_tests
@@ -45,11 +47,10 @@ def run_and_record(
 ) -> TestOutcome:
     """Run the selected suite and write its record; an interrupted run's record is written too
     (marked incomplete) before :class:`Interrupted` is raised."""
+    remember = project.ref is None and opts.write_record  # a run of the worktree's suite
+    known, warning = read_failure_set(project.root) if (remember or opts.last_failed) else (set(), None)
     if opts.last_failed and opts.previous_failures is None:
-        prev = latest_record(project.root)
-        opts.previous_failures = {
-            r["case_key"] for r in (prev.rows if prev else []) if r["status"] in ("fail", "error")
-        }
+        opts.previous_failures = known
     # The record's provenance (HEAD, dirty check: two git processes) is looked up meanwhile.
     provenance = _Background(
         new_record,
@@ -58,7 +59,21 @@ def run_and_record(
         config=project.config.public_dict(),
         ref=project.ref,
     )
-    run = run_tests(project, opts, on_plan=on_plan, on_result=on_result)
+    maxfail = MaxFail(opts.maxfail) if opts.maxfail else None
+
+    planned_per_case: dict[str, int] = {}
+
+    def planned(rows: list[Row]) -> None:
+        for r in rows:
+            planned_per_case[r.case.key] = planned_per_case.get(r.case.key, 0) + 1
+        if maxfail is not None:
+            maxfail.plan(rows)
+        if on_plan is not None:
+            on_plan(rows)
+
+    run = run_tests(project, opts, on_plan=planned, on_result=on_result, stop_when=maxfail)
+    if warning is not None:
+        run.notes.insert(0, f"warning: {warning}")
     record = provenance.result()
     record.selection = {
         "paths": opts.paths,
@@ -68,11 +83,14 @@ def run_and_record(
         "repeat": opts.repeat,
         "shard": list(opts.shard) if opts.shard else None,
         "last_failed": opts.last_failed,
+        "maxfail": opts.maxfail,
         "rows": run.rows_planned,
     }
     record.rows = [row_to_dict(r) for r in run.results]
     record.complete = not run.interrupted and len(run.results) == run.rows_planned
     record.interrupted = run.interrupted
+    if not record.complete:
+        record.incomplete_reason = "interrupted" if run.interrupted else run.stopped
     st = run.stats
     record.stats = {
         "live_calls": st.live_calls,
@@ -86,6 +104,11 @@ def run_and_record(
     outcome = TestOutcome(record=record, run=run)
     if opts.write_record:
         outcome.record_path = str(write_record(project.root, record))
+    if remember:
+        try:
+            write_failure_set(project.root, updated_failure_set(known, record.rows, planned_per_case))
+        except OSError as exc:
+            run.notes.append(f"warning: cannot update {LASTFAILED} ({exc.strerror or exc})")
     if run.interrupted:
         raise Interrupted(
             f"interrupted: {len(run.results)} of {run.rows_planned} rows finished and were kept "
@@ -94,12 +117,48 @@ def run_and_record(
     return outcome
 
 
+class MaxFail:
+    """``-x`` / ``--maxfail N``: counts the cases (case x model) that can no longer pass — by the
+    rule of their outcome (:func:`records.summary.unit_outcome`), even were every sample still to
+    come to pass — and gives the reason to stop once there are N."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.planned: dict[tuple[str, str], int] = {}
+        self.finished: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.failed: set[tuple[str, str]] = set()
+
+    def plan(self, rows: list[Row]) -> None:
+        for r in rows:
+            key = (r.case.key, r.model_name)
+            self.planned[key] = self.planned.get(key, 0) + 1
+
+    def __call__(self, result: RowResult) -> str | None:
+        row = result.row
+        key = (row.case.key, row.model_name)
+        if key in self.failed:
+            return None
+        done = self.finished.setdefault(key, [])
+        sample = {"status": result.status, "score": result.score, "min_pass_rate": row.case.min_pass_rate}
+        done.append(sample)
+        rest = max(0, self.planned.get(key, len(done)) - len(done))
+        best_case = done + [{**sample, "status": "pass"}] * rest
+        if unit_outcome(best_case).status not in ("fail", "error"):
+            return None
+        self.failed.add(key)
+        n = len(self.failed)
+        if n < self.limit:
+            return None
+        return f"stopped after {n} failing case{'s' if n > 1 else ''} (-x/--maxfail {self.limit})"
+
+
 def exit_code_for(summary: dict[str, Any], fail_under: float | None = None) -> int:
-    """0 all passed, 1 failures, 3 errors or skips. ``--fail-under`` forgives failures while the
-    pass rate reaches it; it never turns an error into a pass."""
+    """0 all passed, 1 failures (or verdicts still pending: not passed), 3 errors or skips.
+    ``--fail-under`` forgives failures while the pass rate reaches it; it never turns an error
+    into a pass."""
     rate = summary.get("pass_rate")
     forgiven = fail_under is not None and rate is not None and rate + 1e-12 >= fail_under
-    if summary["failed"] and not forgiven:
+    if (summary["failed"] or summary.get("pending")) and not forgiven:
         return EXIT_FAILED
     if summary["errors"] or summary["skipped"]:
         return EXIT_EXECUTION

@@ -38,9 +38,10 @@ def _fmean(values: list[float]) -> float:
 
 def pass_rate(passes: int, judged: int) -> float | None:
     """The one pass rate: passes over judged. A row is judged when it got a verdict (``pass`` or
-    ``fail``); an ``error`` or ``skipped`` row has none and is left out (errors are reported and
-    decide exit codes on their own). None when nothing was judged, never a made-up 0 or 1. The
-    same rule rates a case's samples, the rows of a run, and the suite's cases."""
+    ``fail``) or waits for a person's (``pending``: a ``human`` review nobody gave yet, counted as
+    not passed, never as a pass); an ``error`` or ``skipped`` row has none and is left out (errors
+    are reported and decide exit codes on their own). None when nothing was judged, never a
+    made-up 0 or 1. The same rule rates a case's samples, the rows of a run, and the suite's cases."""
     return passes / judged if judged else None
 
 
@@ -48,7 +49,7 @@ def pass_rate(passes: int, judged: int) -> float | None:
 class UnitOutcome:
     """A case x model over its samples: passes when its pass rate reaches ``min_pass_rate``."""
 
-    status: str  # pass | fail | error | skipped
+    status: str  # pass | fail | error | skipped | pending
     samples: int
     passes: int
     fails: int
@@ -57,6 +58,7 @@ class UnitOutcome:
     pass_rate: float | None
     min_pass_rate: float
     score: float | None
+    pending: int = 0  # samples waiting for a human verdict (not passed)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -65,7 +67,7 @@ class UnitOutcome:
 def unit_outcome(samples: list[dict[str, Any]]) -> UnitOutcome:
     """The outcome of one case x model from its stored rows."""
     n = len(samples)
-    passes = fails = errors = skipped = 0
+    passes = fails = errors = skipped = waiting = 0
     scores = []
     for r in samples:
         st = r["status"]
@@ -77,16 +79,21 @@ def unit_outcome(samples: list[dict[str, Any]]) -> UnitOutcome:
             errors += 1
         elif st == "skipped":
             skipped += 1
+        elif st == "pending":
+            waiting += 1
         score = r.get("score")
         if score is not None:
             scores.append(score)
-    judged = passes + fails
+    judged = passes + fails + waiting
     min_rate = samples[0].get("min_pass_rate", 1.0)
     rate = pass_rate(passes, judged)
     if rate is None:
         status = "skipped" if skipped == n else "error"
     elif rate + 1e-12 >= min_rate:
         status = "error" if (errors or skipped) and min_rate >= 1.0 else "pass"
+    elif waiting and (passes + waiting) / judged + 1e-12 >= min_rate:
+        # the verdicts still to come decide it (an error decides first, as for a pass)
+        status = "error" if (errors or skipped) and min_rate >= 1.0 else "pending"
     else:
         status = "fail"
     return UnitOutcome(
@@ -99,18 +106,32 @@ def unit_outcome(samples: list[dict[str, Any]]) -> UnitOutcome:
         pass_rate=rate,
         min_pass_rate=min_rate,
         score=_fmean(scores) if scores else None,
+        pending=waiting,
     )
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The record's summary. One pass over the rows (it runs on every ``test`` and ``show``)."""
-    counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0}
+    """The record's summary: one pass over the cases, one over the rows (it runs on every ``test``
+    and ``show``)."""
+    counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "pending": 0}
     units = group_units(rows)
-    for samples in units.values():
-        counts[unit_outcome(samples).status] += 1
-    latencies: list[float] = []
+    # Scores are weighted like the pass rate: each case x model once (the mean of its samples),
+    # so a case sampled ten times weighs no more than a case sampled once.
     scores: list[float] = []
     metrics: dict[str, list[float]] = {}
+    for samples in units.values():
+        outcome = unit_outcome(samples)
+        counts[outcome.status] += 1
+        if outcome.score is not None:
+            scores.append(outcome.score)
+        unit_metrics: dict[str, list[float]] = {}
+        for r in samples:
+            for a in r.get("asserts", []):
+                if a.get("metric") and not a.get("error") and not a.get("pending"):
+                    unit_metrics.setdefault(a["metric"], []).append(a["score"])
+        for name, values in unit_metrics.items():
+            metrics.setdefault(name, []).append(_fmean(values))
+    latencies: list[float] = []
     row_passes = row_judged = tokens_in = tokens_out = cache_hits = replays = live = 0
     cost: float | None = 0
     spent: float | None = 0
@@ -120,7 +141,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if st == "pass":
             row_passes += 1
             row_judged += 1
-        elif st == "fail":
+        elif st in ("fail", "pending"):
             row_judged += 1
         if st != "skipped":
             if r.get("latency_ms") is not None:
@@ -131,12 +152,6 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             if st != "error":
                 c = r.get("cost")
                 cost = None if c is None or cost is None else cost + c
-        score = r.get("score")
-        if score is not None:
-            scores.append(score)
-        for a in r.get("asserts", []):
-            if a.get("metric") and not a.get("error"):
-                metrics.setdefault(a["metric"], []).append(a["score"])
         tokens_in += r.get("input_tokens") or 0
         tokens_out += r.get("output_tokens") or 0
         if source == "cache":
@@ -152,7 +167,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "failed": counts["fail"],
         "errors": counts["error"],
         "skipped": counts["skipped"],
-        "pass_rate": pass_rate(counts["pass"], counts["pass"] + counts["fail"]),
+        "pending": counts["pending"],
+        "pass_rate": pass_rate(counts["pass"], counts["pass"] + counts["fail"] + counts["pending"]),
         "row_pass_rate": pass_rate(row_passes, row_judged),
         "mean_score": _fmean(scores) if scores else None,
         "metrics": {k: _fmean(v) for k, v in sorted(metrics.items())},

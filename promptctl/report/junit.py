@@ -18,7 +18,7 @@ def record_junit(record: Record) -> str:
         "testsuites",
         name="promptctl",
         tests=str(s["units"]),
-        failures=str(s["failed"]),
+        failures=str(s["failed"] + s.get("pending", 0)),
         errors=str(s["errors"]),
         skipped=str(s["skipped"]),
     )
@@ -32,7 +32,7 @@ def record_junit(record: Record) -> str:
             "testsuite",
             name=prompt,
             tests=str(len(us)),
-            failures=str(sum(u["status"] == "fail" for u in us)),
+            failures=str(sum(u["status"] in ("fail", "pending") for u in us)),
             errors=str(sum(u["status"] == "error" for u in us)),
             skipped=str(sum(u["status"] == "skipped" for u in us)),
         )
@@ -59,6 +59,8 @@ def record_junit(record: Record) -> str:
             rate = f"{u['passes']}/{u['passes'] + u['fails']} samples passed (min {u['min_pass_rate']:g})"
             if u["status"] == "fail":
                 ET.SubElement(tc, "failure", message=rate).text = detail
+            elif u["status"] == "pending":
+                ET.SubElement(tc, "failure", message="pending human review (promptctl review)").text = detail
             elif u["status"] == "error":
                 ET.SubElement(tc, "error", message=rate).text = detail
             elif u["status"] == "skipped":

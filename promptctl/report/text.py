@@ -1,5 +1,5 @@
 """Plain-text pieces of every report for the terminal: a run's summary line, failures and cases,
-a comparison's rows and totals, a diff."""
+a comparison's rows and totals (a diff: ``report.diff_text``)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, unit_outcome
-from promptctl.report.formatting import fmt_cost, fmt_ms, fmt_rate, ms, num, pct, usd
+from promptctl.report.formatting import fmt_cost, fmt_ms, fmt_rate, ms, num, pct, trim, usd
 
 
 def summary_line(s: dict[str, Any]) -> str:
     parts = [f"{s['passed']} passed", f"{s['failed']} failed", f"{s['errors']} errors"]
     if s["skipped"]:
         parts.append(f"{s['skipped']} skipped")
+    if s.get("pending"):
+        parts.append(f"{s['pending']} pending review")
     score = "-" if s["mean_score"] is None else f"{s['mean_score']:.3f}"
     return (
         ", ".join(parts) + f" · pass rate {fmt_rate(s['pass_rate'])} · mean score {score}"
@@ -24,36 +26,67 @@ def summary_line(s: dict[str, Any]) -> str:
 
 
 def failures(record: Record) -> list[dict[str, Any]]:
-    """One entry per failing or erroring row: what broke and why, for the terminal table."""
+    """One entry per case x model that did not pass overall, for the failure table: its pass count
+    (``passed``, e.g. ``3/5``), the most common failure over its non-passing samples (the failing
+    assertion, or ``error`` / ``skipped``, and its reason), how many samples showed it, and one
+    example output of it. The failing samples of a case that passed overall (``min_pass_rate``
+    below 1) are not failures and are not listed."""
     out = []
-    for r in record.rows:
-        if r["status"] not in ("fail", "error", "skipped"):
+    for (_key, model), samples in group_units(record.rows).items():
+        outcome = unit_outcome(samples)
+        if outcome.status == "pass":
             continue
-        bad = [a for a in r.get("asserts", []) if not a["passed"] or a.get("error")]
-        if r["status"] in ("error", "skipped") and not bad:
-            out.append({**_ident(r), "assertion": r["status"], "reason": r.get("error") or "", "output": ""})
+        seen: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in samples:
+            if r["status"] == "pass":
+                continue
+            for why in dict.fromkeys(_why(r)):
+                seen.setdefault(why, []).append(r)
+        if not seen:  # pragma: no cover - a unit that did not pass has a sample that did not
             continue
-        for a in bad:
-            out.append(
-                {
-                    **_ident(r),
-                    "assertion": a["label"] + (" (error)" if a.get("error") else ""),
-                    "reason": a.get("reason", ""),
-                    "output": r.get("output") or "",
-                }
-            )
+        (assertion, reason), example = max(seen.items(), key=lambda kv: len(kv[1]))
+        first = samples[0]
+        out.append(
+            {
+                "prompt": first["prompt"],
+                "case": first["case"],
+                "model": model,
+                "status": outcome.status,
+                "case_file": first.get("case_file"),
+                "passes": outcome.passes,
+                "samples": outcome.samples,
+                "passed": f"{outcome.passes}/{outcome.samples}",
+                "failing": outcome.samples - outcome.passes,
+                "assertion": assertion,
+                "reason": reason,
+                "reason_samples": len(example),
+                "output": example[0].get("output") or "",
+                "sample": example[0].get("sample", 0),
+            }
+        )
     return out
 
 
-def _ident(r: dict[str, Any]) -> dict[str, Any]:
-    case = r["case"] + (f" #{r['sample']}" if r.get("sample") else "")
-    return {
-        "prompt": r["prompt"],
-        "case": case,
-        "model": r["model"],
-        "status": r["status"],
-        "case_file": r.get("case_file"),
-    }
+def _why(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """What went wrong in one non-passing sample: (failing assertion, reason) pairs, or the
+    row's own error when it got no verdict."""
+    bad = [a for a in r.get("asserts", []) if not a["passed"] or a.get("error")]
+    if r["status"] in ("error", "skipped") and not bad:
+        return [(r["status"], r.get("error") or "")]
+
+    def label(a: dict[str, Any]) -> str:
+        return str(a["label"]) + (" (error)" if a.get("error") else " (pending)" if a.get("pending") else "")
+
+    return [(label(a), a.get("reason", "")) for a in bad]
+
+
+def failure_reason(f: dict[str, Any], width: int) -> str:
+    """A failure's reason as the tables show it, trimmed to ``width``: with how many samples
+    showed it when the case was sampled more than once."""
+    reason = trim(f["reason"], width)
+    if f["samples"] <= 1:
+        return reason
+    return f"{reason} ({f['reason_samples']} of {f['samples']} samples)"
 
 
 def units(record: Record) -> list[dict[str, Any]]:
@@ -156,39 +189,3 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
 def side_desc(s: dict[str, Any]) -> str:
     origin = {"record": "local record", "git-note": "git note", "ran": "ran now"}[s["origin"]]
     return f"{s['label']} ({origin})"
-
-
-# -- diffs ------------------------------------------------------------------------------------------
-def _files_lines(data: dict[str, Any]) -> list[str]:
-    return [f"  {f['status']}  {f['path']}  ({f['kind']})" for f in data["changed_files"]]
-
-
-def diff_summary_line(data: dict[str, Any]) -> str:
-    s = data["summary"]
-    return (
-        f"{s['affected']} of {max(s['units'], s['base_units'])} case × model affected "
-        f"({s['changed']} changed, {s['added']} added, {s['removed']} removed)"
-        + (f"; checks changed in {s['checks_changed']} case(s)" if s["checks_changed"] else "")
-    )
-
-
-def diff_text(data: dict[str, Any]) -> str:
-    out = [f"promptctl diff {data['base']['label']} → {data['head']['label']}", ""]
-    out.append(
-        f"changed files ({len(data['changed_files'])}):" if data["changed_files"] else "no changed files"
-    )
-    out += _files_lines(data)
-    out += ["", diff_summary_line(data)]
-    for side in ("base", "head"):
-        for p in data["problems"][side]:
-            out.append(f"warning ({side}): {p}")
-    for e in data["affected"]:
-        out += ["", f"=== {e['case_key']} [{e['model']}] ({e['change']}) ===", e["diff"].rstrip("\n")]
-        if e["output_diff"]:
-            out += ["--- recorded output ---", e["output_diff"].rstrip("\n")]
-    if data["checks_changed"]:
-        out += [
-            "",
-            "checks changed (same requests, different assertions): " + ", ".join(data["checks_changed"]),
-        ]
-    return "\n".join(out) + "\n"

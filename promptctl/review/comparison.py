@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.git.repo import default_base
+from promptctl.records.record import Record
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
@@ -22,15 +23,20 @@ def compare_revisions(
     offline: bool = False,
     rerun: bool = False,
     note: Note = lambda _m: None,
+    records: dict[str, Record] | None = None,
     trust_ref_config: bool = False,
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
-    ``trust_ref_config``: allow live calls for a side whose config sends keys elsewhere."""
+    ``records``, when given, receives the two sides' records ("base", "head"): reports that show
+    outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
+    keys elsewhere."""
     base_rev = base if base is not None else default_base(root)
     trust = {"trust_ref_config": trust_ref_config}
     b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
     h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
     pairs = compare_units(b.record, h.record)
+    if records is not None:
+        records.update(base=b.record, head=h.record)
     data: dict[str, Any] = {
         "base": b.to_dict(),
         "head": h.to_dict(),

@@ -4,13 +4,15 @@ A prompt edit is reviewed by its effect, not by its YAML: both revisions are loa
 (every case × model rendered and fingerprinted), and every case × model whose request changed is
 shown as a unified diff of its *rendered* messages. So a one-line edit of a partial shows up in
 every prompt that includes it, and a refactoring that renders the same text shows up as nothing.
+The per-case diffs are grouped by the lines they change (``review.grouping``): an edit that renders
+identically in 400 cases is one diff with a list of 400 cases. Before them, the source diff of each
+changed prompt file and partial (``review.template_diff``).
 The fingerprint (see ``run.plan``) is the same content address the cache and the recordings use, so
 "affected" here means exactly "would need a new model call".
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 from promptctl.errors import InputError
 from promptctl.execute.recordings.store import Recordings
 from promptctl.git.repo import changed_files, default_base, resolve
+from promptctl.review.grouping import Grouper, Member, unified
+from promptctl.review.template_diff import Revision, template_changes
 from promptctl.run.plan import Row, Selection, build_plan, models_for
 from promptctl.suite.load import Suite, prompt_name
 from promptctl.suite.model import Case
@@ -165,16 +169,13 @@ def request_text(unit: Unit | None, *, with_target: bool = False) -> str:
     return "".join(parts)
 
 
-def unified(a: str, b: str, a_label: str, b_label: str, context: int = 3) -> str:
-    lines = difflib.unified_diff(
-        a.splitlines(keepends=True), b.splitlines(keepends=True), fromfile=a_label, tofile=b_label, n=context
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
-
-
-def _file_kind(path: str, suite_paths: set[str], pdir: str, cdir: str) -> str:
+def _file_kind(path: str, suite_paths: set[str], pdir: str, cdir: str, edir: str = "examples") -> str:
     if path == "promptctl.yaml":
         return "config"
+    if path.startswith(edir + "/"):
+        return "examples"
+    if "/__reviews__/" in f"/{path}":
+        return "reviews"
     if path.startswith(pdir + "/"):
         return "prompt" if prompt_name(path, pdir) is not None else "partial"
     if "/__recordings__/" in f"/{path}":
@@ -228,7 +229,9 @@ def _outputs_text(outputs: list[str | None]) -> str:
 
 def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
     """Everything ``promptctl diff`` reports, as JSON-ready data (``report.formats.render_diff``
-    renders it)."""
+    renders it): the changed files, the source diff of each changed template, the rendered-request
+    diffs grouped by change (``review.grouping``), the recorded-output diffs grouped the same way,
+    and one entry per affected case × model naming its groups."""
     root = head.project.root
     cfg = head.project.config
     pdir, cdir = cfg.prompts_dir.rstrip("/"), cfg.cases_dir.rstrip("/")
@@ -239,16 +242,28 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             cdir,
             base.project.config.prompts_dir.rstrip("/"),
             base.project.config.cases_dir.rstrip("/"),
+            cfg.examples_dir.rstrip("/"),
+            base.project.config.examples_dir.rstrip("/"),
             "promptctl.yaml",
         }
         | {p for p in suite_paths if not p.startswith((pdir + "/", cdir + "/"))}  # datasets elsewhere
     )
     assert base.sha is not None
     changed = changed_files(root, base.sha, head.sha, specs)
-    files = [{"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir)} for s, p in changed]
+    edir = cfg.examples_dir.rstrip("/")
+    files = [
+        {"status": s, "path": p, "kind": _file_kind(p, suite_paths, pdir, cdir, edir)} for s, p in changed
+    ]
+    templates = template_changes(
+        files,
+        Revision(base.label, base.project.source, base.suite),
+        Revision(head.label, head.project.source, head.suite),
+        context=context,
+    )
 
     recordings: dict[str, Recordings] = {}
-    affected: list[dict[str, Any]] = []
+    requests, outputs = Grouper(), Grouper()
+    affected: list[tuple[dict[str, Any], str, str | None]] = []  # (entry, request key, output key)
     keys = list(head.units) + [k for k in base.units if k not in head.units]
     counts = {"changed": 0, "added": 0, "removed": 0}
     for key in keys:
@@ -262,35 +277,36 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             and h is not None
             and (b.litellm_model, b.api_base, b.params) != (h.litellm_model, h.api_base, h.params)
         )
+        unit = h or b
+        assert unit is not None
         diff = unified(
             request_text(b, with_target=with_target),
             request_text(h, with_target=with_target),
-            f"{base.label}/{key[0]}",
-            f"{head.label}/{key[0]}",
+            f"{base.label}/{unit.case.prompt}",
+            f"{head.label}/{unit.case.prompt}",
             context,
         )
-        unit = h or b
-        assert unit is not None
-        entry: dict[str, Any] = {
-            "case_key": key[0],
-            "prompt": unit.case.prompt,
-            "case": unit.case.id,
-            "model": key[1],
-            "change": change,
-            "diff": diff,
-            "output_diff": None,
-        }
+        member = Member(key[0], unit.case.id, key[1])
+        request_key = requests.add(member, unit.case.prompt, change, diff)
+        output_key = None
         if b is not None and h is not None:
             ob, oh = _recorded_outputs(base, b, recordings), _recorded_outputs(head, h, recordings)
-            if ob is not None and oh is not None:
-                entry["output_diff"] = unified(
+            if ob is not None and oh is not None and ob != oh:
+                output_diff = unified(
                     _outputs_text(ob),
                     _outputs_text(oh),
-                    f"{base.label}/{key[0]} (output)",
-                    f"{head.label}/{key[0]} (output)",
+                    f"{base.label}/{unit.case.prompt} (output)",
+                    f"{head.label}/{unit.case.prompt} (output)",
                     context,
                 )
-        affected.append(entry)
+                output_key = outputs.add(member, unit.case.prompt, change, output_diff)
+        entry = {"case_key": key[0], "prompt": unit.case.prompt, "case": unit.case.id, "model": key[1]}
+        affected.append(({**entry, "change": change}, request_key, output_key))
+    groups, group_ids = requests.groups()
+    output_groups, output_ids = outputs.groups()
+    for t in templates:
+        reached = set(t.prompts)
+        t.groups = [g.id for g in groups if g.prompt in reached]
     base_cases = {c.key: c for c in base.suite.cases}
     checks_changed = sorted(
         c.key
@@ -306,9 +322,18 @@ def compute_diff(base: Side, head: Side, *, context: int = 3) -> dict[str, Any]:
             "base_units": len(base.units),
             "affected": len(affected),
             **counts,
+            "groups": len(groups),
+            "output_changes": sum(len(g.members) for g in output_groups),
+            "output_groups": len(output_groups),
             "checks_changed": len(checks_changed),
         },
-        "affected": affected,
+        "templates": [t.to_dict() for t in templates],
+        "groups": [g.to_dict() for g in groups],
+        "output_groups": [g.to_dict() for g in output_groups],
+        "affected": [
+            {**e, "group": group_ids[rk], "output_group": None if ok is None else output_ids[ok]}
+            for e, rk, ok in affected
+        ],
         "checks_changed": checks_changed,
         "problems": {"base": base.problems, "head": head.problems},
     }

@@ -20,17 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptctl.errors import UsageError
 from promptctl.execute.cache import ResponseCache
+from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprint, from_response, to_response
+from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
 from promptctl.run.plan import Row, resolve_target
+from promptctl.run.pricing import price_stored, unpriced_models
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
     from promptctl.execute.pool import WorkerPool
 
 
-RowStatus = Literal["pass", "fail", "error", "skipped"]
+RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
 
 
 @dataclass
@@ -49,6 +53,8 @@ class RunOptions:
     offline: bool = False  # no model call at all
     record: bool = False  # write recordings
     max_cost: float | None = None
+    max_cost_source: str = "--max-cost"  # or "max_cost in promptctl.yaml": named in messages
+    allow_unknown_cost: bool = False  # run under max_cost even with models that have no known price
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
     # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
@@ -76,15 +82,18 @@ class RunStats:
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
-    """A row passes when all its assertions pass; a definite failure beats an evaluation error."""
+    """A row passes when all its assertions pass; a definite failure beats an evaluation error,
+    which beats a verdict still pending (a ``human`` review nobody gave yet)."""
     if response.status == "skipped":
         return "skipped"
     if response.status == "error":
         return "error"
-    if any(not a.passed and not a.error for a in asserts):
+    if any(not a.passed and not a.error and not a.pending for a in asserts):
         return "fail"
     if any(a.error for a in asserts):
         return "error"
+    if any(a.pending for a in asserts):
+        return "pending"
     return "pass"
 
 
@@ -98,31 +107,47 @@ class Runner:
         recordings: Recordings | None = None,
         writer: RecordingWriter | None = None,
         on_result: Callable[[RowResult], None] | None = None,
+        embeddings: EmbeddingRecordings | None = None,
+        validation_extra: dict[str, Any] | None = None,
+        stop_when: Callable[[RowResult], str | None] | None = None,
     ) -> None:
         self.config = config
+        self.validation_extra = dict(validation_extra or {})  # e.g. the review files, for `human`
         self.options = options
         self.cache = cache
         self.recordings = recordings
         self.writer = writer
         self.on_result = on_result
+        self.embeddings = embeddings
+        # -x / --maxfail: asked after each finished row; a reason stops the run from starting
+        # anything new (rows in flight finish and are kept).
+        self.stop_when = stop_when
+        self.stopped: str | None = None
         self.results: list[RowResult] = []
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
         self.elapsed: float | None = None  # wall seconds of the last run_rows
+        self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, rows: list[Row]) -> list[RowResult]:
         self._sem = asyncio.Semaphore(max(1, self.options.concurrency))
         live: dict[str, list[Row]] = {}
         answered: list[tuple[Row, ModelResponse]] = []
+        if self.embeddings is not None and self.options.use_recordings and not self.options.record:
+            # read (and check) now: a broken recording is a located input error, not a row's error
+            for case_file in {r.case.file for r in rows if any(a.type == "similar" for a in r.case.asserts)}:
+                self.embeddings.preload(case_file)
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
         if live and not self.options.offline and self.config.untrusted:
             raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
+        self._check_budget_can_count(rows, pending)
         if live and not self.options.offline:
             self.pool = self._start_pool(len(live))
             if self.pool is None:
@@ -131,12 +156,15 @@ class Runner:
                 llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
         try:
             for row, resp in answered:
+                if self.stopped:
+                    break
                 await self._finish(row, resp)
-            if live:
+            if live and not self.stopped:
                 if self.options.offline:
-                    for group in live.values():
-                        for row in group:
-                            await self._finish(row, self._offline_error(row))
+                    for row in (r for group in live.values() for r in group):
+                        if self.stopped:
+                            break
+                        await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
         finally:
@@ -161,6 +189,31 @@ class Runner:
             pool.close()
             return None  # cannot start processes here: the in-process path still works
         return pool
+
+    def _check_budget_can_count(self, rows: list[Row], pending: list[Row]) -> None:
+        """Under a budget (``--max-cost``, ``max_cost``) every model this run may call must have
+        a price, or its calls would count as free and the budget would never stop anything:
+        refuse before any call (exit 2), unless ``--allow-unknown-cost`` accepts it."""
+        cap = self.options.max_cost
+        if cap is None or self.options.offline:
+            return
+        unpriced = unpriced_models(rows, pending, self.config)
+        if not unpriced:
+            return
+        names = ", ".join(unpriced)
+        if self.options.allow_unknown_cost:
+            self.notes.append(
+                f"{self.options.max_cost_source}: calls to {names} are not counted against the "
+                f"{cap:g} USD budget: no price is known (--allow-unknown-cost)"
+            )
+            return
+        raise UsageError(
+            f"{self.options.max_cost_source} {cap:g} USD cannot be enforced: no price is known for "
+            f"{names}, so its calls would count as free",
+            hint="declare the price of each in promptctl.yaml, on its alias: `models: {NAME: {model: …, "
+            "price: {input: 0.15, output: 0.60}}}` (USD per 1M tokens), or pass --allow-unknown-cost "
+            "to run without counting those calls",
+        )
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -220,7 +273,7 @@ class Runner:
             self.stats.deduplicated += len(group) - 1
 
         async def worker() -> None:
-            while True:
+            while not self.stopped:
                 try:
                     group = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -338,12 +391,74 @@ class Runner:
             self.cache.put(fp, resp, model=target.model)
         return resp
 
+    async def embed(self, model_name: str, text: str, case_file: str) -> EmbeddingResponse:
+        """An embedding on behalf of a validator (``similar``): recordings (not with --record),
+        then the cache, then one call (same semaphore, retries and spend as completions); with
+        --record it is written to ``case_file``'s embedding recording."""
+        from promptctl.execute import embeddings
+
+        target, _fallbacks = resolve_target(model_name, self.config)
+        fp = embedding_fingerprint(target, text)
+        store = self.embeddings
+        if store is not None and self.options.use_recordings and not self.options.record:
+            recorded = store.lookup(case_file, fp)
+            hit = from_response(recorded, "recording") if recorded is not None else None
+            if hit is not None:
+                return hit
+        if self.cache is not None and self.options.use_cache:
+            cached = self.cache.get(fp)
+            hit = from_response(cached, "cache") if cached is not None else None
+            if hit is not None:
+                if store is not None and self.options.record and cached is not None:
+                    store.add(case_file, fp, model_name, text, cached)
+                return hit
+        if self.options.offline:
+            return EmbeddingResponse(
+                status="error",
+                error=f"--offline: the embedding of {text[:40]!r} by '{model_name}' is not recorded; "
+                f"refresh with `{self.options.refresh_hint} {case_file}`",
+            )
+        if self.config.untrusted:
+            return EmbeddingResponse(status="error", error=self.config.untrusted)
+        fut = self._embed_inflight.get(fp)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self._embed_inflight[fp] = fut
+        try:
+            from promptctl.execute import llm
+
+            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            assert self._sem is not None
+            async with self._sem:
+                resp = await embeddings.embed(target, text, self.options.policy)
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved
+            raise
+        finally:
+            self._embed_inflight.pop(fp, None)
+        fut.set_result(resp)
+        self.stats.live_calls += 1
+        self.stats.retries += resp.retries
+        if resp.cost is not None:
+            self.stats.spent += resp.cost
+        if resp.status == "ok":
+            stored = to_response(resp, model_name)
+            if self.cache is not None:
+                self.cache.put(fp, stored, model=target.model)
+            if store is not None and self.options.record:
+                store.add(case_file, fp, model_name, text, stored)
+        return resp
+
     # -- validation -----------------------------------------------------------------------------
     async def _finish(self, row: Row, resp: ModelResponse) -> None:
         from promptctl.validate import case_score, evaluate
 
         if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
             resp = self._explain_missing_key(row, resp)
+        if resp.source != "live" and resp.cost is None:
+            resp = price_stored(row, resp)
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -354,17 +469,23 @@ class Runner:
                 model=row.target.model,
                 response=resp,
                 judge=self.judge,
-                extra={"messages": row.messages},
+                embed=functools.partial(self._embed_for, row.case.file),
+                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra},
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)
         score = case_score(asserts) if status in ("pass", "fail") else None
         result = RowResult(row, resp, asserts, status, score)
         self.results.append(result)
+        if self.stop_when is not None and self.stopped is None:
+            self.stopped = self.stop_when(result)
         if self.writer is not None and self.options.record:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:
             self.on_result(result)
+
+    def _embed_for(self, case_file: str, model_name: str, text: str) -> Awaitable[EmbeddingResponse]:
+        return self.embed(model_name, text, case_file)
 
     def _explain_missing_key(self, row: Row, resp: ModelResponse) -> ModelResponse:
         """A row that cannot be called for lack of a key: say what the way out is (recordings, or

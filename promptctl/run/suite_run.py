@@ -22,6 +22,8 @@ from promptctl.suite.project import Project, load_checked
 
 @dataclass
 class TestOptions:
+    __test__ = False  # not a pytest test class
+
     paths: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
@@ -36,8 +38,11 @@ class TestOptions:
     offline: bool = False
     record: bool = False
     max_cost: float | None = None
+    allow_unknown_cost: bool = False
+    maxfail: int | None = None  # -x / --maxfail N: stop after the first N failing cases
     write_record: bool = True
-    # --last-failed: the case keys that failed or errored last time (the caller reads its record).
+    # --last-failed: the case keys that failed or errored when they last ran (the caller reads
+    # them from the failure set, records.lastfailed).
     previous_failures: set[str] | None = None
 
 
@@ -54,6 +59,7 @@ class RunOutcome:
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
+    stopped: str | None = None  # why -x / --maxfail stopped the run before every row ran
 
 
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
@@ -83,30 +89,32 @@ def selection_for(
     sel = Selection(keywords=list(opts.keywords), tags=list(opts.tags), shard=opts.shard)
     if opts.only_keys is not None:
         sel.only_keys = set(opts.only_keys)
-    if opts.last_failed:
-        failed = set(opts.previous_failures or ())
-        if failed:
-            sel.only_keys = failed if sel.only_keys is None else sel.only_keys & failed
-            notes.append(f"--last-failed: rerunning {len(failed)} case(s) that failed or errored last time")
-        else:
-            notes.append("--last-failed: no previously failed cases; running everything selected")
     return sel, (case_paths or None), prompt_names, notes
 
 
 def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], list[str]]:
     """Load + lint (exit 2 on any error) + select + render every row."""
     sel, only, prompt_names, notes = selection_for(project, opts)
-    suite, rows = _plan(project, opts, sel, only, prompt_names)
+    suite, rows = _plan(project, opts, sel, only, prompt_names, notes)
     return suite, rows, notes
 
 
 def _plan(
-    project: Project, opts: TestOptions, sel: Selection, only: list[str] | None, prompt_names: list[str]
+    project: Project,
+    opts: TestOptions,
+    sel: Selection,
+    only: list[str] | None,
+    prompt_names: list[str],
+    notes: list[str],
 ) -> tuple[Suite, list[Row]]:
+    from promptctl.run.plan import model_check
     from promptctl.suite.render import make_renderer
-    from promptctl.validate import lint_assertion
+    from promptctl.validate import lint_assertion_in
 
-    suite = load_checked(project, lint_assertion, only=only, trial_render=False)
+    root, config = project.config.root, project.config
+    suite = load_checked(
+        project, lint_assertion_in(root), only=only, trial_render=False, check_model=model_check(config)
+    )
     if prompt_names:
         unknown = [
             n
@@ -121,15 +129,48 @@ def _plan(
             if any(n == "" or c.prompt == n or c.prompt.startswith(n + "/") for n in prompt_names)
         }
         sel.only_keys = keep if sel.only_keys is None else sel.only_keys & keep
+    if opts.last_failed:
+        _select_last_failed(suite, sel, set(opts.previous_failures or ()), notes)
     rows = build_plan(
         suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat
     )
     return suite, rows
 
 
-def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult], None] | None) -> Runner:
+def _select_last_failed(suite: Suite, sel: Selection, failed: set[str], notes: list[str]) -> None:
+    """--last-failed narrows the selection to its known failures; with none among the selected
+    cases it runs them all and says so (as pytest's --lf does)."""
+    if not failed:
+        notes.append("--last-failed: no known failures; running everything selected")
+        return
+    selected = {
+        c.key for c in suite.cases if c.prompt in suite.prompts and sel.matches(c, suite.prompts[c.prompt])
+    }
+    rerun = failed & selected
+    if not rerun:
+        notes.append(
+            f"--last-failed: none of the {len(failed)} known failure(s) is among the selected cases; "
+            "running everything selected"
+        )
+        return
+    sel.only_keys = rerun
+    rest = len(failed) - len(rerun)
+    notes.append(
+        f"--last-failed: rerunning {len(rerun)} case(s) that failed or errored when they last ran"
+        + (f" ({rest} more known failure(s) not selected)" if rest else "")
+    )
+
+
+def _runner(
+    project: Project,
+    opts: TestOptions,
+    on_result: Callable[[RowResult], None] | None,
+    stop_when: Callable[[RowResult], str | None] | None = None,
+) -> Runner:
     from promptctl.execute.cache import ResponseCache
+    from promptctl.execute.recordings.embeddings import EmbeddingRecordings
     from promptctl.execute.recordings.store import Recordings, RecordingWriter
+    from promptctl.suite.reviews import ReviewBook
 
     cfg = project.config
     policy = RetryPolicy.from_config(cfg)
@@ -140,11 +181,16 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         offline=opts.offline,
         record=opts.record,
         max_cost=opts.max_cost if opts.max_cost is not None else cfg.max_cost,
+        max_cost_source="--max-cost" if opts.max_cost is not None else "max_cost (promptctl.yaml)",
+        allow_unknown_cost=opts.allow_unknown_cost,
         policy=policy,
     )
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
     recordings = Recordings(project.source, cases_dir=cfg.cases_dir.rstrip("/"))
+    embeddings = EmbeddingRecordings(
+        project.source, cases_dir=cfg.cases_dir.rstrip("/"), root=project.root if opts.record else None
+    )
     return Runner(
         cfg,
         run_opts,
@@ -152,6 +198,9 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         recordings=recordings,
         writer=writer,
         on_result=on_result,
+        embeddings=embeddings,
+        validation_extra={"reviews": ReviewBook(project.source, cases_dir=cfg.cases_dir)},
+        stop_when=stop_when,
     )
 
 
@@ -161,9 +210,12 @@ def run_tests(
     *,
     on_plan: Callable[[list[Row]], None] | None = None,
     on_result: Callable[[RowResult], None] | None = None,
+    stop_when: Callable[[RowResult], str | None] | None = None,
 ) -> RunOutcome:
     """Plan and run the selected suite. Ctrl-C or SIGTERM end it early with ``interrupted`` set:
-    every finished row is in the outcome (and in the cache, and in recordings with --record)."""
+    every finished row is in the outcome (and in the cache, and in recordings with --record).
+    ``stop_when`` (``-x`` / ``--maxfail``) is asked after each finished row; once it gives a
+    reason nothing new starts, and the outcome's ``stopped`` says why when rows were left."""
     if opts.record and project.ref is not None:
         raise UsageError("--record writes recordings into the worktree; it cannot be combined with --ref")
     if opts.record and opts.offline:
@@ -171,7 +223,7 @@ def run_tests(
     suite, rows, notes = plan_tests(project, opts)
     if on_plan is not None:
         on_plan(rows)
-    runner = _runner(project, opts, on_result)
+    runner = _runner(project, opts, on_result, stop_when)
     if opts.record and runner.writer is not None:
         _prune_recordings(suite, rows, runner, opts)
     interrupted = False
@@ -179,6 +231,11 @@ def run_tests(
         run_rows(runner, rows)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
+    except BaseException:
+        if runner.cache is not None:
+            runner.cache.close()
+        raise
+    notes += runner.notes
     outcome = RunOutcome(
         results=sorted(runner.results, key=lambda r: r.row.index),
         stats=runner.stats,
@@ -187,8 +244,13 @@ def run_tests(
         elapsed_s=runner.elapsed,
         notes=notes,
     )
+    if runner.stopped and len(outcome.results) < len(rows):
+        outcome.stopped = f"{runner.stopped}: {len(rows) - len(outcome.results)} of {len(rows)} rows not run"
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()
+    if runner.embeddings is not None and opts.record:
+        # an interrupted run did not use every embedding it would have: prune nothing then
+        outcome.recordings_written += runner.embeddings.write(prune=not interrupted)
     if runner.cache is not None:
         runner.cache.record_run_stats(runner.stats.cache_hits, runner.stats.live_calls)
         outcome.cache_warning = runner.cache.warning
@@ -213,6 +275,8 @@ def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestO
         if cf.path in planned_files:
             keys = [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path]
             runner.writer.prune(cf.path, keys)
+            if runner.embeddings is not None:
+                runner.embeddings.prune(cf.path)
 
 
 def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
@@ -231,7 +295,7 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
             text = "\n".join(m["content"] for m in row.messages)
             tin = llm.count_tokens(row.target.model, text)
             tout = int(row.params.get("max_tokens") or 256)
-            c = llm.estimate_cost(row.target.model, tin, tout)
+            c = llm.estimate_cost(row.target.model, tin, tout, price=row.target.price)
             if c is None:
                 unknown_models.add(row.target.model)
             elif est_cost is not None:

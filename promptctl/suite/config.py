@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from promptctl import secrets
-from promptctl.errors import InputError, Problem
-from promptctl.suite.model import Config, GateConfig, ModelAlias
-from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
+from promptctl.errors import Problem
+from promptctl.suite.model import Config, GateConfig, ModelAlias, param_problems
+from promptctl.suite.yamlio import Doc, PathKey, decode_problem, load_yaml, schema_violations
 
 CONFIG_NAME = "promptctl.yaml"
 
@@ -93,12 +93,22 @@ def load_dotenv(
     return names, ignored
 
 
+ENVIRONMENT = "environment"  # the "path" of a problem with the process environment
+
+
+def environment_problems(cfg: Config) -> list[Problem]:
+    """The problems of ``cfg`` that are not in promptctl.yaml: ``.env`` lines it ignored and
+    endpoint variables with no effect. Every command shows them (the CLI, once); the others
+    are shown where the suite's problems are."""
+    return [p for p in cfg.problems if p.path in (DOTENV, ENVIRONMENT)]
+
+
 def endpoint_variable_notices() -> list[Problem]:
     """A warning for every endpoint variable set in the environment (OPENAI_BASE_URL ...): the
     model layer removes them before calling, so the user learns why they have no effect."""
     return [
         Problem(
-            "environment",
+            ENVIRONMENT,
             0,
             0,
             f"{name} is set in the environment: ignored (endpoints come only from `api_base` in "
@@ -130,19 +140,46 @@ def endpoint_param_problems(doc: Doc, at: PathKey, params: Any) -> list[Problem]
     ]
 
 
+def _drop(data: dict[str, Any], path: PathKey, cfg: Config) -> None:
+    """Remove the setting at ``path`` (the nearest mapping key above a list item) so its default
+    applies; an alias that cannot be used at all is remembered as declared (``broken_aliases``)
+    so the names that use it are not reported unknown as well."""
+    keys = list(path)
+    while keys and not isinstance(keys[-1], str):
+        keys.pop()
+    if keys[:1] == ["models"] and (len(keys) == 2 or keys[2:3] == ["model"]):
+        cfg.broken_aliases.add(str(keys[1]))
+        keys = keys[:2]
+    if keys[:1] in (["prompts_dir"], ["cases_dir"]):
+        cfg.suite_unreadable = True
+    node: Any = data
+    for k in keys[:-1]:
+        node = node.get(k) if isinstance(node, dict) else None
+    if keys and isinstance(node, dict):
+        node.pop(keys[-1], None)
+
+
 def parse_config(text: str, path: str, root: Path) -> Config:
-    """Build a Config from the text of a promptctl.yaml; raise InputError listing every problem."""
-    doc, problems = load_yaml(text, path)
-    if not problems and doc.data is not None:
-        if not isinstance(doc.data, dict):
-            problems.append(doc.problem((), "promptctl.yaml must be a mapping of settings"))
-        else:
-            problems.extend(check_schema(doc, "config"))
-    if problems:
-        raise InputError(problems)
-    data: dict[str, Any] = doc.data or {}
+    """A Config from the text of a promptctl.yaml. Every problem is located in ``cfg.problems``
+    (the suite's loader reports them with its own); a setting that is wrong falls back to its
+    default, so one mistake here does not hide the problems elsewhere."""
     cfg = Config(root=str(root), path=path)
-    for key in ("model", "judge_model", "prompts_dir", "cases_dir"):
+    doc, problems = load_yaml(text, path)
+    cfg.problems = problems
+    if problems or doc.data is None:
+        return cfg
+    if not isinstance(doc.data, dict):
+        problems.append(doc.problem((), "promptctl.yaml must be a mapping of settings"))
+        return cfg
+    data: dict[str, Any] = doc.data
+    violations = schema_violations(doc, "config")
+    for bad, problem in violations:
+        problems.append(problem)
+        _drop(data, bad, cfg)
+    if violations and schema_violations(doc, "config"):  # what is left must be valid to build on
+        return cfg
+    plain = ("model", "judge_model", "embedding_model", "prompts_dir", "cases_dir", "examples_dir", "traces")
+    for key in plain:
         if key in data:
             setattr(cfg, key, data[key])
     for key in ("concurrency", "max_retries"):
@@ -151,7 +188,13 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     for key in ("timeout", "retry_max_wait", "max_cost"):
         if key in data:
             setattr(cfg, key, float(data[key]))
+    for key in ("model", "judge_model"):
+        if key in data:
+            cfg.locs[key] = doc.loc((key,))
     for name, spec in (data.get("models") or {}).items():
+        cfg.locs[f"models.{name}.model"] = doc.loc(("models", str(name), "model"))
+        for i in range(len(spec.get("fallbacks") or [])):
+            cfg.locs[f"models.{name}.fallbacks.{i}"] = doc.loc(("models", str(name), "fallbacks", i))
         cfg.models[str(name)] = ModelAlias(
             name=str(name),
             model=spec["model"],
@@ -160,8 +203,14 @@ def parse_config(text: str, path: str, root: Path) -> Config:
             params=dict(spec.get("params") or {}),
             fallbacks=list(spec.get("fallbacks") or []),
             rpm=spec.get("rpm"),
+            price={k: float(v) for k, v in spec["price"].items()} if spec.get("price") else None,
         )
     secrets.add_key_names(a.api_key_env for a in cfg.models.values())  # their values get masked
+    for name, alias in cfg.models.items():
+        for key, message in param_problems(alias.params):
+            problems.append(
+                doc.problem(("models", name, "params", key), f"models.{name}.params.{key}: {message}")
+            )
     gate = data.get("gate") or {}
     cfg.gate = GateConfig(**{k: gate[k] for k in GateConfig.__dataclass_fields__ if k in gate})
     for name, alias in cfg.models.items():
@@ -173,12 +222,11 @@ def parse_config(text: str, path: str, root: Path) -> Config:
                         ("models", name, "fallbacks", i), f"model '{name}' lists itself as a fallback"
                     )
                 )
-    for d in ("prompts_dir", "cases_dir"):
+    for d in ("prompts_dir", "cases_dir", "examples_dir", "traces"):
         value = getattr(cfg, d)
-        if Path(value).is_absolute() or ".." in Path(value).parts:
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
             problems.append(doc.problem((d,), f"{d} must be a path inside the project, got '{value}'"))
-    if problems:
-        raise InputError(problems)
+            cfg.suite_unreadable = True
     return cfg
 
 
@@ -193,17 +241,25 @@ def load_config(start: Path | None = None, *, text_override: str | None = None) 
     root, path = find_root(start)
     worktree = Config(root=str(root))
     if path is not None:
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            raise InputError([Problem(CONFIG_NAME, 0, 0, f"cannot read: {exc.strerror}")]) from None
-        worktree = parse_config(text, CONFIG_NAME, root)
+        worktree = _read_config(path, root)
     key_names = {a.api_key_env for a in worktree.models.values() if a.api_key_env}
-    _, notices = load_dotenv(root, key_names)
-    notices.extend(endpoint_variable_notices())
+    _, environment = load_dotenv(root, key_names)
+    environment.extend(endpoint_variable_notices())
     cfg = parse_config(text_override, CONFIG_NAME, root) if text_override is not None else worktree
-    cfg.notices = notices
+    cfg.problems.extend(environment)
     return cfg
+
+
+def _read_config(path: Path, root: Path) -> Config:
+    """The worktree's promptctl.yaml; a file that cannot be read is a problem of the config."""
+    try:
+        text = path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        return Config(root=str(root), path=CONFIG_NAME, problems=[decode_problem(CONFIG_NAME, exc)])
+    except OSError as exc:
+        problem = Problem(CONFIG_NAME, 0, 0, f"cannot read: {exc.strerror}")
+        return Config(root=str(root), path=CONFIG_NAME, problems=[problem])
+    return parse_config(text, CONFIG_NAME, root)
 
 
 TRUST_FLAG = "--trust-ref-config"

@@ -17,7 +17,7 @@ from promptctl.suite.load import Suite, load_suite
 from promptctl.suite.model import Config
 
 if TYPE_CHECKING:
-    from promptctl.suite.lint import AssertionLinter
+    from promptctl.suite.lint import AssertionLinter, ModelCheck
 
 
 @dataclass
@@ -63,12 +63,13 @@ def load_checked(
     *,
     only: list[str] | None = None,
     trial_render: bool = True,
+    check_model: ModelCheck | None = None,
 ) -> Suite:
     """Load the suite and run every lint check; raise InputError (exit 2) on any error."""
     from promptctl.suite.lint import check_suite
 
     suite = project.load(only=only)
-    problems = check_suite(suite, lint_assertion, trial_render=trial_render)
+    problems = check_suite(suite, lint_assertion, trial_render=trial_render, check_model=check_model)
     if any(p.is_error for p in problems):
         raise InputError(problems)
     suite.problems = problems

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
@@ -236,8 +236,9 @@ class LimitedSandbox(SandboxedEnvironment):
 
 
 def render_limited(template: jinja2.Template, variables: dict[str, Any], budget: Budget) -> str:
-    """Render ``template`` within ``budget``: output size checked as it is produced, and the
-    watchdog armed for ``budget.time_limit``. Raises :class:`RenderLimit`."""
+    """Render ``template`` within a fresh copy of ``budget``: output size checked as it is
+    produced, and the watchdog armed for ``budget.time_limit``. Raises :class:`RenderLimit`."""
+    budget = replace(budget)
     _local.budget = budget
     token = _WATCHDOG.arm(budget.time_limit)
     try:

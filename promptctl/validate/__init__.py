@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from promptctl.suite.model import Assertion
+from promptctl.suite.model import Assertion, Case, Prompt
 
 # The built-in validator families, one module each; importing one registers its assertion types.
 # A new validator family is one new module here plus its name in this list.
-from promptctl.validate import basic, custom, judge, perf, similarity, structured, text
+from promptctl.validate import basic, custom, human, judge, perf, pii, semantic, similarity, structured, text
 from promptctl.validate.registry import (
     CheckError,
     Outcome,
@@ -35,7 +35,10 @@ from promptctl.validate.registry import (
 from promptctl.validate.transforms import KNOWN_TRANSFORMS, apply_transforms
 from promptctl.validate.types import AssertionResult, JudgeCall, ValidationContext
 
-FAMILIES = (basic, custom, judge, perf, similarity, structured, text)
+if TYPE_CHECKING:
+    from promptctl.suite.lint import AssertionLinter
+
+FAMILIES = (basic, custom, human, judge, perf, pii, semantic, similarity, structured, text)
 KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
 
 __all__ = [
@@ -49,8 +52,27 @@ __all__ = [
     "evaluate",
     "evaluate_one",
     "lint_assertion",
+    "lint_assertion_in",
     "row_passed",
 ]
+
+
+def lint_assertion_in(root: str) -> AssertionLinter:
+    """:func:`lint_assertion` plus the checks that need the repository at ``root``: a ``python``
+    check's ``module:function`` imports and is callable (each target imported once)."""
+    refs: dict[str, str | None] = {}
+
+    def lint(a: Assertion, *, case: Case | None = None, prompt: Prompt | None = None) -> list[str]:
+        problems = lint_assertion(a, case=case, prompt=prompt)
+        if not problems and a.type == "python" and isinstance(a.value, str):
+            if a.value not in refs:
+                refs[a.value] = custom.check_ref(a.value, root)
+            why = refs[a.value]
+            if why is not None:
+                problems.append(why)
+        return problems
+
+    return lint
 
 
 def _start(a: Assertion, ctx: ValidationContext) -> Outcome | tuple[ValidatorSpec, str]:
@@ -106,8 +128,9 @@ async def _check(a: Assertion, ctx: ValidationContext) -> Outcome:
 
 
 def _negate(o: Outcome) -> Outcome:
-    """``not: true``: pass flips, score becomes 1 - score. An error stays an error."""
-    if o.error:
+    """``not: true``: pass flips, score becomes 1 - score. An error stays an error, and a verdict
+    still pending stays pending."""
+    if o.error or o.pending:
         return o
     if o.passed:
         why = o.reason or "it passed"
@@ -121,12 +144,13 @@ def _result(a: Assertion, o: Outcome) -> AssertionResult:
     return AssertionResult(
         type=a.type,
         label=a.label,
-        passed=o.passed and not o.error,
-        score=0.0 if o.error else o.score,
+        passed=o.passed and not o.error and not o.pending,
+        score=0.0 if o.error or o.pending else o.score,
         reason=o.reason,
         metric=a.metric,
         weight=a.weight,
         error=o.error,
+        pending=o.pending and not o.error,
     )
 
 

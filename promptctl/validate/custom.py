@@ -85,7 +85,7 @@ def load_function(ref: str, root: str) -> Callable[..., Any]:
         if mod_name not in sys.modules:
             importlib.invalidate_caches()  # the file may be newer than the import system's listing
         module: ModuleType = importlib.import_module(mod_name)
-    except Exception as e:
+    except (Exception, SystemExit) as e:  # a module calling sys.exit() must not end promptctl
         raise CheckError(f"cannot import {mod_name!r}: {type(e).__name__}: {one_line(str(e), 150)}") from e
     finally:
         if inserted:
@@ -99,6 +99,17 @@ def load_function(ref: str, root: str) -> Callable[..., Any]:
     if not callable(obj):
         raise CheckError(f"{ref!r} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+def check_ref(ref: str, root: str) -> str | None:
+    """Why ``module.path:function`` cannot be used from the repository at ``root`` (it does not
+    import, has no such attribute, or it is not callable), or None. IMPORTS the module, as
+    pytest's collection does: lint runs the repository's module-level code."""
+    try:
+        load_function(ref, root)
+    except CheckError as e:
+        return str(e)
+    return None
 
 
 def call_arguments(

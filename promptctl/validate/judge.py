@@ -29,7 +29,7 @@ from promptctl.errors import InputError
 from promptctl.git.sources import WorktreeSource
 from promptctl.jsonutil import canonical_json
 from promptctl.suite.load import parse_prompt_text
-from promptctl.suite.model import Assertion, Prompt
+from promptctl.suite.model import Assertion, Config, Prompt
 from promptctl.suite.render import Renderer, RenderError, render_prompt, renderer_for
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, validator
 from promptctl.validate.structured import JSON_FENCE, unfence
@@ -131,6 +131,12 @@ def parse_verdict(text: str | None) -> tuple[float, str]:
     return float(score), one_line(reason, 160)
 
 
+def judge_model(a: Assertion, config: Config) -> str:
+    """The model a ``judge`` assertion calls: its ``model``, else the config's ``judge_model``,
+    else the config's ``model``."""
+    return str(a.options.get("model") or config.judge_model or config.model)
+
+
 @validator(
     "judge",
     options={
@@ -147,7 +153,7 @@ async def judge(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
         raise CheckError("judge requires option 'rubric' (a non-empty string)")
     if ctx.judge is None:
         raise CheckError("no judge model available in this run (model calls disabled)")
-    model = a.options.get("model") or ctx.config.judge_model or ctx.config.model
+    model = judge_model(a, ctx.config)
     variables = {
         "rubric": rubric,
         "output": output,
@@ -155,7 +161,7 @@ async def judge(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
         "expected": _as_text(ctx.case.expected),
     }
     messages = render_messages(judge_prompt(ctx), variables)
-    resp = await ctx.judge(str(model), messages, dict(JUDGE_PARAMS))
+    resp = await ctx.judge(model, messages, dict(JUDGE_PARAMS))
     if resp.status != "ok":
         raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 160)}")
     score, reason = parse_verdict(resp.text)

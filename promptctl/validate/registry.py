@@ -32,12 +32,14 @@ JSON_TYPES = ("string", "number", "integer", "boolean", "array", "object", "null
 @dataclass(frozen=True)
 class Outcome:
     """What a check function returns. ``error`` means "could not be evaluated" (never a pass,
-    never flipped by ``not``); ``passed``/``score`` are then ignored."""
+    never flipped by ``not``); ``passed``/``score`` are then ignored. ``pending`` means "waiting
+    for a verdict" (a ``human`` review nobody gave yet): never a pass, never flipped either."""
 
     passed: bool
     score: float
     reason: str = ""
     error: bool = False
+    pending: bool = False
 
 
 def ok(reason: str = "", score: float = 1.0) -> Outcome:
@@ -50,6 +52,10 @@ def fail(reason: str, score: float = 0.0) -> Outcome:
 
 def error(reason: str) -> Outcome:
     return Outcome(False, 0.0, reason, error=True)
+
+
+def pending(reason: str) -> Outcome:
+    return Outcome(False, 0.0, reason, pending=True)
 
 
 def graded(score: float, threshold: float, reason: str) -> Outcome:
@@ -344,6 +350,7 @@ __all__ = [
     "lint_assertion",
     "ok",
     "one_line",
+    "pending",
     "show",
     "unregister",
     "validator",

@@ -31,7 +31,6 @@ ALLOW_FENCE = Opt("boolean", default=False, description="accept exactly one fenc
 
 JSON_FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\r?\n(.*?)\r?\n?[ \t]*```", re.DOTALL | re.IGNORECASE)
 _PY_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\r?\n(.*?)\r?\n?[ \t]*```", re.DOTALL | re.IGNORECASE)
-_ANY_FENCE_START = re.compile(r"^\s*```")
 
 
 def unfence(output: str, fence: re.Pattern[str]) -> str | None:
@@ -40,6 +39,21 @@ def unfence(output: str, fence: re.Pattern[str]) -> str | None:
     if m is None or "```" in m.group(1):
         return None
     return m.group(1)
+
+
+_FENCE_HINT = " (output is a fenced block: set allow_fence: true to accept it)"
+
+
+def _fence_would_help(output: str, fence: re.Pattern[str], parses: Any) -> bool:
+    """``allow_fence: true`` would accept this output: one fenced block whose body parses."""
+    body = unfence(output, fence)
+    if body is None or not body.strip():
+        return False
+    try:
+        parses(body)
+    except (ValueError, SyntaxError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _reject_constant(name: str) -> Any:
@@ -67,8 +81,10 @@ def parse_json_output(output: str, allow_fence: bool) -> Any:
             msg = f"expected only JSON, but text follows it at {where}: {show(rest, 40)}"
         else:
             msg = f"invalid JSON at line {e.lineno} col {e.colno}: {e.msg}; got {show(text, 50)}"
-        if not allow_fence and _ANY_FENCE_START.match(output):
-            msg += " (output is a fenced block: set allow_fence: true to accept it)"
+        if not allow_fence and _fence_would_help(
+            output, JSON_FENCE, lambda body: json.loads(body, parse_constant=_reject_constant)
+        ):
+            msg += _FENCE_HINT
         raise JsonProblem(msg) from e
     except ValueError as e:  # NaN / Infinity
         raise JsonProblem(f"invalid JSON: {e}") from e
@@ -240,8 +256,10 @@ def is_python(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
     except SyntaxError as e:
         where = f"line {e.lineno}:{e.offset}" if e.lineno else "unknown position"
         hint = ""
-        if not a.options.get("allow_fence") and _ANY_FENCE_START.match(output):
-            hint = " (output is a fenced block: set allow_fence: true to accept it)"
+        if not a.options.get("allow_fence") and _fence_would_help(
+            output, _PY_FENCE, lambda body: ast.parse(body.strip() if mode == "eval" else body, mode=mode)
+        ):
+            hint = _FENCE_HINT
         return fail(f"invalid Python at {where}: {e.msg}{hint}")
     except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
         return fail(f"invalid Python: {one_line(str(e)) or type(e).__name__}")

@@ -129,12 +129,6 @@ def test_is_json_and_json_schema_verdicts_on_real_output(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: a failure on output that starts with ``` always adds '(output is a fenced block: "
-    "set allow_fence: true to accept it)', even when allow_fence would not accept it (here a truncated "
-    "```python block): the fix-it hint is wrong",
-)
 def test_the_allow_fence_hint_appears_only_when_it_would_help(
     make_project: Callable[[dict[str, str]], Path],
 ) -> None:

@@ -220,10 +220,11 @@ def test_diff_shows_recorded_output_changes(tmp_path: Path, server: FakeServer) 
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     hello = next(e for e in data["affected"] if e["case_key"] == "echo::hello")
-    assert "-hello world\n" in hello["output_diff"] and "+hello world (v2)\n" in hello["output_diff"]
+    out = next(g["diff"] for g in data["output_groups"] if g["id"] == hello["output_group"])
+    assert "-hello world\n" in out and "+hello world (v2)\n" in out
     kinds = {f["path"]: f["kind"] for f in data["changed_files"]}
     assert kinds["cases/__recordings__/echo.yaml"] == "recording" and kinds["prompts/echo.yaml"] == "prompt"
     # a stale recording (prompt edited, not re-recorded) is not shown as the head's output
     write_files(root, {"prompts/echo.yaml": ECHO_PROMPT.replace('"{{ text }}"', '"{{ text }} (v3)"')})
     data = json.loads(invoke("diff", c0, "--format", "json", cwd=root).stdout)
-    assert all(e["output_diff"] is None for e in data["affected"])
+    assert all(e["output_group"] is None for e in data["affected"]) and data["output_groups"] == []

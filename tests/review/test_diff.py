@@ -110,6 +110,13 @@ def by_key(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["case_key"]: e for e in data["affected"]}
 
 
+def diff_of(data: dict[str, Any], case_key: str) -> str:
+    """The rendered diff shown for a case: its group's."""
+    group = by_key(data)[case_key]["group"]
+    diff: str = next(g["diff"] for g in data["groups"] if g["id"] == group)
+    return diff
+
+
 def test_prompt_edit_shows_rendered_diff(repo: dict[str, Any]) -> None:
     c = repo["c"]
     data = diff_json(repo["root"], c[0], c[1])
@@ -118,11 +125,19 @@ def test_prompt_edit_shows_rendered_diff(repo: dict[str, Any]) -> None:
     }
     aff = by_key(data)
     assert set(aff) == {"greet::alice", "greet::bob"}
-    d = aff["greet::alice"]["diff"]
+    d = diff_of(data, "greet::alice")
     assert "-Say hello to Alice." in d and "+Warmly greet Alice." in d
     assert " --- system ---" in d  # unchanged message blocks are context
     assert aff["greet::alice"]["change"] == "changed" and aff["greet::alice"]["model"] == "openai/test-model"
     assert data["summary"]["affected"] == 2 and data["summary"]["units"] == 5
+    # the variable is inside the changed line: one group per case, each with its own diff
+    assert [(g["prompt"], g["count"]) for g in data["groups"]] == [("greet", 1), ("greet", 1)]
+    assert "+Warmly greet Bob." in diff_of(data, "greet::bob")
+    # the template-level diff: what the author typed
+    [t] = data["templates"]
+    assert t["path"] == "prompts/greet.yaml" and t["prompts"] == ["greet"] and t["groups"] == [1, 2]
+    assert '-    content: "Say hello to {{ name }}."' in t["diff"]
+    assert '+    content: "Warmly greet {{ name }}."' in t["diff"]
 
 
 def test_partial_edit_shows_in_every_including_prompt(repo: dict[str, Any]) -> None:
@@ -131,21 +146,32 @@ def test_partial_edit_shows_in_every_including_prompt(repo: dict[str, Any]) -> N
     assert [(f["path"], f["kind"]) for f in data["changed_files"]] == [("prompts/_style.txt", "partial")]
     aff = by_key(data)
     assert set(aff) == {"greet::alice", "greet::bob", "farewell::carol", "farewell::dave"}
-    for e in aff.values():
-        assert "-Answer politely and briefly." in e["diff"]
-        assert "+Answer politely, briefly and in English." in e["diff"]
+    # the same edit in two prompts: one group per prompt, each case listed once
+    groups = {g["prompt"]: g for g in data["groups"]}
+    assert {p: [c["case"] for c in g["cases"]] for p, g in groups.items()} == {
+        "greet": ["alice", "bob"],
+        "farewell": ["carol", "dave"],
+    }
+    for g in groups.values():
+        assert "-Answer politely and briefly." in g["diff"]
+        assert "+Answer politely, briefly and in English." in g["diff"]
+        assert g["count"] == 2 and g["change"] == "changed"
+    assert {e["group"] for e in aff.values()} == {1, 2}
+    [t] = data["templates"]
+    assert (t["kind"], t["prompts"], sorted(t["groups"])) == ("partial", ["farewell", "greet"], [1, 2])
+    assert t["diff"].endswith("-Answer politely and briefly.\n+Answer politely, briefly and in English.\n")
 
 
 def test_case_added_and_removed(repo: dict[str, Any]) -> None:
     c = repo["c"]
     data = diff_json(repo["root"], c[2], c[3])
     aff = by_key(data)
-    assert (
-        aff["solo::moon"]["change"] == "added"
-        and "+Write one line about the moon." in aff["solo::moon"]["diff"]
+    assert aff["solo::moon"]["change"] == "added" and "+Write one line about the moon." in diff_of(
+        data, "solo::moon"
     )
     assert aff["farewell::dave"]["change"] == "removed"
-    assert "-Say goodbye to Dave." in aff["farewell::dave"]["diff"]
+    assert "-Say goodbye to Dave." in diff_of(data, "farewell::dave")
+    assert data["templates"] == []  # case files only: no template changed
     assert set(aff) == {"solo::moon", "farewell::dave"}
     assert data["summary"]["added"] == 1 and data["summary"]["removed"] == 1
 
@@ -154,7 +180,9 @@ def test_no_effect_change_lists_no_affected_case(repo: dict[str, Any]) -> None:
     c = repo["c"]
     data = diff_json(repo["root"], c[3], c[4])
     assert [f["path"] for f in data["changed_files"]] == ["prompts/solo.yaml"]
-    assert data["affected"] == [] and data["summary"]["affected"] == 0
+    assert data["affected"] == [] and data["summary"]["affected"] == 0 and data["groups"] == []
+    [t] = data["templates"]  # the source changed, the requests did not
+    assert t["groups"] == [] and "+description: One line on a topic." in t["diff"]
     text = invoke("diff", c[3], c[4], cwd=repo["root"])
     assert text.exit_code == 0 and "0 of 5 case × model affected" in text.stdout
 
@@ -163,15 +191,26 @@ def test_table_and_markdown_formats(repo: dict[str, Any], tmp_path: Path) -> Non
     c = repo["c"]
     table = invoke("diff", c[1], c[2], cwd=repo["root"])
     assert table.exit_code == 0
-    assert "=== farewell::carol [openai/test-model] (changed) ===" in table.stdout
-    assert "+Answer politely, briefly and in English." in table.stdout
+    # equal sizes: in suite order (case files by path)
+    assert "── change 1 · farewell · 2 cases · changed · openai/test-model" in table.stdout
+    assert "── change 2 · greet · 2 cases · changed · openai/test-model" in table.stdout
+    assert "(context lines from greet::alice; the other cases' context differs)" in table.stdout
+    assert "cases: carol, dave" in table.stdout
+    # the partial's source diff once, each prompt's rendered diff once
+    assert table.stdout.count("+Answer politely, briefly and in English.") == 3
+    assert (
+        "── prompts/_style.txt (partial, modified) · included by farewell, greet · rendered: changes 1–2"
+        in (table.stdout)
+    )
     out = tmp_path / "diff.md"
     md = invoke("diff", c[1], c[2], "--format", "markdown", "-o", str(out), cwd=repo["root"])
     assert md.exit_code == 0, md.output
     text = out.read_text()
-    assert text.count("<details><summary><code>") == 4
-    assert "```diff\n" in text and "+Answer politely, briefly and in English." in text
-    assert "`prompts/_style.txt` (partial)" in text
+    assert text.count("<details><summary>2 cases</summary>") == 2
+    assert "`carol` · `dave`" in text
+    assert text.count("```diff\n") == 3 and text.count("+Answer politely, briefly and in English.") == 3
+    assert "- `M` `prompts/_style.txt` (partial)" in text
+    assert text.index("Templates: what the author changed") < text.index("Rendered requests")
 
 
 def test_default_base_is_merge_base_and_head_is_worktree(tmp_path: Path) -> None:
@@ -208,3 +247,52 @@ def test_affected_keys_and_test_affected(repo: dict[str, Any]) -> None:
     plan = json.loads(r.stdout)
     # c0 -> worktree: greet (prompt + partial), farewell::carol (partial), solo::moon (new)
     assert plan["cases"] == 4 and plan["rows"] == 4
+
+
+def test_template_changes_added_deleted_nested_and_not_text(tmp_path: Path) -> None:
+    files = {
+        **BASE_FILES,
+        "prompts/_inner.j2": "Sign as the Acme team.\n",
+        "prompts/_outer.j2": '{% include "_inner.j2" %}\n',
+        "prompts/nest.yaml": "template: 'Write a note. {% include \"_outer.j2\" %}'\n",
+        "prompts/_logo.bin": "v1",
+    }
+    root, c0 = new_repo(tmp_path / "repo", files)
+    (root / "prompts/_logo.bin").write_bytes(b"\xff\xfe\x00binary")
+    (root / "prompts/solo.yaml").unlink()
+    (root / "cases/solo.yaml").unlink()
+    c1 = commit(
+        root,
+        {
+            "prompts/_inner.j2": "Sign as the Acme support team.\n",
+            "prompts/extra.yaml": "template: 'Extra.'\n",
+        },
+        "templates",
+    )
+    data = diff_json(root, c0, c1)
+    templates = {t["path"]: t for t in data["templates"]}
+    assert list(templates) == [
+        "prompts/_inner.j2",
+        "prompts/_logo.bin",
+        "prompts/extra.yaml",
+        "prompts/solo.yaml",
+    ]
+    inner = templates["prompts/_inner.j2"]
+    assert inner["prompts"] == ["nest"]  # through _outer.j2
+    assert "-Sign as the Acme team.\n+Sign as the Acme support team.\n" in inner["diff"]
+    logo = templates["prompts/_logo.bin"]
+    assert logo["diff"] is None and logo["note"] == f"not UTF-8 text at {c1[:7]}"
+    extra, solo = templates["prompts/extra.yaml"], templates["prompts/solo.yaml"]
+    assert (extra["status"], extra["prompts"], extra["diff"].splitlines()[-1]) == (
+        "A",
+        ["extra"],
+        "+template: 'Extra.'",
+    )
+    assert (solo["status"], solo["prompts"]) == ("D", ["solo"])
+    assert solo["groups"] == [g["id"] for g in data["groups"] if g["prompt"] == "solo"] != []
+    assert '-template: "Write one line about {{ topic }}."' in solo["diff"]
+    table = invoke("diff", c0, c1, cwd=root).stdout
+    assert (
+        f"── prompts/_logo.bin (partial, modified) · included by no prompt · no rendered request changed\n(no source diff: not UTF-8 text at {c1[:7]})"
+        in table
+    )

@@ -132,7 +132,7 @@ def test_last_failed_reruns_what_failed_or_errored(proj: Path) -> None:
     assert _run(proj).summary["failed"] == 1
     again = _run(proj, last_failed=True)
     assert [r.row.case.id for r in again.run.results] == ["beta"]
-    assert again.run.notes == ["--last-failed: rerunning 1 case(s) that failed or errored last time"]
+    assert again.run.notes == ["--last-failed: rerunning 1 case(s) that failed or errored when they last ran"]
 
 
 def test_prompt_file_paths_select_their_cases(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -82,13 +82,15 @@ def test_aliases_and_public_dict_has_no_secret(tmp_path: Path, monkeypatch: pyte
         ("prompts_dir: ../elsewhere\n", "must be a path inside the project"),
         ("concurrency: 0\n", "concurrency"),
         ("gate: {correction: bonferroni}\n", "'bonferroni' is not allowed"),
+        ("models:\n  a: {model: x, price: {input: cheap, output: 1}}\n", "price.input"),
+        ("models:\n  a: {model: x, price: {input: 1}}\n", "output"),
+        ("models:\n  a: {model: x, price: {input: 1, output: 2, inptu: 3}}\n", "inptu"),
     ],
 )
 def test_bad_config_is_located(tmp_path: Path, text: str, fragment: str) -> None:
     write_files(tmp_path, {"promptctl.yaml": text})
-    with pytest.raises(InputError) as exc:
-        load_config(tmp_path)
-    rendered = exc.value.render()
+    cfg = load_config(tmp_path)  # the problems travel with the config, reported with the suite's
+    rendered = InputError(cfg.problems).render()
     assert rendered.startswith("promptctl.yaml:") and fragment in rendered
 
 
@@ -119,8 +121,7 @@ def test_dotenv_sets_only_provider_keys_api_key_env_names_and_promptctl_variable
     assert os.environ["LOCAL_LLM_SECRET"] == "local-from-dotenv"
     assert os.environ["PROMPTCTL_T_FLAG"] == "1"
     assert all(name not in os.environ for name in IGNORED) and os.environ["PATH"] == path_before
-    notices = [p.format() for p in cfg.notices]
-    assert notices == [
+    assert [p.format() for p in cfg.problems] == [
         f".env:{line}:1: warning: {name} is not a variable promptctl uses (provider keys, the "
         "api_key_env names of promptctl.yaml, PROMPTCTL_*): ignored"
         for line, name in ((4, "GIT_CONFIG_COUNT"), (5, "OPENAI_BASE_URL"), (6, "HTTPS_PROXY"), (7, "PATH"))
@@ -174,3 +175,46 @@ def test_a_committed_dotenv_cannot_configure_git(tmp_path: Path) -> None:
     assert not marker.exists()
     assert ".env:1:1: warning: GIT_CONFIG_COUNT is not a variable promptctl uses" in r.stderr
     assert list((root / ".promptctl/runs").rglob("*.json")), "the run was recorded (git was used)"
+
+
+def test_an_alias_price_is_read_and_resolved_per_token(tmp_path: Path) -> None:
+    from promptctl.execute.model_catalog import Prices
+    from promptctl.run.plan import resolve_target
+
+    write_files(
+        tmp_path,
+        {
+            "promptctl.yaml": "models:\n  mine:\n    model: openai/x\n    price: {input: 0.5, output: 2, cached_input: 0.25}\n"
+        },
+    )
+    cfg = load_config(tmp_path)
+    assert cfg.models["mine"].price == {"input": 0.5, "output": 2.0, "cached_input": 0.25}
+    assert cfg.public_dict()["models"]["mine"]["price"] == {"input": 0.5, "output": 2.0, "cached_input": 0.25}
+    target, _ = resolve_target("mine", cfg)
+    assert target.price == Prices(0.5e-6, 2e-6, 0.25e-6)
+
+
+def test_a_bad_setting_falls_back_to_its_default_and_keeps_the_rest(tmp_path: Path) -> None:
+    text = (
+        "concurrency: many\ntimeout: 9\ngate: {alpha: 2, score_tolerance: 0.2}\n"
+        "models:\n  fast: {model: openai/x, params: {temperature: hot, seed: 1}}\n  broken: {api_base: x}\n"
+    )
+    write_files(tmp_path, {"promptctl.yaml": text})
+    cfg = load_config(tmp_path)
+    assert [p.format() for p in cfg.problems] == [
+        "promptctl.yaml:1:14: concurrency: expected integer, got string",
+        "promptctl.yaml:3:15: gate.alpha: must be less than 1, got 2",
+        "promptctl.yaml:5:49: models.fast.params.temperature: expected number, got string",
+        "promptctl.yaml:6:11: models.broken: 'model' is required",
+    ]
+    assert cfg.concurrency == 8 and cfg.timeout == 9.0
+    assert cfg.gate.alpha == 0.05 and cfg.gate.score_tolerance == 0.2
+    assert cfg.models["fast"].params == {"seed": 1}
+    assert "broken" not in cfg.models and cfg.broken_aliases == {"broken"}
+
+
+def test_a_config_that_does_not_parse_gives_defaults_and_its_problem(tmp_path: Path) -> None:
+    write_files(tmp_path, {"promptctl.yaml": "model: [unclosed\n"})
+    cfg = load_config(tmp_path)
+    assert [p.format()[:25] for p in cfg.problems] == ["promptctl.yaml:1:8: inval"]
+    assert cfg.model == "gpt-4o-mini"

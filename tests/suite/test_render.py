@@ -219,7 +219,7 @@ def test_dataset_through_a_symlinked_directory_is_refused(tmp_path: Path) -> Non
     repo = tmp_path / "repo"
     write_files(repo, {**MINIMAL, "cases/greet.yaml": "prompt: greet\ndataset: ext/rows.csv\n"})
     (repo / "cases/ext").symlink_to(outside, target_is_directory=True)
-    result = invoke("list", "--json", cwd=repo)
+    result = invoke("lint", cwd=repo)
     assert result.exit_code == 2, result.output
     assert "cases/greet.yaml:2:" in result.output and "outside the repository" in result.output
     assert "TOP-SECRET" not in result.output

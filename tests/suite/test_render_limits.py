@@ -43,7 +43,7 @@ def render(template: str, variables: dict[str, Any] | None = None, **limits: Any
         ("{{ 'a\tb'.expandtabs(10**9) }}", "str.expandtabs() would be"),
         ("{{ ('ab' * 1000).replace('a', 'x' * 10000) }}", "str.replace() would be"),
         ("{{ 'x' | center(10**9) }}", "center() would be"),
-        ("{{ 'a\nb' | indent(10**9) }}", "indent() would be"),
+        ("{{ 'a\\nb' | indent(10**9) }}", "indent() would be"),
         ("{{ '%1000000000d' | format(5) }}", "a formatted field would be"),
         ("{{ [1] | tojson(indent=10**9) }}", "tojson() indentation would be"),
         ("{{ lipsum(10**7) }}", "lipsum() would be"),

@@ -13,7 +13,7 @@ from tests.validate.util import A
 ALL_TYPES = {
     "not_empty", "length", "equals", "contains", "icontains", "not_contains", "starts_with", "regex",
     "one_of", "is_json", "json_schema", "is_python", "levenshtein", "bleu", "rouge", "latency", "cost",
-    "judge", "python",
+    "judge", "python", "similar", "pii", "human",
 }  # fmt: skip
 
 

@@ -36,6 +36,14 @@ def test_is_json_fence() -> None:
     passes(A("is_json", transform=["extract_json_fence"]), 'Here it is:\n```json\n{"a": 1}\n```')
 
 
+def test_the_fence_hint_only_when_allow_fence_would_accept_the_output() -> None:
+    # a fenced block whose body is not JSON either: allow_fence would not help, so no hint
+    for output in ('```json\n{"a": 1,\n```', "```python\ndef f(:\n```", '```json\n{"a": 1}', "```\n\n```"):
+        assert "allow_fence" not in fails(A("is_json"), output).reason, output
+    assert "allow_fence" not in fails(A("is_python"), "```python\ndef f(:\n    pass\n```").reason
+    assert "allow_fence" not in fails(A("is_python"), "```python\ndef f(x):\n    return").reason
+
+
 ITEMS_SCHEMA = {
     "type": "object",
     "required": ["items"],

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from promptctl import __version__
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import ExecutionError, InputError, Problem
 from promptctl.execute.recordings.emit import render_file
@@ -24,6 +23,7 @@ from promptctl.execute.recordings.parse import parse
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import Source, WorktreeSource
 from promptctl.secrets import Masking, current
+from promptctl.version import __version__
 
 
 def load(source: Source, case_file: str, *, cases_dir: str = "cases") -> RecordingFile:
@@ -174,9 +174,16 @@ def _refuse_secrets(rec: RecordingFile, masking: Masking) -> None:
     """Last line of defence: a recording is committed, so it must never contain a key. Outputs
     are masked; a key in what identifies an entry (a case id, a model name), which masking would
     break, stops the write."""
-    names = [rec.case_file, *(s for e in rec.entries.values() for s in (e.case, e.model))]
+    refuse_secret_names(
+        rec.path, [rec.case_file, *(s for e in rec.entries.values() for s in (e.case, e.model))], masking
+    )
+
+
+def refuse_secret_names(where: str, names: Iterable[str], masking: Masking) -> None:
+    """ExecutionError when one of ``names`` (what identifies the entries of the committed file
+    ``where``: case ids, model names) holds a key value: masking it would break the file."""
     if any(masking.contains_secret(s) for s in names):
         raise ExecutionError(
-            f"refusing to write {rec.path}: it contains the value of a key variable",
+            f"refusing to write {where}: it contains the value of a key variable",
             hint="make sure case ids, model names and prompts never include credentials",
         )

@@ -1,0 +1,236 @@
+"""``promptctl compare`` as Markdown for a pull request: a summary table of the deltas and of the
+transitions, the gate's verdict, then only the cases that changed verdict or moved significantly,
+grouped like the diffs (cases of one prompt and model with the same transition are one group,
+with a collapsed table of its cases); the cases that did neither are counted, not listed."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from promptctl.report.budget import COMMENT_BUDGET, Piece, fit
+from promptctl.report.diff_markdown import code, fenced
+from promptctl.report.diff_text import plural
+from promptctl.report.formatting import md_escape, ms, num, pct, usd
+from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, side_desc
+
+#: A case whose verdict did not change is listed when its pass rate moved by at least this much
+#: (20 points: 1 of 5 samples), its score by at least MOVED_SCORE, or the gate found its drop
+#: significant.
+MOVED_PASS_RATE = 0.2
+MOVED_SCORE = 0.1
+#: Gate causes shown; the rest are collapsed (one per regressed case: the case tables list them too).
+KEEP_CAUSES = 10
+
+VERDICT_CHANGES = ("pass_to_fail", "fail_to_pass", "new", "removed")
+CASE_COLUMNS = ["case", "base", "head", "Δ pass", "Δ score", "output", "Δ cost", "Δ latency", "drift"]
+
+
+def text(value: str) -> str:
+    """Untrusted text (case keys in causes, labels, provider model names) as plain Markdown text:
+    no HTML element, no table cell break, one line."""
+    return md_escape(html.escape(value, quote=False))
+
+
+def _significant(data: dict[str, Any]) -> set[tuple[str, str]]:
+    stats = (data.get("gate") or {}).get("stats") or {}
+    return {(c["case_key"], c["model"]) for c in stats.get("cases", []) if c.get("significant")}
+
+
+def moved(u: dict[str, Any], significant: set[tuple[str, str]]) -> bool:
+    """Whether a case is listed: its verdict changed, or it moved significantly."""
+    if u["transition"] in VERDICT_CHANGES or (u["case_key"], u["model"]) in significant:
+        return True
+    pr, sc = u.get("pass_rate_delta"), u.get("score_delta")
+    return (pr is not None and abs(pr) >= MOVED_PASS_RATE - 1e-12) or (
+        sc is not None and abs(sc) >= MOVED_SCORE - 1e-12
+    )
+
+
+def _side(x: dict[str, Any] | None) -> str:
+    return "-" if x is None else f"{x['status']} {x['passes']}/{x['samples']}"
+
+
+def _case_row(u: dict[str, Any]) -> str:
+    drift = ""
+    if u.get("provider_model_drift"):
+        drift = ",".join(u["base"]["provider_models"]) + " → " + ",".join(u["head"]["provider_models"])
+    output = {True: "changed", False: "same", None: "-"}[u.get("output_changed")]
+    cells = [
+        code(u.get("case") or u["case_key"]).replace("|", "\\|"),  # GFM: a pipe ends a cell even in code
+        _side(u.get("base")),
+        _side(u.get("head")),
+        pct(u.get("pass_rate_delta"), True),
+        num(u.get("score_delta")),
+        output,
+        usd(u.get("cost_delta"), True),
+        ms(u.get("latency_delta_ms"), True),
+        text(drift),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def case_groups(data: dict[str, Any]) -> tuple[list[list[dict[str, Any]]], list[dict[str, Any]]]:
+    """(groups of listed cases, the cases not listed). A group: one transition, prompt and model;
+    regressions first, then larger groups first."""
+    significant = _significant(data)
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    rest = []
+    for u in data["units"]:
+        if moved(u, significant):
+            groups.setdefault((u["transition"], u.get("prompt") or "", u["model"]), []).append(u)
+        else:
+            rest.append(u)
+    order = {t: i for i, t in enumerate(TRANSITIONS)}
+    keys = sorted(groups, key=lambda k: (order.get(k[0], len(order)), -len(groups[k])))
+    return [groups[k] for k in keys], rest
+
+
+def _group_piece(units: list[dict[str, Any]]) -> Piece:
+    first = units[0]
+    label = TRANSITION_LABELS.get(first["transition"], first["transition"])
+    deltas = []
+    dp, ds = _mean([u.get("pass_rate_delta") for u in units]), _mean([u.get("score_delta") for u in units])
+    if dp is not None:
+        deltas.append(f"Δ pass {pct(dp, True)}")
+    if ds is not None:
+        deltas.append(f"Δ score {num(ds)}")
+    mean = (" · " + ", ".join(deltas) + (" on average" if len(units) > 1 else "")) if deltas else ""
+    head = (
+        f"**{label}** · {code(first.get('prompt') or '?')} · {code(first['model'])} · "
+        f"{plural(len(units), 'case')}{mean}\n\n"
+    )
+    table = "\n".join(
+        [
+            "| " + " | ".join(CASE_COLUMNS) + " |",
+            "|" + " --- |" * len(CASE_COLUMNS),
+            *(_case_row(u) for u in units),
+        ]
+    )
+    if len(units) == 1:
+        full = f"{head}{table}\n\n"
+    else:
+        full = f"{head}<details><summary>{plural(len(units), 'case')}</summary>\n\n{table}\n\n</details>\n\n"
+    return Piece(full, {"case lists": head, "compared groups": ""})
+
+
+def _deltas_table(t: dict[str, Any]) -> str:
+    pr = t["pass_rate"]
+    rows = [
+        ("pass rate", pct(pr["base"]), pct(pr["head"]), pct(pr["delta"], True)),
+        ("mean score", num(t["mean_score"]["base"], "{:.3f}"), num(t["mean_score"]["head"], "{:.3f}"),
+         num(t["mean_score"]["delta"])),
+        *(
+            (f"metric {code(m)}", num(v["base"], "{:.3f}"), num(v["head"], "{:.3f}"), num(v["delta"]))
+            for m, v in t["metrics"].items()
+        ),
+        ("cost", usd(t["cost"]["base"]), usd(t["cost"]["head"]), usd(t["cost"]["delta"], True)),
+        ("p95 latency", ms(t["p95_latency_ms"]["base"]), ms(t["p95_latency_ms"]["head"]),
+         ms(t["p95_latency_ms"]["delta"], True)),
+        ("cases", str(t["units"]["base"]), str(t["units"]["head"]),
+         f"{t['units']['head'] - t['units']['base']:+d}"),
+    ]  # fmt: skip
+    lines = ["| | base | head | Δ |", "| --- | ---: | ---: | ---: |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _transitions_table(t: dict[str, Any], listed: dict[str, int]) -> str:
+    lines = ["| transition | cases | listed below |", "| --- | ---: | ---: |"]
+    for k in TRANSITIONS:
+        n = t["transitions"].get(k, 0)
+        if n:
+            lines.append(f"| {TRANSITION_LABELS[k]} | {n:,} | {listed.get(k, 0):,} |")
+    if len(lines) == 2:
+        lines.append("| (no cases) | 0 | 0 |")
+    return "\n".join(lines)
+
+
+def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
+    out = [Piece("**Gate: failed**\n\n" if g["failed"] else "**Gate: passed**\n\n")]
+    causes = [f"- {text(c)}\n" for c in g["causes"]]
+    if causes:
+        out.append(Piece("".join(causes[:KEEP_CAUSES])))
+        rest = causes[KEEP_CAUSES:]
+        if rest:
+            more = f"{len(rest):,} more cause" + ("" if len(rest) == 1 else "s")
+            out.append(
+                Piece(
+                    f"\n<details><summary>{more}</summary>\n\n{''.join(rest)}\n</details>\n",
+                    {"causes": f"- … and {more}\n"},
+                )
+            )
+        out.append(Piece("\n"))
+    stats = fenced("\n".join(g["pvalues"]), "text")
+    out.append(
+        Piece(f"<details><summary>Statistics</summary>\n\n{stats}\n</details>\n\n", {"statistics": ""})
+    )
+    return out
+
+
+def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Piece]:
+    """The comparison report as budget pieces (see ``report.budget``)."""
+    g = data.get("gate")
+    icon = "" if g is None else ("❌ " if g["failed"] else "✅ ")
+    t = data["totals"]
+    groups, rest = case_groups(data)
+    listed: dict[str, int] = {}
+    for grp in groups:
+        for u in grp:
+            listed[u["transition"]] = listed.get(u["transition"], 0) + 1
+    title = (
+        f"{heading} {icon}promptctl compare — {code(data['base']['label'])} → {code(data['head']['label'])}"
+    )
+    sides = f"base: {text(side_desc(data['base']))} · head: {text(side_desc(data['head']))}"
+    extra = []
+    if t["outputs_changed"]:
+        extra.append(f"outputs changed in {plural(t['outputs_changed'], 'case')}")
+    if t["provider_model_drift"]:
+        extra.append(f"provider model drift in {plural(t['provider_model_drift'], 'case')}")
+    pieces = [
+        Piece(
+            f"{title}\n\n{sides}\n\n{_deltas_table(t)}\n\n{_transitions_table(t, listed)}\n\n"
+            + (" · ".join(extra).capitalize() + ".\n\n" if extra else "")
+        )
+    ]
+    if g is not None:
+        pieces += _gate_pieces(g)
+    n_listed = sum(len(grp) for grp in groups)
+    if groups:
+        pieces.append(
+            Piece(
+                f"{heading}# Cases that changed verdict or moved — {plural(n_listed, 'case')} in "
+                f"{plural(len(groups), 'group')}\n\n"
+            )
+        )
+        pieces += [_group_piece(grp) for grp in groups]
+    if rest:
+        kinds: dict[str, int] = {}
+        for u in rest:
+            kinds[u["transition"]] = kinds.get(u["transition"], 0) + 1
+        counts = ", ".join(f"{n:,} {TRANSITION_LABELS.get(k, k)}" for k, n in kinds.items())
+        changed = sum(bool(u.get("output_changed")) for u in rest)
+        also = f" ({changed:,} of them with a changed output)" if changed else ""
+        pieces.append(
+            Piece(
+                f"Not listed: {counts}{also} — no verdict change, no pass-rate move of "
+                f"{MOVED_PASS_RATE * 100:.0f} points or score move of {MOVED_SCORE:g}.\n\n"
+            )
+        )
+    if not data["units"]:
+        pieces.append(Piece("No cases on either side.\n\n"))
+    return pieces
+
+
+def comparison_markdown(
+    data: dict[str, Any], *, max_bytes: int | None = COMMENT_BUDGET, full_report: str | None = None
+) -> str:
+    """The comparison as Markdown of at most ``max_bytes`` bytes (None: everything)."""
+    if full_report is None:
+        full_report = "Run `promptctl compare --format json` for every case."
+    return fit(comparison_pieces(data), max_bytes, full_report=full_report)
