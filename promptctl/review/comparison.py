@@ -25,15 +25,18 @@ def compare_revisions(
     rerun: bool = False,
     note: Note = lambda _m: None,
     records: dict[str, Record] | None = None,
+    trust_ref_config: bool = False,
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
     ``records``, when given, receives the two sides' records ("base", "head"): reports that show
-    outputs read them there."""
+    outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
+    keys elsewhere."""
     base_rev = base if base is not None else default_base(root)
     for w in scan_local(root).warnings:
         note(f"warning: {w}")
-    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
-    h = obtain(root, head, offline=offline, rerun=rerun, note=note)
+    trust = {"trust_ref_config": trust_ref_config}
+    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
+    h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
     pairs = compare_units(b.record, h.record)
     if records is not None:
         records.update(base=b.record, head=h.record)
