@@ -40,6 +40,7 @@ from promptctl.runtime.catalog import LoadedPrompt, load_prompt, opened, resolve
 from promptctl.runtime.completion import Completion, CompletionError
 from promptctl.runtime.files import memory_renderer, short_version
 from promptctl.runtime.streams import AsyncStream, Stream
+from promptctl.secrets import add_key_names
 from promptctl.suite.render import Message, render_prompt
 
 __all__ = ["ROOT_ENV", "AsyncStream", "Completion", "CompletionError", "Prompt", "Stream", "get_prompt"]
@@ -360,7 +361,7 @@ class Prompt:
             return
         try:
             targets: list[Target] = [self._target, *self._fallbacks]
-            secrets = tr.secret_values(t.api_key_env for t in targets if t.api_key_env)
+            add_key_names(t.api_key_env for t in targets)
             record = {
                 "trace_id": trace_id,
                 "time": started.isoformat(timespec="milliseconds"),
@@ -370,13 +371,13 @@ class Prompt:
                 "commit": self.commit,
                 "ref": self.ref,
                 "origin": self.origin,
-                "vars": tr.mask_vars(variables, secrets),
+                "vars": tr.mask_vars(variables),
                 "messages_hash": None
                 if messages is None
                 else hashlib.sha256(canonical_json(messages).encode("utf-8")).hexdigest(),
                 "status": status,
-                "output": tr.mask(resp.text, secrets) if resp is not None else None,
-                "error": tr.mask(error, secrets) if error else None,
+                "output": tr.masked(resp.text) if resp is not None else None,
+                "error": tr.masked(error) if error else None,
                 "model": self.model,
                 "answered_by": resp.answered_by if resp is not None else None,
                 "provider_model": resp.provider_model if resp is not None else None,
