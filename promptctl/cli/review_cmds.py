@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
-from promptctl.cli.common import OutOpt, current_project, emit
+from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
@@ -131,12 +131,17 @@ def compare(
         float | None,
         typer.Option("--max-cost", min=0, help="USD cap on the model calls of the gate's extra samples."),
     ] = None,
+    allow_unknown_cost: Annotated[
+        bool,
+        typer.Option("--allow-unknown-cost", help="With --max-cost: do not count calls to unpriced models."),
+    ] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="When a side must be run: recordings and cache only.")
     ] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run both sides even if records exist.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
     max_bytes: MaxBytesOpt = None,
+    trust_ref_config: TrustOpt = False,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
@@ -146,7 +151,7 @@ def compare(
     from promptctl.report.budget import COMMENT_BUDGET
     from promptctl.report.compare_markdown import comparison_markdown
     from promptctl.report.formats import render_comparison
-    from promptctl.review.comparison import compare_revisions
+    from promptctl.review.comparison import base_gate_config, compare_revisions
     from promptctl.review.gate import gate_settings
 
     _check_format(fmt, ("table", "markdown", "json", "html"))
@@ -169,13 +174,17 @@ def compare(
                 raise UsageError(
                     f"{option} has no effect without --gate", hint=f"add --gate, or drop {option}"
                 )
+    if allow_unknown_cost and max_cost is None:
+        raise UsageError(
+            "--allow-unknown-cost has no effect without --max-cost", hint="add --max-cost USD, or drop it"
+        )
     if alpha is not None and not 0.0 < alpha < 1.0:
         raise UsageError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     project = current_project()
     settings = None
     if gate:
         settings = gate_settings(
-            project.config.gate,
+            base_gate_config(project.root, base),
             alpha=alpha,
             correction=correction,
             pass_rate_tolerance=pass_rate_tolerance,
@@ -201,6 +210,8 @@ def compare(
         note=note,
         records=records,
         max_cost=max_cost,
+        trust_ref_config=trust_ref_config,
+        allow_unknown_cost=allow_unknown_cost,
     )
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")

@@ -176,8 +176,15 @@ def run_gate(
             seq_p.append(sequential_p(taken) if sequential[k] else test(pb, nb, ph, len(hs)))
             pass_k.append((pass_hat_k(pb, nb, s.pass_k), pass_hat_k(ph, len(hs), s.pass_k)))
             seq_looks.append([lk.__dict__ for lk in taken] if sequential[k] else [])
-            for m in sorted(_metrics_of(bs) & _metrics_of(hs)):
-                sc_b, sc_h = _metric_scores(bs, m, head=False), _metric_scores(hs, m, head=True)
+            # a metric's scores are tested on the samples planned before the gate drew more: which
+            # cases got more depended on their pass counts, so the extra samples are not a fixed design
+            mb_rows, mh_rows = (
+                ([r for r in rows if int(r["sample"]) < repeats[k]] for rows in (bs, hs))
+                if sequential[k]
+                else (bs, hs)
+            )
+            for m in sorted(_metrics_of(mb_rows) & _metrics_of(mh_rows)):
+                sc_b, sc_h = _metric_scores(mb_rows, m, head=False), _metric_scores(mh_rows, m, head=True)
                 scored.append((k, m, sc_b, sc_h))
                 score_tests.append(ScoreTest(f"{k[0]}\x00{k[1]}\x00{m}", rank_sum_one_sided(sc_b, sc_h)))
     stats_out: dict[str, Any] | None = None

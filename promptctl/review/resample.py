@@ -85,6 +85,8 @@ def resample(
     offline: bool = False,
     max_cost: float | None = None,
     note: Note = lambda _m: None,
+    trust_ref_config: bool = False,
+    allow_unknown_cost: bool = False,
 ) -> Resampling:
     """Draw more samples of the open cases on both sides, in rounds (the rows are added to the
     sides' records in memory); return what it did."""
@@ -94,10 +96,10 @@ def resample(
         budget_samples=math.floor(s.max_extra * (len(b.record.rows) + len(h.record.rows))),
         max_cost=max_cost,
     )
+    bu, hu = group_units(b.record.rows), group_units(h.record.rows)
     for p in compare_units(b.record, h.record):
         if p.base is None or p.head is None:
             continue
-        bu, hu = group_units(b.record.rows), group_units(h.record.rows)
         bs, hs = bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))]
         out.first[(p.case_key, p.model)] = (*_counts(bs, False), *_counts(hs, True))
     while True:
@@ -144,7 +146,16 @@ def resample(
         added = 0
         for side in (b, h):
             money = None if max_cost is None else max_cost - out.spent
-            ext = extend(root, side, wanted, offline=offline, max_cost=money, note=note)
+            ext = extend(
+                root,
+                side,
+                wanted,
+                offline=offline,
+                max_cost=money,
+                note=note,
+                trust_ref_config=trust_ref_config,
+                allow_unknown_cost=allow_unknown_cost,
+            )
             out.spent += ext.spent
             out.live_calls += ext.live_calls
             added += len(ext.rows)

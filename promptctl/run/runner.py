@@ -34,7 +34,7 @@ from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
 from promptctl.run.judge_calls import JudgeCalls
-from promptctl.run.options import RunOptions, RunStats
+from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.run.pricing import price_stored, unpriced_models
 from promptctl.suite.model import Config
@@ -123,6 +123,8 @@ class Runner:
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
+        if live and not self.options.offline and self.config.untrusted:
+            raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
         self._check_budget_can_count(rows, pending)
         if live and not self.options.offline:
             self.pool = self._start_pool(len(live))
@@ -252,7 +254,7 @@ class Runner:
 
         if self.pool is None:
             # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
         for group in live.values():
             queue.put_nowait(group)
@@ -265,13 +267,9 @@ class Runner:
                 except asyncio.QueueEmpty:
                     return
                 first = group[0]
-                if self._over_budget():
-                    resp = ModelResponse(
-                        status="skipped",
-                        source="live",
-                        error=f"not run: --max-cost {self.options.max_cost} USD reached "
-                        f"(spent {self.stats.spent:.4f} USD)",
-                    )
+                over = budget_reached(self.options, self.stats)
+                if over is not None:
+                    resp = ModelResponse(status="skipped", source="live", error=over)
                     self.stats.not_run += len(group)
                 else:
                     resp = await self._call(first.request())
@@ -312,10 +310,6 @@ class Runner:
         if cancelled:
             raise asyncio.CancelledError
 
-    def _over_budget(self) -> bool:
-        cap = self.options.max_cost
-        return cap is not None and self.stats.spent >= cap
-
     async def _call(self, req: ModelRequest) -> ModelResponse:
         from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
         from promptctl.execute.pool import PoolUnavailable
@@ -333,7 +327,7 @@ class Runner:
                     # off the event loop, once).
                     pool.close()
                     self.pool = None
-                    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+                    await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
                     resp = await llm.complete(req, self.options.policy)
         self.stats.live_calls += 1
         self.stats.retries += resp.retries
@@ -368,6 +362,11 @@ class Runner:
                 error=f"--offline: the embedding of {text[:40]!r} by '{model_name}' is not recorded; "
                 f"refresh with `{self.options.refresh_hint} {case_file}`",
             )
+        if self.config.untrusted:
+            return EmbeddingResponse(status="error", error=self.config.untrusted)
+        over = budget_reached(self.options, self.stats)
+        if over is not None:
+            return EmbeddingResponse(status="error", error=over)
         fut = self._embed_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)

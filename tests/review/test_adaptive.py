@@ -125,6 +125,8 @@ def test_without_max_repeat_the_gate_is_the_fixed_design(tmp_path: Path, server:
     assert code == 1 and data["gate"]["settings"]["max_repeat"] == 20
     bad = invoke("compare", base, head, "--max-repeat", "20", cwd=root)
     assert bad.exit_code == 2 and "--max-repeat has no effect without --gate" in bad.stderr
+    bad = invoke("compare", base, head, "--gate", "--allow-unknown-cost", cwd=root)
+    assert bad.exit_code == 2 and "--allow-unknown-cost has no effect without --max-cost" in bad.stderr
 
 
 def test_untouched_case_that_drops_is_drift_not_a_cause(tmp_path: Path, server: FakeServer) -> None:

@@ -144,3 +144,17 @@ def test_a_real_metric_drop_over_repeated_samples_fails_with_its_statistic() -> 
     small = [{**r, "asserts": [{**r["asserts"][0], "score": 0.88 + 0.001 * r["sample"]}]} for r in base]
     assert not _gate(base, small).failed
     assert _gate(base, small, score_tolerance=0.0).failed
+
+
+def test_sequential_cases_test_metrics_on_the_planned_samples_only() -> None:
+    """The gate drew samples 5..9 because of the pass counts: a metric is tested on samples 0..4."""
+    base = [row("c0", metric=("quality", 0.9), sample=i) for i in range(10)]
+    head = [row("c0", metric=("quality", 0.9 if i < 5 else 0.1), sample=i) for i in range(10)]
+    b, h = record(base), record(head)
+    settings = gate_settings(GateConfig(), max_repeat=20)
+    res = run_gate(b, h, compare_units(b, h), settings, repeats={("p::c0", "m"): 5})
+    (score,) = res.details["stats"]["scores"]
+    assert (score["n_base"], score["n_head"]) == (5, 5) and not score["significant"]
+    assert res.details["stats"]["sequential"] is True
+    fixed = _gate(base, head)  # the fixed design: all 10 samples were planned
+    assert fixed.details["stats"]["scores"][0]["n_head"] == 10
