@@ -18,6 +18,8 @@ from promptctl.review.stats import (
     CaseCounts,
     Correction,
     ScoreTest,
+    Stratum,
+    cmh_one_sided,
     fisher_exact_one_sided,
     rank_sum_one_sided,
 )
@@ -146,6 +148,9 @@ def run_gate(
     single, counts = [], []
     seq_p: list[float] = []
     seq_looks: list[list[dict[str, Any]]] = []
+    # the suite test reads each case's first look only: which cases got more samples depended on
+    # it, so a suite test of the extended counts would be a second, unplanned look
+    suite_strata: list[Stratum] = []
     m_cases = max(1, len(repeated))
     one_on_trial = len(repeated) == 1 and all(sequential.values())
     alpha_cases_planned = s.alpha if one_on_trial else s.alpha * (1 - s.suite_share)
@@ -176,6 +181,12 @@ def run_gate(
             seq_p.append(sequential_p(taken) if sequential[k] else test(pb, nb, ph, len(hs)))
             pass_k.append((pass_hat_k(pb, nb, s.pass_k), pass_hat_k(ph, len(hs), s.pass_k)))
             seq_looks.append([lk.__dict__ for lk in taken] if sequential[k] else [])
+            first = taken[0] if sequential[k] and taken else None
+            suite_strata.append(
+                (first.pass_base, first.n_base, first.pass_head, first.n_head)
+                if first
+                else counts[-1].stratum
+            )
             # a metric's scores are tested on the samples planned before the gate drew more: which
             # cases got more depended on their pass counts, so the extra samples are not a fixed design
             mb_rows, mh_rows = (
@@ -196,7 +207,7 @@ def run_gate(
             suite_share=0.0 if one_on_trial else s.suite_share,
             scores=score_tests,
             case_p=seq_p if any(sequential.values()) or s.margin > 0 else None,
-            suite_p=margin_suite_p([c.stratum for c in counts], s.margin) if s.margin > 0 else None,
+            suite_p=margin_suite_p(suite_strata, s.margin) if s.margin > 0 else cmh_one_sided(suite_strata),
         )
         cases_out = []
         for c, t, looks_out, (pk_b, pk_h) in zip(counts, g.cases, seq_looks, pass_k, strict=True):

@@ -24,6 +24,7 @@ each look spends only a share of the case's alpha:
   the minimum. The price is some conservatism (the looks are correlated, the bound ignores it).
 * The sequential p-values of the cases on trial form one family, adjusted with Holm (or BH) like
   the fixed-sample gate's: with one look (``max_repeat == repeat``) the rule *is* the fixed gate.
+  The suite-wide test reads each case's first look only (the continuation depended on it).
 
 Why not anytime-valid confidence sequences (Howard et al. 2021) or e-values: they allow looking
 after every sample, which the gate does not need (it draws in a few rounds through a batch runner),

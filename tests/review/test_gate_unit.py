@@ -158,3 +158,15 @@ def test_sequential_cases_test_metrics_on_the_planned_samples_only() -> None:
     assert res.details["stats"]["sequential"] is True
     fixed = _gate(base, head)  # the fixed design: all 10 samples were planned
     assert fixed.details["stats"]["scores"][0]["n_head"] == 10
+
+
+def test_sequential_suite_test_reads_the_first_look_only() -> None:
+    """Extra samples were drawn because of the first look: the suite test does not re-test them."""
+    base = [row(f"c{c}", sample=i) for c in range(4) for i in range(10)]
+    head = [row(f"c{c}", "pass" if i < 5 else "fail", sample=i) for c in range(4) for i in range(10)]
+    b, h = record(base), record(head)
+    repeats = {(f"p::c{c}", "m"): 5 for c in range(4)}
+    res = run_gate(b, h, compare_units(b, h), gate_settings(GateConfig(), max_repeat=20), repeats=repeats)
+    assert res.details["stats"]["suite_p"] == 1.0  # 5/5 -> 5/5 on every first look
+    fixed = _gate(base, head)  # all 10 samples planned: 10/10 -> 5/10 everywhere
+    assert fixed.details["stats"]["suite_p"] < 1e-6 and fixed.failed
