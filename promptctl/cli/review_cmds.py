@@ -86,7 +86,12 @@ def compare(
     head: HeadArg = None,
     fmt: CompareFormatOpt = "table",
     output: OutOpt = None,
-    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 on a quality drop versus BASE.")] = False,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            "--gate", help="Exit 1 on a quality drop versus BASE; 3 when rows could not be evaluated."
+        ),
+    ] = False,
     alpha: Annotated[
         float | None, typer.Option("--alpha", help="Gate false-alarm rate (config gate.alpha).")
     ] = None,
@@ -214,8 +219,8 @@ def compare(
             emit(render_comparison(data, fmt), output)
         for line in text.gate_lines(data):
             echo(line, err=True)
-    if data["gate"] is not None and data["gate"]["failed"]:
-        raise typer.Exit(1)
+    if data["gate"] is not None and data["gate"]["exit_code"]:
+        raise typer.Exit(data["gate"]["exit_code"])  # 1: a quality drop; 3: cannot evaluate
 
 
 def _report_json(path: Path | None, option: str, keys: tuple[str, ...]) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from promptctl.report.budget import COMMENT_BUDGET, Piece, fit
 from promptctl.report.diff_markdown import code, fenced
 from promptctl.report.diff_text import plural
 from promptctl.report.formatting import md_escape, ms, num, pct, usd
-from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, side_desc
+from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, cannot_evaluate_summary, side_desc
 
 #: A case whose verdict did not change is listed when its pass rate moved by at least this much
 #: (20 points: 1 of 5 samples), its score by at least MOVED_SCORE, or the gate found its drop
@@ -26,7 +26,8 @@ KEEP_CAUSES = 10
 #: Cases named in "Checks changed" (the rest are counted: `compare --format json` lists them all).
 KEEP_CHECKS = 20
 
-VERDICT_CHANGES = ("pass_to_fail", "fail_to_pass", "new", "removed")
+VERDICT_CHANGES = ("pass_to_fail", "cannot_evaluate", "fail_to_pass", "new", "removed")
+VERDICT_ICONS = {"failed": "❌ ", "cannot_evaluate": "⛔ ", "passed": "✅ "}
 CASE_COLUMNS = ["case", "base", "head", "Δ pass", "Δ score", "output", "Δ cost", "Δ latency", "drift"]
 
 
@@ -181,7 +182,25 @@ def _checks_piece(checks: dict[str, Any] | None) -> Piece | None:
 
 
 def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
-    out = [Piece("**Gate: failed**\n\n" if g["failed"] else "**Gate: passed**\n\n")]
+    verdict = g.get("verdict") or ("failed" if g["failed"] else "passed")
+    title = {
+        "failed": "**Gate: failed** — quality drop",
+        "cannot_evaluate": "**Gate: cannot evaluate** — not a quality drop: "
+        + text(cannot_evaluate_summary(g)),
+        "passed": "**Gate: passed**",
+    }[verdict]
+    out = [Piece(title + "\n\n")]
+    ce = g.get("cannot_evaluate") or {}
+    if ce.get("reasons"):
+        intro = (
+            f"Also, {plural(ce['rows'], 'row')} could not be evaluated (the drop decides the exit code):\n\n"
+            if verdict == "failed"
+            else f"{plural(ce['rows'], 'row')} could not be evaluated (an error is not a quality drop):\n\n"
+        )
+        items = "".join(
+            f"- ⛔ {text(r['reason'])}\n  - **next step:** {text(r['next_step'])}\n" for r in ce["reasons"]
+        )
+        out.append(Piece(intro + items + "\n"))
     warnings = g.get("warnings") or []
     if warnings:
         out.append(Piece("".join(f"- ⚠️ {text(w)}\n" for w in warnings) + "\n"))
@@ -208,7 +227,7 @@ def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
 def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Piece]:
     """The comparison report as budget pieces (see ``report.budget``)."""
     g = data.get("gate")
-    icon = "" if g is None else ("❌ " if g["failed"] else "✅ ")
+    icon = "" if g is None else VERDICT_ICONS[g.get("verdict") or ("failed" if g["failed"] else "passed")]
     t = data["totals"]
     groups, rest = case_groups(data)
     listed: dict[str, int] = {}

@@ -185,7 +185,9 @@ def _checks_html(data: dict[str, Any]) -> str:
 def _gate_html(gate: dict[str, Any] | None) -> str:
     if gate is None:
         return ""
-    word = "failed" if gate["failed"] else "passed"
+    word = {"failed": "failed", "cannot_evaluate": "cannot evaluate", "passed": "passed"}[
+        gate.get("verdict") or ("failed" if gate["failed"] else "passed")
+    ]
     causes = "".join(f"<li>{esc(c)}</li>" for c in gate["causes"])
     warnings = "".join(f'<li class="warning">warning: {esc(w)}</li>' for w in gate.get("warnings") or [])
     stats = gate.get("stats") or {}
@@ -205,9 +207,14 @@ def _gate_html(gate: dict[str, Any] | None) -> str:
             + "</table>"
         )
     lines = "\n".join(gate.get("pvalues") or [])
+    not_evaluated = "".join(
+        f"<li>cannot evaluate: {esc(r['reason'])} — next step: {esc(r['next_step'])}</li>"
+        for r in (gate.get("cannot_evaluate") or {}).get("reasons") or []
+    )
     return (
-        f'<section class="verdict {word}" id="gate"><h2>Gate: {word}</h2>'
+        f'<section class="verdict {word.replace(" ", "-")}" id="gate"><h2>Gate: {word}</h2>'
         + (f"<ul>{causes}</ul>" if causes else "<p>No quality drop versus the base.</p>")
+        + (f'<ul id="gate-not-evaluated">{not_evaluated}</ul>' if not_evaluated else "")
         + (f'<ul id="gate-warnings">{warnings}</ul>' if warnings else "")
         + f"<pre>{esc(lines)}</pre>{table}</section>"
     )

@@ -107,9 +107,18 @@ def units(record: Record) -> list[dict[str, Any]]:
 
 
 # -- comparisons -----------------------------------------------------------------------------------
-TRANSITIONS = ("pass_to_fail", "still_failing", "fail_to_pass", "new", "removed", "still_passing")
+TRANSITIONS = (
+    "pass_to_fail",
+    "cannot_evaluate",
+    "still_failing",
+    "fail_to_pass",
+    "new",
+    "removed",
+    "still_passing",
+)
 TRANSITION_LABELS = {
     "pass_to_fail": "pass→fail",
+    "cannot_evaluate": "cannot evaluate",
     "fail_to_pass": "fail→pass",
     "still_failing": "still failing",
     "still_passing": "still passing",
@@ -162,7 +171,7 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
     t = data["totals"]
     tr = t["transitions"]
     lines = [
-        ", ".join(f"{tr[k]} {TRANSITION_LABELS[k]}" for k in TRANSITIONS if tr[k]) or "no cases",
+        ", ".join(f"{tr[k]} {TRANSITION_LABELS[k]}" for k in TRANSITIONS if tr.get(k)) or "no cases",
         f"pass rate {pct(t['pass_rate']['base'])} → {pct(t['pass_rate']['head'])} "
         f"({pct(t['pass_rate']['delta'], True)}) · mean score {num(t['mean_score']['base'], '{:.3f}')} → "
         f"{num(t['mean_score']['head'], '{:.3f}')} · cost {usd(t['cost']['base'])} → "
@@ -206,9 +215,35 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
     g = data["gate"]
     if g is None:
         return []
-    head = "gate: FAILED — quality drop" if g["failed"] else "gate: passed — no quality drop"
+    verdict = g.get("verdict") or ("failed" if g["failed"] else "passed")
+    head = {
+        "failed": "gate: FAILED — quality drop",
+        "cannot_evaluate": "gate: CANNOT EVALUATE — not a quality drop: " + cannot_evaluate_summary(g),
+        "passed": "gate: passed — no quality drop",
+    }[verdict]
     warnings = [f"  warning: {w}" for w in g.get("warnings") or []]
-    return [head, *(f"  ✗ {c}" for c in g["causes"]), *warnings, *g["pvalues"]]
+    lines = [head, *(f"  ✗ {c}" for c in g["causes"])]
+    ce = g.get("cannot_evaluate") or {}
+    if ce.get("rows") and verdict == "failed":
+        lines.append(
+            f"  and cannot evaluate {plural_rows(ce['rows'])} (the drop above decides the exit code):"
+        )
+    for r in ce.get("reasons") or []:
+        lines += [f"  ? {r['reason']}", f"    next: {r['next_step']}"]
+    return [*lines, *warnings, *g["pvalues"]]
+
+
+def plural_rows(n: int) -> str:
+    return f"{n} row{'' if n == 1 else 's'}"
+
+
+def cannot_evaluate_summary(g: dict[str, Any]) -> str:
+    """The verdict's reason: "cannot evaluate 5 rows (exit 3)", and the unverified rows."""
+    ce = g.get("cannot_evaluate") or {}
+    parts = []
+    if ce.get("rows"):
+        parts.append(f"cannot evaluate {plural_rows(ce['rows'])}")
+    return "; ".join(parts) + " (exit 3)"
 
 
 def side_desc(s: dict[str, Any]) -> str:

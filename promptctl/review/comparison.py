@@ -49,6 +49,8 @@ def compare_revisions(
         res = run_gate(b.record, h.record, pairs, gate)
         data["gate"] = {
             "failed": res.failed,
+            "verdict": res.verdict,
+            "exit_code": res.exit_code,
             "causes": res.causes,
             "warnings": res.warnings,
             "removed": res.removed,

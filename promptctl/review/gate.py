@@ -12,6 +12,7 @@ from promptctl.errors import UsageError
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, summarize, unit_outcome
 from promptctl.review.compare import ComparisonPair
+from promptctl.review.evaluable import Reason, reasons, split_rows
 from promptctl.review.stats import CaseCounts, Correction, ScoreTest, rank_sum_one_sided
 from promptctl.review.stats import gate as stats_gate
 from promptctl.suite.model import GateConfig
@@ -38,6 +39,23 @@ class GateResult:
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # "case [model]" the base ran and the head did not
+    not_evaluated: list[Reason] = field(default_factory=list)  # rows with no answer to judge, by reason
+
+    @property
+    def not_evaluated_rows(self) -> int:
+        return sum(r.rows for r in self.not_evaluated)
+
+    @property
+    def verdict(self) -> str:
+        """The verdict: "failed" (a drop among the rows that could be judged: exit 1, whatever
+        else), else "cannot_evaluate" (exit 3: rows that could not be judged), else "passed"."""
+        if self.failed:
+            return "failed"
+        return "cannot_evaluate" if self.not_evaluated else "passed"
+
+    @property
+    def exit_code(self) -> int:
+        return {"failed": 1, "cannot_evaluate": 3, "passed": 0}[self.verdict]
 
 
 def _listed(names: list[str], most: int = 10) -> str:
@@ -69,10 +87,21 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
     warnings: list[str] = []
     bu, hu = group_units(base.rows), group_units(head.rows)
     both = [p for p in pairs if p.base is not None and p.head is not None]
-    rows_of = {
-        (p.case_key, p.model): (bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))])
-        for p in both
-    }
+    # Only rows that could be evaluated are judged: an error is not a quality drop (see
+    # review.evaluable). A pair with nothing to judge is left out and reported as such.
+    rows_of: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    not_evaluated: list[tuple[str, dict[str, Any]]] = []
+    for p in both:
+        bs, hs = bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))]
+        b_ok, b_bad = split_rows(bs)
+        h_ok, h_bad = split_rows(hs)
+        not_evaluated += [("head", r) for r in h_bad]
+        if p.transition == "cannot_evaluate":
+            if not h_bad:  # the base is what could not be evaluated
+                not_evaluated += [("base", r) for r in b_bad]
+            continue
+        rows_of[(p.case_key, p.model)] = (b_ok or bs, h_ok)
+    both = [p for p in both if (p.case_key, p.model) in rows_of]
     common = list(rows_of)
     by_key = {(p.case_key, p.model): p for p in both}
     removed = [f"{p.case_key} [{p.model}]" for p in pairs if p.head is None]
@@ -242,7 +271,20 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "relative_increase": _finite(lat_inc),
         },
     }
-    return GateResult(failed=bool(causes), causes=causes, details=details, warnings=warnings, removed=removed)
+    why = reasons(not_evaluated)
+    details["cannot_evaluate"] = {
+        "rows": len(not_evaluated),
+        "cases": len({(side, r["case_key"], r["model"]) for side, r in not_evaluated}),
+        "reasons": [r.to_dict() for r in why],
+    }
+    return GateResult(
+        failed=bool(causes),
+        causes=causes,
+        details=details,
+        warnings=warnings,
+        removed=removed,
+        not_evaluated=why,
+    )
 
 
 def _metrics_of(rows: list[dict[str, Any]]) -> set[str]:

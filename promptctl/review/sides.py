@@ -29,6 +29,7 @@ from promptctl.records.record import (
     write_record,
 )
 from promptctl.records.run_record import run_and_record
+from promptctl.review.evaluable import why_not_evaluable
 from promptctl.run.suite_run import TestOptions, plan_tests
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, open_project
@@ -78,7 +79,9 @@ def _read_all(paths: list[Path], note: Note) -> list[Record]:
 
 
 def _newest_whole(recs: list[Record]) -> Record | None:
-    whole = [r for r in recs if r.whole]
+    """The newest record of the whole suite in which every row could be evaluated: rows that
+    could not (no key, a provider failure ...) are asked again, the others taken from it."""
+    whole = [r for r in recs if r.whole and not any(why_not_evaluable(row) for row in r.rows)]
     return max(whole, key=lambda r: r.created_at) if whole else None
 
 
@@ -124,7 +127,7 @@ def _take(
         took = 0
         for row in rec.rows:
             key = (row["case_key"], row["model"], row["sample"])
-            if key in have or row["status"] == "skipped" or wanted.get(key) != row.get("fingerprint"):
+            if key in have or wanted.get(key) != row.get("fingerprint") or why_not_evaluable(row):
                 continue
             have[key] = row
             took += 1
