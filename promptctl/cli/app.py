@@ -20,7 +20,7 @@ from promptctl.cli import (
     traces_cmds,
 )
 from promptctl.cli.common import STATE
-from promptctl.cli.output import echo, print_problems, visible
+from promptctl.cli.output import SHOWN, echo, print_problems, visible
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
 from promptctl.version import __version__
 
@@ -49,6 +49,7 @@ def _root(
     ] = False,
 ) -> None:
     STATE["debug"] = debug or bool(os.environ.get("PROMPTCTL_DEBUG"))
+    SHOWN.clear()
 
 
 for verbs in (
@@ -66,9 +67,20 @@ for verbs in (
 
 # -- entry point --------------------------------------------------------------------------------
 def _fail(message: str, code: int) -> NoReturn:
+    from promptctl.secrets import mask
+
     sys.stdout.flush()
-    sys.stderr.write(visible(message.rstrip("\n"), keep_lines=True) + "\n")
+    sys.stderr.write(visible(mask(message.rstrip("\n")), keep_lines=True) + "\n")
     sys.exit(code)
+
+
+def _print_traceback() -> None:
+    """``--debug``: the traceback of the error being handled, every key value in it masked."""
+    import traceback
+
+    from promptctl.secrets import mask
+
+    sys.stderr.write(mask(traceback.format_exc()))
 
 
 def app_main(argv: list[str] | None = None) -> None:
@@ -79,9 +91,7 @@ def app_main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, prog_name="promptctl", standalone_mode=False)
     except PromptctlError as exc:
         if STATE["debug"]:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         if isinstance(exc, InputError):
             sys.stdout.flush()
             print_problems(exc.problems, err=True)
@@ -93,7 +103,13 @@ def app_main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail("interrupted", EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        from promptctl.secrets import mask
+
+        shown = io.StringIO()
+        exc.show(file=shown)
+        sys.stderr.write(mask(shown.getvalue()))
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
@@ -101,9 +117,7 @@ def app_main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # a bug: say so, keep the traceback behind --debug
         if STATE["debug"]:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         _fail(
             f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in promptctl; rerun with --debug "
             "for the traceback)",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from promptctl.cli.output import echo, table, write_content
+from promptctl.cli.output import echo, show_once, table, write_content
 from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
@@ -40,18 +40,39 @@ ReportsOpt = Annotated[
 ]
 
 
-def current_project(ref: str | None = None, label: str | None = None) -> Project:
-    """The project around the working directory; with ``ref`` or ``label``, as of that commit."""
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-ref-config",
+        help="Allow live calls for a revision whose promptctl.yaml sends keys elsewhere than the worktree's.",
+    ),
+]
+
+
+def current_project(
+    ref: str | None = None,
+    label: str | None = None,
+    *,
+    trust_ref_config: bool = False,
+    show_environment: bool = True,
+) -> Project:
+    """The project around the working directory; with ``ref`` or ``label``, as of that commit.
+    Shows the warnings about the environment its configuration was loaded in (an ignored
+    ``.env`` line, an endpoint variable with no effect) once per command, unless the command
+    lists its configuration's problems itself (``show_environment=False``: lint)."""
+    from promptctl.suite.config import environment_problems, find_root
     from promptctl.suite.project import open_project
 
     if label is not None:
         if ref is not None:
             raise UsageError("--ref and --label both name a revision: give one of them")
         from promptctl.git.labels import resolve
-        from promptctl.suite.config import find_root
 
         ref = resolve(find_root(Path.cwd())[0], label)
-    return open_project(Path.cwd(), ref)
+    project = open_project(Path.cwd(), ref, trust_config=trust_ref_config)
+    if show_environment:
+        show_once(environment_problems(project.config))
+    return project
 
 
 def check_paths(project: Project, paths: list[str]) -> None:
@@ -101,8 +122,11 @@ def warn_skipped(root: Path, skipped: list[DamagedRecord]) -> None:
 
 
 def emit(text: str, output: Path | None) -> None:
+    """Print a report, or write it to ``output``; every key value in it masked."""
     from promptctl.atomic import write_text_atomic
+    from promptctl.secrets import mask
 
+    text = mask(text)
     if output is None:
         write_content(text if text.endswith("\n") else text + "\n")
     else:

@@ -63,28 +63,49 @@ def is_tty() -> bool:
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
-    """A line for people: control characters shown visibly (newlines and tabs kept)."""
+    """A line for people: every key value in it masked (promptctl.secrets), as in all output;
+    control characters shown visibly (newlines and tabs kept)."""
+    from promptctl.secrets import mask
+
     stream = sys.stderr if err else sys.stdout
-    stream.write(visible(text, keep_lines=True) + "\n")
+    stream.write(visible(mask(text), keep_lines=True) + "\n")
 
 
 def print_json(data: Any) -> None:
     import json
 
+    from promptctl.secrets import mask_data
+
     # json escapes C0 controls itself; DEL, C1 and bidi controls (only ever inside strings) are
     # written as \\u escapes too (the same JSON value), so a terminal never receives them raw.
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(mask_data(data), indent=2, ensure_ascii=False, default=str)
     sys.stdout.write(_NOT_ESCAPED_BY_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
+
+
+# Problems this command already showed through show_once (cleared as each command starts).
+SHOWN: set[Problem] = set()
+
+
+def show_once(problems: list[Problem]) -> None:
+    """Show ``problems`` on stderr now, each once per command: a later print_problems of a list
+    that holds them too (a failing run's problems) leaves them out."""
+    for p in problems:
+        if p not in SHOWN:
+            SHOWN.add(p)
+            echo(p.format(), err=True)
 
 
 def print_problems(problems: list[Problem], *, err: bool = False) -> None:
     for p in problems:
-        echo(p.format(), err=err)
+        if p not in SHOWN:
+            echo(p.format(), err=err)
 
 
 def table(columns: list[str], rows: list[list[str]], *, title: str | None = None) -> None:
     """A table: rich box on a terminal, tab-free aligned text when piped (stable for scripts)."""
-    rows = [[visible(v) for v in r] for r in rows]
+    from promptctl.secrets import mask_data
+
+    rows = [[visible(v) for v in r] for r in mask_data(rows)]
     if is_tty():
         from rich.table import Table
         from rich.text import Text

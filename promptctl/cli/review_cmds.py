@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
-from promptctl.cli.common import OutOpt, current_project, emit
+from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
@@ -130,6 +130,7 @@ def compare(
     rerun: Annotated[bool, typer.Option("--rerun", help="Run both sides even if records exist.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
     max_bytes: MaxBytesOpt = None,
+    trust_ref_config: TrustOpt = False,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
@@ -139,7 +140,7 @@ def compare(
     from promptctl.report.budget import COMMENT_BUDGET
     from promptctl.report.compare_markdown import comparison_markdown
     from promptctl.report.formats import render_comparison
-    from promptctl.review.comparison import compare_revisions
+    from promptctl.review.comparison import base_gate_config, compare_revisions
     from promptctl.review.gate import gate_settings
 
     _check_format(fmt, ("table", "markdown", "json", "html"))
@@ -166,7 +167,7 @@ def compare(
     settings = None
     if gate:
         settings = gate_settings(
-            project.config.gate,
+            base_gate_config(project.root, base),
             alpha=alpha,
             correction=correction,
             pass_rate_tolerance=pass_rate_tolerance,
@@ -182,7 +183,15 @@ def compare(
 
     records: dict[str, Record] = {}
     data = compare_revisions(
-        project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note, records=records
+        project.root,
+        base,
+        head,
+        gate=settings,
+        offline=offline,
+        rerun=rerun,
+        note=note,
+        records=records,
+        trust_ref_config=trust_ref_config,
     )
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")

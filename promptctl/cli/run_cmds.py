@@ -14,6 +14,7 @@ from promptctl.cli.common import (
     LabelOpt,
     RefOpt,
     ReportsOpt,
+    TrustOpt,
     check_paths,
     current_project,
     parse_vars,
@@ -154,6 +155,7 @@ def test(
     ] = None,
     ref: RefOpt = None,
     label: LabelOpt = None,
+    trust_ref_config: TrustOpt = False,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl.records.run_record import exit_code_for, run_and_record
@@ -165,7 +167,7 @@ def test(
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
     reports = report_files(output, fmt)  # a bad -o or --format fails now, not after the run
-    project = current_project(ref, label)
+    project = current_project(ref, label, trust_ref_config=trust_ref_config)
     check_paths(project, paths or [])
     opts = TestOptions(
         paths=paths or [],
@@ -298,9 +300,10 @@ def run(
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
     write_content("\n" if stream else (resp.text or "") + "\n")
+    estimated = " · tokens and cost estimated (the server reported no usage)" if resp.tokens_estimated else ""
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
-        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",
+        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}{estimated}",
         err=True,
     )
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from promptctl.errors import PromptctlError
 from promptctl.execute.types import ModelResponse
+from promptctl.secrets import Masking, current
 
 __all__ = ["CACHE_RELPATH", "ResponseCache", "default_cache_path"]
 
@@ -244,7 +245,7 @@ class ResponseCache:
         with self._lock:
             if not self._enabled:
                 return
-            self._pending[fp] = _encode(resp, model)
+            self._pending[fp] = _encode(resp, model, current())
             if len(self._pending) >= self.flush_every or (
                 time.monotonic() - self._last_flush >= self.flush_interval
             ):
@@ -255,9 +256,10 @@ class ResponseCache:
         with self._lock:
             if not self._enabled:
                 return
+            masking = current()
             for fp, resp in items:
                 if resp.status == "ok":
-                    self._pending[fp] = _encode(resp, None)
+                    self._pending[fp] = _encode(resp, None, masking)
             self._flush_locked()
 
     def flush(self) -> None:
@@ -437,10 +439,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _encode(resp: ModelResponse, model: str | None) -> tuple[str, str | None, str]:
+def _encode(resp: ModelResponse, model: str | None, masking: Masking) -> tuple[str, str | None, str]:
+    # Every string masked (promptctl.secrets): a key a provider echoed never reaches the disk.
     # Same content as ``resp.to_dict()`` minus ``source``, without ``asdict``'s deep copies
     # (every field is a scalar), which dominated the cost of storing a large run.
-    data = {name: getattr(resp, name) for name in _FIELDS}
+    data = masking.data({name: getattr(resp, name) for name in _FIELDS})
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return payload, model or resp.answered_by or resp.provider_model, _now()
 

@@ -10,7 +10,8 @@ retries, fallbacks, rate limits, cost, ``answered_by`` ... mean what they always
 
 How:
 
-* Each worker is a fresh interpreter (``python -c`` running :func:`_worker_entry`), never a fork
+* Each worker is a fresh, isolated interpreter (``python -I -c`` running :func:`_worker_entry`,
+  in promptctl's own directory: nothing of the repository under test is importable), never a fork
   of a parent that may hold threads or SQLite handles. Not ``multiprocessing``'s spawn/forkserver:
   both re-run the caller's ``__main__`` in the child (the ``promptctl`` console script would import
   the whole CLI in every worker; a library caller's unguarded script would start the run again)
@@ -231,7 +232,9 @@ def _worker_entry() -> None:
         os._exit(0)
 
 
-_BOOT = "from promptctl.execute.pool import _worker_entry; _worker_entry()"
+# Run with ``python -I`` (no PYTHON* variables, no user site, no working directory on sys.path):
+# only promptctl's own directory (argv[3]: this very promptctl) is added, never the repository's.
+_BOOT = "import sys; sys.path.insert(0, sys.argv[3]); import promptctl.execute.pool as p; p._worker_entry()"
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,18 +297,17 @@ class WorkerPool:
         """Start every worker; returns in milliseconds (the imports happen in the workers)."""
         self._loop = asyncio.get_running_loop()
         env = dict(os.environ)
-        # The worker must import this very promptctl, wherever the parent found it.
-        here = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
+        package = Path(__file__).resolve().parents[1]  # .../promptctl
         policy = self.policy.to_dict()
         for i, slots in enumerate(self.slots):
             req_r, req_w = os.pipe()
             res_r, res_w = os.pipe()
             try:
                 proc = subprocess.Popen(
-                    [sys.executable, "-c", _BOOT, str(req_r), str(res_w)],
+                    [sys.executable, "-I", "-c", _BOOT, str(req_r), str(res_w), str(package.parent)],
                     pass_fds=(req_r, res_w),
                     env=env,
+                    cwd=package,  # a directory of promptctl's own, not the repository under test
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,

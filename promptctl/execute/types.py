@@ -126,6 +126,8 @@ class ModelResponse:
     attempts: int = 0  # HTTP attempts made, across retries and fallbacks
     retries: int = 0
     source: Source = "live"
+    # The provider reported no usage: the token counts (and the cost) are promptctl's estimate.
+    tokens_estimated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: every field is a plain value (asdict's deep copy is slow on hot paths).

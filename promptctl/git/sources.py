@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from promptctl.git.plumbing import open_repo, resolve_rev, short_sha
-from promptctl.paths import repo_relpath
+from promptctl.git.plumbing import open_repo, project_prefix, resolve_rev, short_sha
+from promptctl.paths import real_path_inside, repo_relpath
 
 if TYPE_CHECKING:
     import git
@@ -48,7 +48,8 @@ class WorktreeSource:
     """The files on disk, as the user sees them (uncommitted edits and untracked files included).
 
     Plain filesystem code: it must not import git. Directory symlinks are not followed when
-    listing (no cycles); file symlinks are read through.
+    listing (no cycles). A file is read only when its real path (symlinks to files and
+    directories resolved) is inside the repository and outside ``.git/``.
     """
 
     def __init__(self, root: Path) -> None:
@@ -60,11 +61,9 @@ class WorktreeSource:
         return self.root / rel if rel else self.root
 
     def read_text(self, relpath: str) -> str:
-        path = self._path(relpath)
-        if path.is_symlink() and not path.resolve().is_relative_to(self.root.resolve()):
-            # A symlink must not smuggle a file from outside the repository into a prompt.
-            raise PermissionError(f"{relpath} is a symlink to a file outside the repository")
-        return path.read_text(encoding="utf-8")
+        repo_relpath(relpath)  # ValueError for a path that escapes by its name
+        # PermissionError when a symlink (of the file or of a directory on the way) leads out.
+        return real_path_inside(self.root, relpath).read_text(encoding="utf-8")
 
     def resolves_within(self, relpath: str, reldir: str) -> bool:
         """Whether ``relpath``, symlinks followed, is a file under ``reldir`` of this tree."""
@@ -105,6 +104,9 @@ class GitSource:
         self.root = Path(root)
         self._repo = open_repo(self.root)
         try:
+            # The project's place in the repository ("" at its top): paths given and returned are
+            # the project's, the tree is the repository's.
+            self._prefix = project_prefix(self._repo, self.root)
             self.sha = resolve_rev(self._repo, rev)
             self.short = short_sha(self._repo, self.sha)
             self._tree = self._repo.commit(self.sha).tree
@@ -119,7 +121,7 @@ class GitSource:
         self.label = self.short if is_sha else rev
 
     def _lookup(self, relpath: str) -> git.Tree | git.Blob | None:
-        rel = repo_relpath(relpath)
+        rel = (self._prefix + repo_relpath(relpath)).rstrip("/")
         if not rel:
             return self._tree
         try:
@@ -155,8 +157,9 @@ class GitSource:
         obj = self._lookup(reldir)
         if not isinstance(obj, git.Tree):
             return []
+        cut = len(self._prefix)
         out = [
-            str(item.path)
+            str(item.path)[cut:]
             for item in obj.traverse()
             if isinstance(item, git.Blob) and _suffix_ok(item.name, suffixes)
         ]

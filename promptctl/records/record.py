@@ -25,6 +25,7 @@ from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
 from promptctl.records.schema import SCHEMA_VERSION, describe, record_problems
 from promptctl.records.summary import summarize
+from promptctl.secrets import current, mask_data
 from promptctl.version import __version__
 
 RUNS_DIR = ".promptctl/runs"
@@ -170,7 +171,8 @@ def write_record(root: Path, record: Record) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = Path(root) / RUNS_DIR / record.folder / f"{stamp}-{os.urandom(3).hex()}.json"
     # check_circular=False: rows are plain trees; the check costs ~15 % of dumping 1,000 rows.
-    text = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    data = mask_data(record.to_dict())  # no key value a provider echoed or a message quoted
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), check_circular=False)
     write_text_atomic(path, text)
     record.path = str(path)
     return path
@@ -373,6 +375,6 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
 
 
 def _redacted_argv(argv: list[str]) -> list[str]:
-    """The command line, with any value that looks like a secret from the environment masked."""
-    secrets_ = {v for k, v in os.environ.items() if len(v) >= 8 and k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
-    return ["***" if a in secrets_ else a for a in argv]
+    """The command line, with every key value masked (promptctl.secrets)."""
+    masking = current()
+    return [masking.text(a) for a in argv]

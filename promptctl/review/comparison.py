@@ -13,6 +13,22 @@ from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
 from promptctl.suite.model import GateConfig
+from promptctl.suite.project import open_project
+
+
+def base_gate_config(root: Path, base: str | None) -> GateConfig:
+    """The ``gate:`` settings a comparison is judged by: the BASE revision's promptctl.yaml, never
+    the head's -- a pull request cannot loosen the gate that judges it (its change of ``gate:`` is
+    reported, and applies once merged). Defaults when the base has no usable configuration."""
+    project = open_project(root, base if base is not None else default_base(root))
+    try:
+        if any(p.is_error for p in project.config.problems):
+            return GateConfig()
+        return project.config.gate
+    finally:
+        close = getattr(project.source, "close", None)
+        if close is not None:
+            close()
 
 
 def compare_revisions(
@@ -25,15 +41,18 @@ def compare_revisions(
     rerun: bool = False,
     note: Note = lambda _m: None,
     records: dict[str, Record] | None = None,
+    trust_ref_config: bool = False,
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
     ``records``, when given, receives the two sides' records ("base", "head"): reports that show
-    outputs read them there."""
+    outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
+    keys elsewhere."""
     base_rev = base if base is not None else default_base(root)
     for w in scan_local(root).warnings:
         note(f"warning: {w}")
-    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
-    h = obtain(root, head, offline=offline, rerun=rerun, note=note)
+    trust = {"trust_ref_config": trust_ref_config}
+    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
+    h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
     pairs = compare_units(b.record, h.record)
     if records is not None:
         records.update(base=b.record, head=h.record)

@@ -91,8 +91,15 @@ def _close(project: Project) -> None:
         close()
 
 
-def _run(root: Path, ref: str | None, offline: bool, note: Note, only: set[str] | None = None) -> Record:
-    project = open_project(root, ref)
+def _run(
+    root: Path,
+    ref: str | None,
+    offline: bool,
+    note: Note,
+    only: set[str] | None = None,
+    trust_ref_config: bool = False,
+) -> Record:
+    project = open_project(root, ref, trust_config=trust_ref_config)
     try:
         outcome = run_and_record(
             project,
@@ -145,6 +152,7 @@ def _assemble(
     offline: bool,
     note: Note,
     state: tuple[str | None, bool, str | None],
+    trust_ref_config: bool = False,
 ) -> tuple[Record, str, list[str]]:
     """The side's record from the rows of earlier partial runs, running what they miss. ``state``
     is what the pieces are records of: (commit, dirty, content hash)."""
@@ -153,7 +161,7 @@ def _assemble(
     if not have:
         at = f" at {state[0][:10]}" if ref is not None and state[0] else ""
         note(f"{label}: running the suite{at} (no record of it yet)")
-        return _run(root, ref, offline, note), "ran", []
+        return _run(root, ref, offline, note, trust_ref_config=trust_ref_config), "ran", []
     missing = {key[0] for key in wanted if key not in have}
     where = [r.path or "?" for r in used]
     if missing:
@@ -161,7 +169,7 @@ def _assemble(
             f"{label}: {len(have)} of {len(wanted)} rows from earlier partial runs; running the "
             f"{len(missing)} missing case(s) (through the cache and recordings)"
         )
-        fresh = _run(root, ref, offline, note, only=missing)
+        fresh = _run(root, ref, offline, note, only=missing, trust_ref_config=trust_ref_config)
         for row in fresh.rows:
             key = (row["case_key"], row["model"], row["sample"])
             if key[0] in missing and key in wanted:
@@ -194,10 +202,17 @@ def _skipped(rows: list[dict[str, Any]]) -> int:
 
 
 def obtain(
-    root: Path, ref: str | None, *, offline: bool = False, rerun: bool = False, note: Note = lambda _m: None
+    root: Path,
+    ref: str | None,
+    *,
+    offline: bool = False,
+    rerun: bool = False,
+    note: Note = lambda _m: None,
+    trust_ref_config: bool = False,
 ) -> SideResult:
     """The record for ``ref`` (None: the worktree): a whole local record, a whole git note, else
-    the rows of partial records completed by a run of what they miss, else a run."""
+    the rows of partial records completed by a run of what they miss, else a run (whose live calls
+    are refused when the revision's config sends keys elsewhere, unless ``trust_ref_config``)."""
     if ref is None:
         head = head_commit(root)
         project = open_project(root)
@@ -207,7 +222,9 @@ def obtain(
             suite = None  # the run below reports it
         paths = state_paths(root, project.config, suite)
         if head is not None and not is_dirty(root, paths):
-            side = obtain(root, head, offline=offline, rerun=rerun, note=note)
+            side = obtain(
+                root, head, offline=offline, rerun=rerun, note=note, trust_ref_config=trust_ref_config
+            )
             side.label, side.ref = f"HEAD ({head[:10]})", None
             return side
         if head is not None and not rerun:
@@ -231,7 +248,8 @@ def obtain(
     label = ref if ref != sha else sha[:10]
     if rerun:
         note(f"{label}: running the suite at {sha[:10]} (--rerun)")
-        return SideResult(label, ref, sha, False, _run(root, ref, offline, note), "ran")
+        rec = _run(root, ref, offline, note, trust_ref_config=trust_ref_config)
+        return SideResult(label, ref, sha, False, rec, "ran")
     local = _read_all(records_for_commit(root, sha), note)
     rec = _newest_whole(local)
     if rec is not None:
@@ -243,6 +261,13 @@ def obtain(
     if rec is not None:
         return SideResult(label, ref, sha, False, rec, "git-note")
     rec, origin, pieces = _assemble(
-        root, ref, label, local + noted, offline=offline, note=note, state=(sha, False, None)
+        root,
+        ref,
+        label,
+        local + noted,
+        offline=offline,
+        note=note,
+        state=(sha, False, None),
+        trust_ref_config=trust_ref_config,
     )
     return SideResult(label, ref, sha, False, rec, origin, pieces)

@@ -79,6 +79,8 @@ class JudgeCalls:
         if self.options.offline:
             self.stats.judge_not_run += 1
             return ModelResponse(status="error", error=self._offline_judge_error(model_name, row, stale))
+        if self.config.untrusted:
+            return ModelResponse(status="error", error=self.config.untrusted)
         fut = self._judge_inflight.get(fp)
         if fut is not None:
             self.stats.judge_shared += 1

@@ -123,6 +123,8 @@ class Runner:
         pending = self._lookup_offline_sources(rows, answered)
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
+        if live and not self.options.offline and self.config.untrusted:
+            raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
         self._check_budget_can_count(rows, pending)
         if live and not self.options.offline:
             self.pool = self._start_pool(len(live))
@@ -252,7 +254,7 @@ class Runner:
 
         if self.pool is None:
             # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
         for group in live.values():
             queue.put_nowait(group)
@@ -333,7 +335,7 @@ class Runner:
                     # off the event loop, once).
                     pool.close()
                     self.pool = None
-                    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+                    await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
                     resp = await llm.complete(req, self.options.policy)
         self.stats.live_calls += 1
         self.stats.retries += resp.retries
@@ -368,6 +370,8 @@ class Runner:
                 error=f"--offline: the embedding of {text[:40]!r} by '{model_name}' is not recorded; "
                 f"refresh with `{self.options.refresh_hint} {case_file}`",
             )
+        if self.config.untrusted:
+            return EmbeddingResponse(status="error", error=self.config.untrusted)
         fut = self._embed_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from promptctl.errors import Problem
+from promptctl.suite.yamlio import MAX_DEPTH, too_deep
 
 
 def dataset_rows(text: str, path: str, problems: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
@@ -31,6 +32,11 @@ def _jsonl_rows(text: str, path: str, problems: list[Problem]) -> list[tuple[int
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             problems.append(Problem(path, n, exc.colno, f"invalid JSON: {exc.msg}"))
+            continue
+        except RecursionError:
+            row = None
+        if row is None or too_deep(row):  # deep values would break rendering and hashing later
+            problems.append(Problem(path, n, 1, f"nesting deeper than {MAX_DEPTH} levels"))
             continue
         if not isinstance(row, dict):
             problems.append(Problem(path, n, 1, "each line must be a JSON object"))

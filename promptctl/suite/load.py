@@ -15,6 +15,7 @@ from promptctl.errors import InputError, Problem
 from promptctl.git.sources import Source
 from promptctl.paths import confined
 from promptctl.suggest import suggest
+from promptctl.suite.config import endpoint_param_problems
 from promptctl.suite.datasets import dataset_rows
 from promptctl.suite.examples import ExampleLibrary
 from promptctl.suite.model import (
@@ -136,6 +137,7 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
         loc=doc.loc(()),
         model_loc=doc.loc(("model",)),
     )
+    problems.extend(endpoint_param_problems(doc, ("params",), p.params))
     for param, message in param_problems(p.params):
         problems.append(doc.problem(("params", param), f"params.{param}: {message}"))
     out = data.get("output") or {}
@@ -278,6 +280,9 @@ def _dataset_rows(
 ) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = source.read_text(path)
+    except PermissionError as exc:
+        problems.append(doc.problem(("dataset",), f"dataset file '{doc.data['dataset']}': {exc}"))
+        return []
     except UnicodeDecodeError as exc:
         problems.append(decode_problem(path, exc))
         return []

@@ -202,6 +202,9 @@ class Config:
     problems: list[Problem] = field(default_factory=list)
     broken_aliases: set[str] = field(default_factory=set)
     suite_unreadable: bool = False
+    # Set on a revision's configuration that sends keys elsewhere than the worktree's (see
+    # suite.config.endpoint_changes): why live calls for it are refused. Never stored.
+    untrusted: str | None = None
 
     def model_names(self) -> list[tuple[str, Loc, bool]]:
         """(name, where, may it be an alias) of every model name this file writes: an alias's

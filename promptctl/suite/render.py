@@ -1,7 +1,8 @@
 """Rendering prompts: Jinja in a sandbox, variables as data, roles from the YAML structure only.
 
 Security model: templates come from the repository and are rendered in Jinja's
-``SandboxedEnvironment`` with ``StrictUndefined`` (a typo is an error, not an empty string).
+``SandboxedEnvironment`` with ``StrictUndefined`` (a typo is an error, not an empty string), and
+with limits on output size, loops, calls and time (``suite/sandbox.py``).
 Variable *values* are passed as data and never compiled, so a value containing ``{{ 7*7 }}``
 stays literal. ``{% include %}`` is resolved by a loader that only reads below ``prompts/``.
 """
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
 
 from promptctl.errors import InputError, Problem
 from promptctl.jsonutil import is_json_type
@@ -23,6 +23,7 @@ from promptctl.paths import confined
 from promptctl.suggest import suggest
 from promptctl.suite.examples import ExampleLibrary, ExamplesError
 from promptctl.suite.model import ROLES, Loc, MessageSpec, Prompt
+from promptctl.suite.sandbox import Budget, LimitedSandbox, render_limited
 from promptctl.suite.yamlio import decode_problem
 
 if TYPE_CHECKING:
@@ -118,14 +119,15 @@ def _error_position(exc: BaseException) -> tuple[str, int] | None:
     return found
 
 
-def make_environment(read: Callable[[str], str], prompts_dir: str) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+def make_environment(read: Callable[[str], str], prompts_dir: str) -> LimitedSandbox:
+    env = LimitedSandbox(
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
         loader=_ConfinedLoader(read, prompts_dir),
     )
     env.filters["tojson"] = _tojson
+    env.limit_filter("tojson")
     return env
 
 
@@ -163,8 +165,11 @@ class Renderer:
         prompts_dir: str = "prompts",
         partials: list[str] | None = None,
         examples: ExampleLibrary | None = None,
+        *,
+        limits: Budget | None = None,
     ) -> None:
         self.env = make_environment(read, prompts_dir)
+        self.limits = limits or Budget()  # each render spends a fresh copy
         self.env.globals["examples"] = _examples_global(examples or ExampleLibrary(), self.env)
         self.prompts_dir = prompts_dir
         # partial names as an include names them (relative to prompts/): for "did you mean"
@@ -335,7 +340,7 @@ class Renderer:
     ) -> str | None:
         try:
             tpl = self._compile(prompt, index, text)
-            rendered = tpl.render(variables)
+            rendered = render_limited(tpl, variables, self.limits)
         except jinja2.TemplateSyntaxError as exc:
             problems.append(_at(loc.text_line(exc.lineno or 1), describe_jinja_error(exc)))
             return None

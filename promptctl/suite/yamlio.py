@@ -4,6 +4,11 @@ PyYAML's ``safe_load`` throws positions away. We compose the node tree instead (
 available: it is several times faster), construct plain values ourselves and remember where every
 key and item came from, so a problem found anywhere later can still point at the offending spot.
 Duplicate mapping keys, which ``safe_load`` silently resolves to the last one, are reported.
+
+Limits, each a located problem rather than minutes, gigabytes or a crash: collections nest at most
+:data:`MAX_DEPTH` levels (deeper, recursion would end in a RecursionError or a segfault), and
+aliases (``*name``, merge keys ``<<``) expand to at most :data:`MAX_ALIAS_VALUES` values per
+document (a 464-byte "billion laughs" file expands to 9**9 strings: 29 s and 3.3 GB before).
 """
 
 from __future__ import annotations
@@ -27,6 +32,45 @@ except AttributeError:  # pragma: no cover - pure-Python PyYAML build
 
 PathKey = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+MAX_DEPTH = 100  # levels of nested collections; suite files need a handful
+MAX_ALIAS_VALUES = 100_000  # values produced by expanding aliases, per document
+
+
+_ALIAS_BOMB = (
+    f"YAML aliases here expand to more than {MAX_ALIAS_VALUES:,} values (an alias bomb?); "
+    "write the values out or use fewer nested aliases"
+)
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and mappings nest more than ``limit`` levels in ``value`` (say, one parsed from
+    JSON), found without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+class _LimitHit(Exception):
+    """A limit was reached: construction stops (the problem is already recorded)."""
+
+
+@dataclass
+class _Budget:
+    """What construction of one document has spent: the collection nodes seen (a node met again
+    is an alias), how deep it is, how many values aliases produced."""
+
+    seen: set[int] = field(default_factory=set)
+    depth: int = 0
+    in_alias: int = 0
+    alias_values: int = 0
+    alias_at: tuple[int, int] | None = None  # where the outermost expanding alias is used
 
 
 @dataclass
@@ -80,51 +124,114 @@ def _block_indent(text: str, node: yaml.Node) -> int:
 
 
 def _construct(
-    loader: Any, node: yaml.Node, path: PathKey, doc: Doc, problems: list[Problem], text: str
+    loader: Any,
+    node: yaml.Node,
+    path: PathKey,
+    doc: Doc,
+    problems: list[Problem],
+    text: str,
+    budget: _Budget,
 ) -> Any:
     doc.value_pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
-                key: Any = key_node.value
-            else:
-                key = loader.construct_object(key_node, deep=True)
-            if isinstance(key, (dict, list)):
-                problems.append(
-                    Problem(
-                        doc.path,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        "mapping keys must be plain scalars",
-                    )
-                )
-                continue
-            skey = key if isinstance(key, str) else str(key)
-            if key in out:
-                problems.append(
-                    Problem(
-                        doc.path,
-                        key_node.start_mark.line + 1,
-                        key_node.start_mark.column + 1,
-                        f"duplicate key '{skey}'",
-                    )
-                )
-            child = (*path, skey)
-            doc.key_pos[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            out[key] = _construct(loader, value_node, child, doc, problems, text)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _construct(loader, item, (*path, i), doc, problems, text) for i, item in enumerate(node.value)
-        ]
+    if budget.in_alias:
+        budget.alias_values += 1
+        if budget.alias_values > MAX_ALIAS_VALUES:
+            _stop(doc, problems, node, _ALIAS_BOMB, at=budget.alias_at)
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if budget.depth >= MAX_DEPTH:
+            _stop(doc, problems, node, f"nesting deeper than {MAX_DEPTH} levels")
+        alias = id(node) in budget.seen
+        if alias and not budget.in_alias:  # an alias node carries its anchor's position: use
+            budget.alias_at = doc.value_pos.get(path[:-1])  # the collection that refers to it
+        budget.seen.add(id(node))
+        budget.depth += 1
+        budget.in_alias += alias
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return _mapping(loader, node, path, doc, problems, text, budget)
+            return [
+                _construct(loader, item, (*path, i), doc, problems, text, budget)
+                for i, item in enumerate(node.value)
+            ]
+        finally:
+            budget.depth -= 1
+            budget.in_alias -= alias
     if isinstance(node, yaml.ScalarNode):
         if node.style in ("|", ">"):
             doc.block_scalar[path] = _block_indent(text, node)
         if node.tag == _STR_TAG:
             return node.value  # the common case, without the constructor's bookkeeping
     return loader.construct_object(node, deep=True)
+
+
+def _stop(
+    doc: Doc, problems: list[Problem], node: yaml.Node, message: str, *, at: tuple[int, int] | None = None
+) -> None:
+    line, col = at or (node.start_mark.line + 1, node.start_mark.column + 1)
+    problems.append(Problem(doc.path, line, col, message))
+    raise _LimitHit
+
+
+def _mapping(
+    loader: Any,
+    node: yaml.MappingNode,
+    path: PathKey,
+    doc: Doc,
+    problems: list[Problem],
+    text: str,
+    budget: _Budget,
+) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    merged: dict[Any, Any] = {}  # from merge keys (<<): explicit keys win, then the first merge
+    for key_node, value_node in node.value:
+        if key_node.tag == _MERGE_TAG:
+            subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for sub in subs:
+                if not isinstance(sub, yaml.MappingNode):
+                    mark = sub.start_mark
+                    problems.append(
+                        Problem(
+                            doc.path,
+                            mark.line + 1,
+                            mark.column + 1,
+                            "a merge key (<<) takes a mapping or a list of mappings",
+                        )
+                    )
+                    continue
+                for k, v in _construct(loader, sub, path, doc, problems, text, budget).items():
+                    merged.setdefault(k, v)
+            doc.value_pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+            continue
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag == _STR_TAG:
+            key: Any = key_node.value
+        else:
+            key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (dict, list)):
+            problems.append(
+                Problem(
+                    doc.path,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                    "mapping keys must be plain scalars",
+                )
+            )
+            continue
+        skey = key if isinstance(key, str) else str(key)
+        if key in out:
+            problems.append(
+                Problem(
+                    doc.path,
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                    f"duplicate key '{skey}'",
+                )
+            )
+        child = (*path, skey)
+        doc.key_pos[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        out[key] = _construct(loader, value_node, child, doc, problems, text, budget)
+    if merged:
+        return {**merged, **out}
+    return out
 
 
 # Contexts whose start is where the mistake is: an unclosed ``[``, ``{`` or quote is noticed only
@@ -169,7 +276,9 @@ def load_yaml(text: str, path: str) -> tuple[Doc, list[Problem]]:
     try:
         node = loader.get_single_node()
         if node is not None:
-            doc.data = _construct(loader, node, (), doc, problems, text)
+            doc.data = _construct(loader, node, (), doc, problems, text, _Budget())
+    except _LimitHit:
+        doc.data = None
     except yaml.MarkedYAMLError as exc:
         problems.append(_yaml_problem(path, exc))
         doc.data = None

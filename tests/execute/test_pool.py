@@ -246,3 +246,36 @@ def test_interrupted_cli_run_keeps_rows_and_leaves_no_worker(
     monkeypatch.setenv("PROMPTCTL_WORKERS", "0")
     assert invoke("test", cwd=root).exit_code == 0
     assert server.stats()["requests"] == n - done
+
+
+def test_workers_start_isolated_from_the_repository(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Modules in the directory promptctl runs from (the repository under test) must not shadow
+    litellm or promptctl inside a worker, nor PYTHON* variables reach it: it starts with
+    `python -I` in a directory of its own."""
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    marker = tmp_path / "PWNED"
+    trap = f"open({str(marker)!r}, 'a').write(__name__ + '\\n')\n"
+    root = tmp_path / "repo"
+    write_files(root, {"litellm.py": trap, "promptctl.py": trap, "tiktoken.py": trap, "startup.py": trap})
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("PYTHONSTARTUP", str(root / "startup.py"))
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    target = Target(name="fake", model="openai/test-model", api_base=server.url, api_key_env="FAKE_KEY")
+
+    async def main() -> list[ModelResponse]:
+        pool = WorkerPool(2, 4, RetryPolicy(max_retries=0, timeout=5))
+        pool.start()
+        try:
+            reqs = [
+                ModelRequest(target=target, messages=[{"role": "user", "content": f"hi {i}"}])
+                for i in range(4)
+            ]
+            return await asyncio.wait_for(asyncio.gather(*(pool.complete(r) for r in reqs)), 120)
+        finally:
+            pool.close()
+
+    results = asyncio.run(main())
+    assert [r.text for r in results] == [f"hi {i}" for i in range(4)], [r.error for r in results]
+    assert not marker.exists(), marker.read_text()

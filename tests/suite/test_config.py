@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from promptctl.errors import InputError
 from promptctl.suite.config import find_root, load_config
-from tests.helpers import MINIMAL, invoke, write_files
+from tests.helpers import MINIMAL, init_repo, invoke, write_files
 
 
 def test_config_found_walking_up_from_a_subdirectory(tmp_path: Path) -> None:
@@ -90,6 +92,89 @@ def test_bad_config_is_located(tmp_path: Path, text: str, fragment: str) -> None
     cfg = load_config(tmp_path)  # the problems travel with the config, reported with the suite's
     rendered = InputError(cfg.problems).render()
     assert rendered.startswith("promptctl.yaml:") and fragment in rendered
+
+
+# -- .env: only the variables promptctl uses ----------------------------------------------------------
+DOTENV = """\
+OPENAI_API_KEY=sk-from-dotenv
+LOCAL_LLM_SECRET=local-from-dotenv
+PROMPTCTL_T_FLAG=1
+GIT_CONFIG_COUNT=1
+export OPENAI_BASE_URL=http://127.0.0.1:9/v1
+HTTPS_PROXY=http://127.0.0.1:9
+PATH=/nowhere
+"""
+IGNORED = ("GIT_CONFIG_COUNT", "OPENAI_BASE_URL", "HTTPS_PROXY")
+
+
+def test_dotenv_sets_only_provider_keys_api_key_env_names_and_promptctl_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = "models:\n  local: {model: openai/x, api_base: 'http://127.0.0.1:1/v1', api_key_env: LOCAL_LLM_SECRET}\n"
+    write_files(tmp_path, {"promptctl.yaml": config, ".env": DOTENV})
+    for name in ("LOCAL_LLM_SECRET", *IGNORED):  # restored after the test, whatever happens
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    path_before = os.environ["PATH"]
+    cfg = load_config(tmp_path)
+    assert os.environ["OPENAI_API_KEY"] == "sk-from-dotenv"
+    assert os.environ["LOCAL_LLM_SECRET"] == "local-from-dotenv"
+    assert os.environ["PROMPTCTL_T_FLAG"] == "1"
+    assert all(name not in os.environ for name in IGNORED) and os.environ["PATH"] == path_before
+    assert [p.format() for p in cfg.problems] == [
+        f".env:{line}:1: warning: {name} is not a variable promptctl uses (provider keys, the "
+        "api_key_env names of promptctl.yaml, PROMPTCTL_*): ignored"
+        for line, name in ((4, "GIT_CONFIG_COUNT"), (5, "OPENAI_BASE_URL"), (6, "HTTPS_PROXY"), (7, "PATH"))
+    ]
+
+
+def test_dotenv_key_names_come_from_the_worktree_config_not_a_revisions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(tmp_path, {"promptctl.yaml": "model: openai/x\n", ".env": "DEPLOY_SECRET=s3cr3t-value\n"})
+    monkeypatch.setenv("DEPLOY_SECRET", "")
+    monkeypatch.delenv("DEPLOY_SECRET")
+    other = "models:\n  m: {model: openai/x, api_base: 'http://127.0.0.1:1', api_key_env: DEPLOY_SECRET}\n"
+    cfg = load_config(tmp_path, text_override=other)
+    assert cfg.models["m"].api_key_env == "DEPLOY_SECRET"
+    assert "DEPLOY_SECRET" not in os.environ
+
+
+def test_an_endpoint_variable_in_the_environment_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_files(tmp_path, MINIMAL)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    r = invoke("list", cwd=tmp_path)
+    assert r.exit_code == 0, r.output
+    assert (
+        "warning: OPENAI_BASE_URL is set in the environment: ignored (endpoints come only from "
+        "`api_base` in promptctl.yaml)" in r.stderr
+    )
+
+
+def test_a_committed_dotenv_cannot_configure_git(tmp_path: Path) -> None:
+    """The attack: GIT_CONFIG_* in a committed .env made every git command promptctl ran execute
+    core.fsmonitor, a shell command of the attacker's choosing."""
+    marker = tmp_path / "PWNED"
+    files = {
+        **MINIMAL,
+        ".env": f"GIT_CONFIG_COUNT=1\nGIT_CONFIG_KEY_0=core.fsmonitor\nGIT_CONFIG_VALUE_0=touch {marker}; false\n",
+    }
+    root = init_repo(tmp_path / "repo", files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_CONFIG_") or k == "GIT_CONFIG_GLOBAL"}
+    r = subprocess.run(
+        [sys.executable, "-m", "promptctl", "test", "--offline"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 3, r.stdout + r.stderr  # the case has no recording: an error row, as expected
+    assert not marker.exists()
+    assert ".env:1:1: warning: GIT_CONFIG_COUNT is not a variable promptctl uses" in r.stderr
+    assert list((root / ".promptctl/runs").rglob("*.json")), "the run was recorded (git was used)"
 
 
 def test_an_alias_price_is_read_and_resolved_per_token(tmp_path: Path) -> None:
