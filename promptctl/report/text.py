@@ -129,7 +129,9 @@ TRANSITION_LABELS = {
 
 def unit_cells(u: dict[str, Any]) -> list[str]:
     def side(x: dict[str, Any] | None) -> str:
-        return "-" if x is None else f"{x['status']} {x['passes']}/{x['samples']}"
+        if x is None:
+            return "-"
+        return f"{x['status']} {x['passes']}/{x['samples']}" + (" unverified" if x.get("unverified") else "")
 
     drift = ""
     if u["provider_model_drift"]:
@@ -230,6 +232,7 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
         )
     for r in ce.get("reasons") or []:
         lines += [f"  ? {r['reason']}", f"    next: {r['next_step']}"]
+    lines += unverified_lines(g)
     return [*lines, *warnings, *g["pvalues"]]
 
 
@@ -238,12 +241,55 @@ def plural_rows(n: int) -> str:
 
 
 def cannot_evaluate_summary(g: dict[str, Any]) -> str:
-    """The verdict's reason: "cannot evaluate 5 rows (exit 3)", and the unverified rows."""
+    """The verdict's reason: "cannot evaluate 5 rows", "unverified: 2 rows from recordings
+    changed by this PR", or both, then "(exit 3)"."""
     ce = g.get("cannot_evaluate") or {}
+    uv = g.get("unverified") or {}
     parts = []
     if ce.get("rows"):
         parts.append(f"cannot evaluate {plural_rows(ce['rows'])}")
+    if uv.get("rows") and not uv.get("trusted"):
+        parts.append(f"unverified: {plural_rows(uv['rows'])} from recordings changed by this PR")
     return "; ".join(parts) + " (exit 3)"
+
+
+UNVERIFIED_NEXT = (
+    "verify them with a key: a maintainer runs the gate with it (`promptctl compare --gate BASE HEAD`, "
+    "where HEAD is the pull request's commit), or the branch is pushed to the repository itself, "
+    "whose pull requests get the key; or accept them: `gate.trust_pr_recordings: true` on the base "
+    "branch, or --trust-pr-recordings"
+)
+
+
+def unverified_lines(g: dict[str, Any]) -> list[str]:
+    uv = g.get("unverified") or {}
+    if not uv.get("rows") or uv.get("trusted"):
+        return []
+    shown = ", ".join(uv["cases"][:10]) + (
+        f" and {len(uv['cases']) - 10} more" if len(uv["cases"]) > 10 else ""
+    )
+    return [
+        f"  ? unverified: {plural_rows(uv['rows'])} answered only by recordings this pull request "
+        f"changed, no key to call the model: {shown}",
+        f"    next: {UNVERIFIED_NEXT}",
+    ]
+
+
+def claims_lines(data: dict[str, Any]) -> list[str]:
+    """The recordings the head changed (claims), with the `source:` each says it came from."""
+    c = data.get("claims") or {}
+    if not c.get("files"):
+        return []
+    how = (
+        "trusted"
+        if c.get("trusted")
+        else f"{c.get('verified', 0)} verified by a call, {c.get('unverified', 0)} replayed unverified"
+    )
+    out = [f"recordings changed by this pull request: {c['rows']} row(s) — {how}"]
+    for f in c["files"]:
+        src = f"source: {f['source']}" if f.get("source") else "no source: header"
+        out.append(f"  {f['path']} ({f['change']}, {f['entries']} entries changed; {src})")
+    return out
 
 
 def side_desc(s: dict[str, Any]) -> str:

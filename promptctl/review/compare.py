@@ -29,6 +29,7 @@ class SideUnit:
     cost: float | None
     latency_ms: float | None
     provider_models: list[str]
+    unverified: int = 0  # samples only a recording the pull request changed answered (review.claims)
 
     @classmethod
     def of(cls, samples: list[dict[str, Any]]) -> SideUnit:
@@ -47,6 +48,7 @@ class SideUnit:
             cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
             latency_ms=statistics.fmean(lats) if lats else None,
             provider_models=sorted({r["provider_model"] for r in samples if r.get("provider_model")}),
+            unverified=sum(bool(r.get("unverified")) for r in samples),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -103,9 +103,9 @@ class Reason:
                     "base (`promptctl test` then `promptctl records push` on the base commit)"
                 )
             return (
-                f"set {key} (in CI: a repository secret; a maintainer's re-run of a fork's pull "
-                f"request has it) and re-run; or, with a key, refresh the recordings with {refresh} "
-                "and commit them"
+                f"set {key} and re-run (in CI: a repository secret; a pull request from a fork gets "
+                f"none, so a maintainer runs the gate with it); or, with a key, refresh the "
+                f"recordings with {refresh} and commit them"
             )
         if self.kind == "offline":
             if self.side == "base":

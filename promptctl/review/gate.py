@@ -11,6 +11,7 @@ from typing import Any, cast
 from promptctl.errors import UsageError
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, summarize, unit_outcome
+from promptctl.review.claims import ClaimKey
 from promptctl.review.compare import ComparisonPair
 from promptctl.review.evaluable import Reason, reasons, split_rows
 from promptctl.review.stats import CaseCounts, Correction, ScoreTest, rank_sum_one_sided
@@ -40,6 +41,7 @@ class GateResult:
     warnings: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # "case [model]" the base ran and the head did not
     not_evaluated: list[Reason] = field(default_factory=list)  # rows with no answer to judge, by reason
+    unverified: int = 0  # rows only a recording the pull request changed answered (not trusted)
 
     @property
     def not_evaluated_rows(self) -> int:
@@ -48,10 +50,11 @@ class GateResult:
     @property
     def verdict(self) -> str:
         """The verdict: "failed" (a drop among the rows that could be judged: exit 1, whatever
-        else), else "cannot_evaluate" (exit 3: rows that could not be judged), else "passed"."""
+        else), else "cannot_evaluate" (exit 3: rows that could not be judged, or that only the
+        pull request's own recordings answered), else "passed"."""
         if self.failed:
             return "failed"
-        return "cannot_evaluate" if self.not_evaluated else "passed"
+        return "cannot_evaluate" if self.not_evaluated or self.unverified else "passed"
 
     @property
     def exit_code(self) -> int:
@@ -79,10 +82,35 @@ def _finite(v: float | None) -> float | None:
     return None if v is None or v == float("inf") else v
 
 
-def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateConfig) -> GateResult:
+def unverified_rows(rows: list[dict[str, Any]], claims: frozenset[ClaimKey]) -> list[dict[str, Any]]:
+    """The rows a recording the pull request changed answered without a call verifying it:
+    marked so by the run (its output or a judge verdict), or replayed from such a recording
+    (``claims``: the changed entries; a row's output entry has the row's own key)."""
+    return [
+        r
+        for r in rows
+        if r.get("unverified")
+        or (
+            r.get("source") == "recording"
+            and (r.get("case_file"), r.get("case"), r.get("model"), r.get("sample")) in claims
+        )
+    ]
+
+
+def run_gate(
+    base: Record,
+    head: Record,
+    pairs: list[ComparisonPair],
+    s: GateConfig,
+    *,
+    claims: frozenset[ClaimKey] = frozenset(),
+    trust_claims: bool = False,
+) -> GateResult:
     """Decide whether HEAD is a quality drop versus BASE. Every case × model present on both sides
     is judged, across a model change too (``compare.pair_units``); a new case is not a regression;
-    a case × model the base ran and the head did not fails the gate unless ``removed: warn``."""
+    a case × model the base ran and the head did not fails the gate unless ``removed: warn``.
+    ``claims``: the rows answered by recordings the pull request changed; replayed without a
+    call verifying them they are judged, but cannot pass the gate unless ``trust_claims``."""
     causes: list[str] = []
     warnings: list[str] = []
     bu, hu = group_units(base.rows), group_units(head.rows)
@@ -271,6 +299,18 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "relative_increase": _finite(lat_inc),
         },
     }
+    unverified = unverified_rows(head.rows, claims)
+    if unverified and trust_claims:
+        warnings.append(
+            f"trusted: {len(unverified)} row(s) replayed from recordings changed by this pull request "
+            "(gate.trust_pr_recordings in the base's promptctl.yaml, or --trust-pr-recordings)"
+        )
+    details["unverified"] = {
+        "rows": len(unverified),
+        "trusted": trust_claims,
+        "cases": sorted({f"{r['case_key']} [{r['model']}]" for r in unverified}),
+        "case_files": sorted({str(r.get("case_file")) for r in unverified}),
+    }
     why = reasons(not_evaluated)
     details["cannot_evaluate"] = {
         "rows": len(not_evaluated),
@@ -284,6 +324,7 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
         warnings=warnings,
         removed=removed,
         not_evaluated=why,
+        unverified=0 if trust_claims else len(unverified),
     )
 
 
