@@ -135,6 +135,12 @@ def test_without_a_key_the_claims_are_unverified(
     )
     assert f"`{REC}` (modified, 3 entries changed) — source: recorded from fake by promptctl" in md.stdout
     assert "⛔ **unverified:** 3 rows answered only by recordings this pull request changed" in md.stdout
+    page = invoke("compare", base, head, "--gate", "--format", "html", "-o", "r.html", cwd=root)
+    assert page.exit_code == 3
+    html = (root / "r.html").read_text("utf-8")
+    assert '<section class="verdict cannot-evaluate" id="gate"><h2>Gate: cannot evaluate</h2>' in html
+    assert "unverified: 3 rows answered only by recordings this pull request changed" in html
+    assert "recordings changed by this pull request: 3 row(s)" in html and "pass 1/1 unverified" in html
 
     # the project accepts them: the flag, or the base's config (never the head's)
     code, data, err = _gate(root, base, head, "--trust-pr-recordings")
