@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.records.summary import group_units
+from promptctl.review.claims import ClaimKey
 from promptctl.review.compare import compare_units
 from promptctl.review.gate import Unit, run_gate
 from promptctl.review.sequential import Candidate, choose_draws, schedule
@@ -87,9 +88,13 @@ def resample(
     note: Note = lambda _m: None,
     trust_ref_config: bool = False,
     allow_unknown_cost: bool = False,
+    claims: frozenset[ClaimKey] = frozenset(),
+    trust_claims: bool = False,
+    head_claims: frozenset[ClaimKey] = frozenset(),
 ) -> Resampling:
     """Draw more samples of the open cases on both sides, in rounds (the rows are added to the
-    sides' records in memory); return what it did."""
+    sides' records in memory); return what it did. ``claims``/``trust_claims`` are the gate's (the
+    recordings the pull request changed); ``head_claims`` the ones the head's runs must verify."""
     assert s.max_repeat is not None
     out = Resampling(
         max_repeat=s.max_repeat,
@@ -104,7 +109,14 @@ def resample(
         out.first[(p.case_key, p.model)] = (*_counts(bs, False), *_counts(hs, True))
     while True:
         res = run_gate(
-            b.record, h.record, compare_units(b.record, h.record), s, on_trial=on_trial, repeats=repeats
+            b.record,
+            h.record,
+            compare_units(b.record, h.record),
+            s,
+            on_trial=on_trial,
+            repeats=repeats,
+            claims=claims,
+            trust_claims=trust_claims,
         )
         if res.failed:
             return out  # the verdict is reached: more samples cannot change it
@@ -155,6 +167,7 @@ def resample(
                 note=note,
                 trust_ref_config=trust_ref_config,
                 allow_unknown_cost=allow_unknown_cost,
+                claims=head_claims if side is h else frozenset(),
             )
             out.spent += ext.spent
             out.live_calls += ext.live_calls

@@ -115,20 +115,22 @@ def looks_of(
     weights: Sequence[float],
     test: Callable[[int, int, int, int], float] = fisher_exact_one_sided,
 ) -> list[Look]:
-    """The looks the samples reach: look ``n`` needs samples ``0..n-1`` on both sides. A base error
-    is missing data (not counted); at the head an error counts as not passing. ``test`` gives a
+    """The looks the samples reach: look ``n`` is reached when samples up to ``n-1`` were drawn
+    on both sides, and reads the samples below ``n`` that are there (a sample the gate could not
+    evaluate, left out by the caller, is missing data). A base error is missing data (not counted);
+    a head row counts whatever its status (an error given here is not passing). ``test`` gives a
     look's p-value from its counts (Fisher's exact test; the margin's test with ``gate.margin``)."""
     bmap, hmap = dict(base), dict(head)
     out = []
     for n, w in zip(looks, weights, strict=True):
-        if any(i not in bmap for i in range(n)) or any(i not in hmap for i in range(n)):
+        if max(bmap, default=-1) < n - 1 or max(hmap, default=-1) < n - 1:
             break
-        bs = [bmap[i] for i in range(n)]
-        hs = [hmap[i] for i in range(n)]
+        bs = [bmap[i] for i in range(n) if i in bmap]
+        hs = [hmap[i] for i in range(n) if i in hmap]
         pb = sum(s == "pass" for s in bs)
         nb = sum(s in ("pass", "fail") for s in bs)
         ph = sum(s == "pass" for s in hs)
-        out.append(Look(n, pb, nb, ph, n, test(pb, nb, ph, n), w))
+        out.append(Look(n, pb, nb, ph, len(hs), test(pb, nb, ph, len(hs)), w))
     return out
 
 

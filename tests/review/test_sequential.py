@@ -55,6 +55,9 @@ def test_looks_need_every_sample_on_both_sides() -> None:
     # a base error is missing data; a head error is not passing
     looks = looks_of(_outcomes(["pass", "error", "pass"]), _outcomes(["pass", "error", "fail"]), [3], [1.0])
     assert (looks[0].pass_base, looks[0].n_base, looks[0].pass_head, looks[0].n_head) == (2, 2, 1, 3)
+    # a sample the gate left out (could not be evaluated) is missing data, not a look not reached
+    looks = looks_of(_outcomes(["pass"] * 5), [(0, "pass"), (1, "fail"), (4, "fail")], [5], [1.0])
+    assert (looks[0].pass_base, looks[0].n_base, looks[0].pass_head, looks[0].n_head) == (5, 5, 1, 3)
 
 
 def test_sequential_p_is_the_weighted_minimum() -> None:
