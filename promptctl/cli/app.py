@@ -18,6 +18,7 @@ from promptctl.cli import (
     run_cmds,
     suite_cmds,
     traces_cmds,
+    worker_cmds,
 )
 from promptctl.cli.common import STATE
 from promptctl.cli.output import echo, print_problems
@@ -60,6 +61,7 @@ for verbs in (
     label_cmds,
     export_cmds,
     traces_cmds,
+    worker_cmds,
 ):
     verbs.register(app)
 

@@ -199,6 +199,8 @@ def test(
         echo(note, err=True)
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
+    for warning in run.warnings:
+        echo(f"warning: {warning}", err=True)
     messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
     print_record(outcome.record, fmt, output, verbose, root=project.root, messages=messages)
     if run.recordings_written:
@@ -231,8 +233,16 @@ def run(
         sys.stdout.write(t)
         sys.stdout.flush()
 
+    def on_warning(message: str) -> None:
+        echo(f"warning: {message}", err=True)
+
     resp = run_once(
-        project, prompt, parse_vars(var, vars_file), model=model, on_token=on_token if stream else None
+        project,
+        prompt,
+        parse_vars(var, vars_file),
+        model=model,
+        on_token=on_token if stream else None,
+        on_warning=on_warning,
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")

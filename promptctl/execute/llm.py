@@ -35,10 +35,12 @@ from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, Ret
 
 __all__ = [
     "NO_API_KEY",
+    "NeedsCallerEnvironment",
     "complete",
     "count_tokens",
     "ensure_litellm",
     "estimate_cost",
+    "is_key_variable",
     "prewarm",
     "start_prewarm",
 ]
@@ -188,6 +190,46 @@ def _response_cost(
 _SECRET_RE = re.compile(r"API_KEY|_TOKEN$", re.IGNORECASE)
 
 
+def is_key_variable(name: str) -> bool:
+    """Whether an environment variable holds a provider's key by its name (``OPENAI_API_KEY``,
+    ``HF_TOKEN`` ...): what a model worker's request carries for targets that use the provider's
+    usual variable."""
+    return bool(_SECRET_RE.search(name))
+
+
+class NeedsCallerEnvironment(Exception):
+    """A call made with an explicit environment (a model worker's, see :func:`complete`) that
+    needs more of the caller's environment than one API key (cloud credentials, an Azure
+    version ...): the caller makes it itself."""
+
+
+def _worker_key(lm: Any, target: Target, env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """``(api_key, error)`` for a target with neither ``api_base`` nor ``api_key_env``, called with
+    the explicit environment ``env`` rather than the process's (which holds no key).
+
+    litellm's ``validate_environment`` names the variables the provider reads; asked in a
+    process whose environment holds no key, it names them all as missing. When they are API keys
+    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY`` ...), the first one ``env`` sets is passed as
+    ``api_key``; none set gives the same error as :func:`missing_key_error`. Anything else the
+    provider needs raises :class:`NeedsCallerEnvironment`."""
+    try:
+        info = lm.validate_environment(model=target.model)
+    except Exception:
+        info = None
+    if not isinstance(info, Mapping):
+        raise NeedsCallerEnvironment(f"cannot tell which credentials {target.model} needs")
+    missing = [str(k) for k in info.get("missing_keys") or []]
+    other = [k for k in missing if not _SECRET_RE.search(k)]
+    if other:
+        raise NeedsCallerEnvironment(f"{target.model} needs {', '.join(other)} from the environment")
+    for name in missing:
+        if env.get(name):
+            return env[name], None
+    if not missing:
+        return None, None
+    return None, f"{NO_API_KEY}{target.model}: set {' or '.join(missing)} (or put it in .env)"
+
+
 def missing_key_error(lm: Any, target: Target) -> str | None:
     """Why ``target`` cannot be called for lack of credentials, or ``None``.
 
@@ -328,6 +370,7 @@ async def complete(
     *,
     on_token: Callable[[str], None] | None = None,
     limiter: RateLimiter | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> ModelResponse:
     """Call ``req.target`` (then each of ``req.fallbacks``) with promptctl's retry policy.
 
@@ -335,20 +378,29 @@ async def complete(
     again from the start). ``limiter`` overrides the primary target's shared limiter; fallbacks
     always use their own (:func:`limiter_for`). Never raises for provider errors; lets
     ``asyncio.CancelledError`` through untouched.
+
+    ``env``: the variables keys are read from, when not this process's environment (a model
+    worker's calls: the caller sends its key variables with each request, and every key is then
+    passed to litellm explicitly). Raises :class:`NeedsCallerEnvironment` for a target that needs
+    more than a key from it.
     """
     lm = ensure_litellm()
     attempts = 0
     retries = 0
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
+    keys: Mapping[str, str] = os.environ if env is None else env
     for index, target in enumerate(targets):
-        no_key = missing_key_error(lm, target)
+        api_key: str | None = None
+        if env is not None and not (target.api_base or target.api_key_env):
+            api_key, no_key = _worker_key(lm, target, env)
+        else:
+            no_key = missing_key_error(lm, target)
         if no_key is not None:
             errors.append(f"{target.name}: {no_key}" if len(targets) > 1 else no_key)
             continue
-        api_key: str | None = None
         if target.api_key_env:
-            api_key = os.environ.get(target.api_key_env) or None
+            api_key = keys.get(target.api_key_env) or None
             if api_key is None:
                 errors.append(f"{target.name}: environment variable {target.api_key_env} is not set")
                 continue
@@ -377,7 +429,7 @@ async def complete(
             result.attempts = attempts
             result.retries = retries
             return result
-    all_secrets = [os.environ.get(t.api_key_env, "") for t in targets if t.api_key_env]
+    all_secrets = [keys.get(t.api_key_env, "") for t in targets if t.api_key_env]
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(
         status="error",

@@ -19,7 +19,7 @@ from typing import Any
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
 from promptctl.records.summary import summarize
-from promptctl.version import __version__
+from promptctl.version import __version__, installed_version
 
 SCHEMA_VERSION = 1
 RUNS_DIR = ".promptctl/runs"
@@ -28,41 +28,10 @@ RUNS_DIR = ".promptctl/runs"
 def _versions() -> dict[str, str]:
     out = {"promptctl": __version__, "python": sys.version.split()[0]}
     for pkg in ("litellm", "jinja2"):
-        v = _installed_version(pkg)
+        v = installed_version(pkg)
         if v is not None:
             out[pkg] = v
     return out
-
-
-def _norm_dist(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
-def _installed_version(name: str) -> str | None:
-    """The version of an installed distribution, as ``importlib.metadata.version`` finds it.
-
-    Read from the ``<name>-<version>.dist-info`` directory name on ``sys.path`` (one directory
-    listing per entry): importing importlib.metadata and parsing the METADATA file cost ~50 ms,
-    a tenth of a whole cached rerun. Falls back to importlib.metadata when no such folder exists
-    (eggs, zips, unusual installs)."""
-    wanted = _norm_dist(name)
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for n in names:
-            if n.endswith(".dist-info"):
-                dist, _, version = n[: -len(".dist-info")].rpartition("-")
-                if version and _norm_dist(dist) == wanted:
-                    return version
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as metadata_version
-
-    try:
-        return metadata_version(name)
-    except PackageNotFoundError:
-        return None
 
 
 @dataclass

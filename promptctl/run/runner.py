@@ -10,10 +10,11 @@ Why this shape:
 - Identical requests in one run are sent once: rows are grouped by fingerprint.
 - Results are appended to ``self.results`` the moment they finish, so when the run is cancelled
   (Ctrl-C, SIGTERM) the caller still holds every finished row and can write them down.
-- With enough unique live requests, the calls themselves run in worker processes
-  (``execute/pool.py``): litellm's CPU per call, not the network, bounds a single process. The
-  runner's structure (queue, semaphore, dedupe, cache, validation) is the same either way; only
-  ``_call`` sends the request elsewhere, and the parent then never imports litellm.
+- Live calls go to warm model workers (``execute/workers/``): processes with litellm imported
+  that earlier runs started and later runs reuse, so a run pays neither litellm's import nor its
+  CPU per call. The runner's structure (queue, semaphore, dedupe, cache, validation) is the same
+  either way; only ``_call`` sends the request elsewhere, and the parent then never imports
+  litellm. Whatever keeps a worker from answering, the call is made here instead.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
-    from promptctl.execute.pool import WorkerPool
+    from promptctl.execute.workers.client import WorkerClient
+    from promptctl.execute.workers.service import WorkerSettings
 
 
 RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
@@ -53,8 +55,8 @@ class RunOptions:
     max_cost: float | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
-    # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
-    # when there are enough unique live requests), 0 or 1 = in this process.
+    # Warm model workers for live calls: None = as configured (PROMPTCTL_WORKERS, else `workers:`
+    # in promptctl.yaml, else off under CI, else one per CPU up to 4), 0 = in this process.
     workers: int | None = None
 
 
@@ -120,7 +122,10 @@ class Runner:
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
         self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
-        self.pool: WorkerPool | None = None
+        self._workers: asyncio.Future[WorkerClient | None] | None = None
+        self._litellm_ready = False
+        self.warnings: list[str] = []  # once each: why calls ran in this process after all
+        self.worker_pids: list[int] = []  # the warm workers this run used
         self.elapsed: float | None = None  # wall seconds of the last run_rows
 
     # -- public ---------------------------------------------------------------------------------
@@ -136,11 +141,7 @@ class Runner:
         for row in pending:
             live.setdefault(row.fingerprint, []).append(row)
         if live and not self.options.offline:
-            self.pool = self._start_pool(len(live))
-            if self.pool is None:
-                from promptctl.execute import llm
-
-                llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
+            self._open_workers(len(live))
         try:
             for row, resp in answered:
                 await self._finish(row, resp)
@@ -152,27 +153,63 @@ class Runner:
                 else:
                     await self._run_live(live)
         finally:
-            if self.pool is not None:
-                self.pool.close()  # also on Ctrl-C/SIGTERM: workers stop, in-flight calls are dropped
+            self._close_workers()  # also on Ctrl-C/SIGTERM: the workers cancel our in-flight calls
         if self.cache is not None:
             self.cache.flush()
         return self.results
 
-    def _start_pool(self, unique: int) -> WorkerPool | None:
-        """Worker processes for the live calls, started now so their litellm imports overlap the
-        rest of the parent's work; None when the run is too small for them to pay off."""
-        from promptctl.execute.pool import WorkerPool, worker_count
+    def worker_settings(self) -> WorkerSettings:
+        from promptctl.execute.workers.service import resolve_settings
 
-        k = worker_count(unique, self.options.concurrency, self.options.workers)
-        if k < 2:
+        cfg = self.config
+        return resolve_settings(cfg.workers, cfg.worker_idle_timeout, self.options.workers)
+
+    def _open_workers(self, unique: int) -> None:
+        """Connect to the warm workers (starting the missing ones) in the background, so it
+        overlaps validating the rows already answered; without workers, start litellm's import
+        in the background instead."""
+        settings = self.worker_settings()
+        if not settings.enabled:
+            from promptctl.execute import llm
+
+            llm.start_prewarm()
+            return
+        from promptctl.execute.workers.client import WorkerClient, workers_for
+
+        self._workers = asyncio.ensure_future(
+            WorkerClient.open(settings, demand=workers_for(unique, settings), warn=self._warn)
+        )
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    async def _worker_client(self) -> WorkerClient | None:
+        if self._workers is None:
             return None
-        pool = WorkerPool(k, self.options.concurrency, self.options.policy)
-        try:
-            pool.start()
-        except Exception:
-            pool.close()
-            return None  # cannot start processes here: the in-process path still works
-        return pool
+        client = await asyncio.shield(self._workers)
+        if client is not None and not self.worker_pids:
+            self.worker_pids = client.pids
+        return client
+
+    def _close_workers(self) -> None:
+        task, self._workers = self._workers, None
+        if task is None:
+            return
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled() and task.exception() is None:
+            client = task.result()
+            if client is not None:
+                client.close()
+
+    async def _ensure_litellm(self) -> None:
+        """Import litellm here (off the event loop: a SIGTERM can still cancel the run meanwhile)."""
+        if not self._litellm_ready:
+            from promptctl.execute import llm
+
+            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            self._litellm_ready = True
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -221,11 +258,8 @@ class Runner:
 
     # -- live calls -----------------------------------------------------------------------------
     async def _run_live(self, live: dict[str, list[Row]]) -> None:
-        from promptctl.execute import llm
-
-        if self.pool is None:
-            # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+        if self._workers is None:
+            await self._ensure_litellm()
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
         for group in live.values():
             queue.put_nowait(group)
@@ -289,23 +323,20 @@ class Runner:
 
     async def _call(self, req: ModelRequest) -> ModelResponse:
         from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
-        from promptctl.execute.pool import PoolUnavailable
+        from promptctl.execute.workers.service import WorkersUnavailable
 
         assert self._sem is not None
         async with self._sem:
-            pool = self.pool
-            if pool is None:
-                resp = await llm.complete(req, self.options.policy)
-            else:
+            resp: ModelResponse | None = None
+            client = await self._worker_client()
+            if client is not None:
                 try:
-                    resp = await pool.complete(req)
-                except PoolUnavailable:
-                    # Every worker died: finish the run in this process (importing litellm here,
-                    # off the event loop, once).
-                    pool.close()
-                    self.pool = None
-                    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
-                    resp = await llm.complete(req, self.options.policy)
+                    resp = await client.complete(req, self.options.policy)
+                except WorkersUnavailable:
+                    resp = None  # said once through the client's warning: made here instead
+            if resp is None:
+                await self._ensure_litellm()
+                resp = await llm.complete(req, self.options.policy)
         self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:

@@ -54,6 +54,8 @@ class RunOutcome:
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. why calls ran in-process, not in workers
+    worker_pids: list[int] = field(default_factory=list)  # the warm model workers the run used
 
 
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
@@ -193,6 +195,8 @@ def run_tests(
         interrupted=interrupted,
         elapsed_s=runner.elapsed,
         notes=notes,
+        warnings=list(runner.warnings),
+        worker_pids=list(runner.worker_pids),
     )
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()
