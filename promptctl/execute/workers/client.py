@@ -164,7 +164,7 @@ class WorkerClient:
         link = _Link(index, path, reader, writer)
         link.hello = asyncio.get_running_loop().create_future()
         link.task = asyncio.ensure_future(self._read(link))
-        link.send({"op": "hello", "v": VERSION, "key": key})
+        link.send({"op": "hello", "v": VERSION, "key": key, "idle_timeout": self.settings.idle_timeout})
         try:
             hello = await asyncio.wait_for(asyncio.shield(link.hello), HELLO_TIMEOUT_S)
         except (asyncio.TimeoutError, ConnectionError, ProtocolError):

@@ -7,7 +7,8 @@ those checks being right.
 A frame is a 4-byte big-endian length and a UTF-8 JSON object with an ``op``:
 
 client → worker
-    ``hello`` {v, key}: who we are; the worker answers ``hello`` {v, key, pid, index, ready}
+    ``hello`` {v, key, idle_timeout}: who we are, and how long the worker should now wait when
+    idle; the worker answers ``hello`` {v, key, pid, index, ready}
     ``call`` {id, req, policy, env, share, stream}: one ``llm.complete``; ``env`` holds the key
     variables the request's targets may need, read from the caller's environment (the worker's own
     environment has none); ``share``: how many workers this run spreads over (each takes that

@@ -138,9 +138,8 @@ class Server:
             conn.send({"op": "ready"})
 
     async def _watch_idle(self) -> None:
-        tick = max(0.05, min(1.0, self.idle_timeout / 4))
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(max(0.05, min(1.0, self.idle_timeout / 4)))
             if not self.conns and time.monotonic() - self.last_active >= self.idle_timeout:
                 self.stop(f"idle for {self.idle_timeout:g} s")
                 return
@@ -182,6 +181,9 @@ class Server:
             conn.run = True
             self.last_active = time.monotonic()
         if op == "hello":
+            idle = msg.get("idle_timeout")
+            if isinstance(idle, (int, float)) and idle > 0:
+                self.idle_timeout = float(idle)  # the latest run's setting holds from now on
             conn.send(
                 {
                     "op": "hello",
