@@ -15,6 +15,7 @@ from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
     from promptctl.records.record import Record
+    from promptctl.records.run_record import TestOutcome
     from promptctl.suite.project import Project
 
 STATE: dict[str, Any] = {"debug": bool(os.environ.get("PROMPTCTL_DEBUG"))}
@@ -83,9 +84,15 @@ def print_record(
     *,
     root: Path | None = None,
     messages: dict[str, list[dict[str, Any]]] | None = None,
+    outcome: TestOutcome | None = None,
 ) -> None:
+    """``record`` in ``fmt``. ``outcome``: the run that just wrote it, whose rows are on disk
+    only (a streamed run): the table comes from what it kept, other formats read the file."""
     from promptctl.report import as_json, formatting, text
     from promptctl.report.formats import render_record
+
+    if outcome is not None and (fmt != "table" or output is not None):
+        record = outcome.full_record()
 
     if fmt == "html":
         from promptctl.cli.html_pages import record_page
@@ -96,7 +103,7 @@ def print_record(
         emit(render_record(record, fmt), output)
         return
     if verbose:
-        us = text.units(record)
+        us = outcome.units() if outcome is not None else text.units(record)
         table(
             ["STATUS", "PROMPT", "CASE", "MODEL", "PASS", "SCORE"],
             [
@@ -111,7 +118,7 @@ def print_record(
                 for u in us
             ],
         )
-    fails = text.failures(record)
+    fails = text.failures_of(outcome.attention) if outcome is not None else text.failures(record)
     if fails:
         table(
             ["PROMPT", "CASE", "MODEL", "ASSERTION", "REASON", "OUTPUT"],

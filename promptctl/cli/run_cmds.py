@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,10 @@ from promptctl.cli.common import (
 )
 from promptctl.cli.output import echo, print_json, table
 from promptctl.errors import ExecutionError, UsageError
+
+if TYPE_CHECKING:
+    from promptctl.run.suite_run import TestOptions
+    from promptctl.suite.project import Project
 
 
 def register(app: typer.Typer) -> None:
@@ -138,7 +142,6 @@ def test(
     label: LabelOpt = None,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
-    from promptctl.records.run_record import exit_code_for, run_and_record
     from promptctl.run.plan import parse_shard
     from promptctl.run.suite_run import TestOptions
     from promptctl.run.suite_run import dry_run as plan_only
@@ -160,6 +163,9 @@ def test(
         offline=offline,
         record=record,
         max_cost=max_cost,
+        # Rows stream to the record as they finish; only the HTML page wants them all in memory
+        # (with their rendered messages).
+        keep_results=fmt == "html",
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys
@@ -187,6 +193,20 @@ def test(
             )
         )
         return
+    raise typer.Exit(_run_and_print(project, opts, fmt, output, verbose, fail_under))
+
+
+def _run_and_print(
+    project: Project,
+    opts: TestOptions,
+    fmt: str,
+    output: Path | None,
+    verbose: bool,
+    fail_under: float | None,
+) -> int:
+    """One run of the suite, its report printed; the exit code."""
+    from promptctl.records.run_record import exit_code_for, run_and_record
+
     progress = _Progress(enabled=fmt == "table" or output is not None)
     try:
         outcome = run_and_record(
@@ -202,14 +222,14 @@ def test(
     for warning in run.warnings:
         echo(f"warning: {warning}", err=True)
     messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
-    print_record(outcome.record, fmt, output, verbose, root=project.root, messages=messages)
+    print_record(outcome.record, fmt, output, verbose, root=project.root, messages=messages, outcome=outcome)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
-    if not run.results:
+    if not run.rows_planned:
         echo("no cases selected", err=True)
     if outcome.summary.get("pending"):
         echo("outputs wait for a human verdict: run `promptctl review`", err=True)
-    raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+    return exit_code_for(outcome.summary, fail_under)
 
 
 # -- run ----------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """``promptctl test`` as a library call: run the suite (``run.suite_run``) and write its record.
 
 Every run writes a record, an interrupted one too (marked incomplete, with every finished row).
+Rows go to the record as they finish (``records.stream``): with ``keep_results=False`` (the CLI)
+nothing of a finished row stays in memory but what the summary and the failure table need.
 The CLI, ``compare`` (which runs whatever revision has no record yet), tests and benchmarks call
 :func:`run_and_record`.
 """
@@ -9,11 +11,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
-from promptctl.records.record import Record, latest_record, new_record, write_record
+from promptctl.records.record import Record, latest_record, new_record, read_record
+from promptctl.records.stream import RecordStream
+from promptctl.records.summary import SummaryBuilder, unit_rows
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
 from promptctl.run.suite_run import RunOutcome, TestOptions, run_tests
@@ -29,10 +34,23 @@ class TestOutcome:
     record: Record
     run: RunOutcome
     record_path: str | None = None
+    # The rows that did not pass (failing assertions only, output cut): the terminal's table.
+    attention: list[dict[str, Any]] = field(default_factory=list)
+    tally: SummaryBuilder | None = None  # the stream's: units() without the rows
 
     @property
     def summary(self) -> dict[str, Any]:
         return self.record.summary
+
+    def units(self) -> list[dict[str, Any]]:
+        """One entry per case x model with its outcome (``test -v``)."""
+        return self.tally.unit_rows() if self.tally is not None else unit_rows(self.record.rows)
+
+    def full_record(self) -> Record:
+        """The record with every row: as held (``keep_results``) or read back from its file."""
+        if self.record.rows or self.record_path is None or not self.run.finished:
+            return self.record
+        return read_record(Path(self.record_path))
 
 
 def run_and_record(
@@ -58,8 +76,19 @@ def run_and_record(
         config=project.config.public_dict(),
         ref=project.ref,
     )
-    run = run_tests(project, opts, on_plan=on_plan, on_result=on_result)
-    record = provenance.result()
+    stream = RecordStream(project.root if opts.write_record else None)
+
+    def finished(result: RowResult) -> None:
+        stream.add(result.row.index, row_to_dict(result))
+        if on_result is not None:
+            on_result(result)
+
+    try:
+        run = run_tests(project, opts, on_plan=on_plan, on_result=finished)
+        record = provenance.result()
+    except BaseException:
+        stream.discard()
+        raise
     record.selection = {
         "paths": opts.paths,
         "keywords": opts.keywords,
@@ -71,7 +100,9 @@ def run_and_record(
         "rows": run.rows_planned,
     }
     record.rows = [row_to_dict(r) for r in run.results]
-    record.complete = not run.interrupted and len(run.results) == run.rows_planned
+    summary = stream.summary()
+    record.preset_summary(summary)
+    record.complete = not run.interrupted and run.finished == run.rows_planned
     record.interrupted = run.interrupted
     st = run.stats
     record.stats = {
@@ -83,12 +114,12 @@ def run_and_record(
         "spent": st.spent,
         "elapsed_s": run.elapsed_s,
     }
-    outcome = TestOutcome(record=record, run=run)
+    outcome = TestOutcome(record=record, run=run, attention=stream.attention, tally=stream.builder)
     if opts.write_record:
-        outcome.record_path = str(write_record(project.root, record))
+        outcome.record_path = str(stream.finish(project.root, record))
     if run.interrupted:
         raise Interrupted(
-            f"interrupted: {len(run.results)} of {run.rows_planned} rows finished and were kept "
+            f"interrupted: {run.finished} of {run.rows_planned} rows finished and were kept "
             f"(record {outcome.record_path}); run the same command again to finish the rest"
         )
     return outcome

@@ -3,10 +3,11 @@ a comparison's rows and totals (a diff: ``report.diff_text``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from promptctl.records.record import Record
-from promptctl.records.summary import group_units, unit_outcome
+from promptctl.records.summary import unit_rows
 from promptctl.report.formatting import fmt_cost, fmt_ms, fmt_rate, ms, num, pct, usd
 
 
@@ -27,8 +28,13 @@ def summary_line(s: dict[str, Any]) -> str:
 
 def failures(record: Record) -> list[dict[str, Any]]:
     """One entry per failing or erroring row: what broke and why, for the terminal table."""
+    return failures_of(record.rows)
+
+
+def failures_of(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`failures` of rows (a streamed run keeps only those that did not pass)."""
     out = []
-    for r in record.rows:
+    for r in rows:
         if r["status"] not in ("fail", "error", "skipped", "pending"):
             continue
         bad = [a for a in r.get("asserts", []) if not a["passed"] or a.get("error")]
@@ -60,20 +66,8 @@ def _ident(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def units(record: Record) -> list[dict[str, Any]]:
-    out = []
-    for (case_key, model), samples in group_units(record.rows).items():
-        first = samples[0]
-        out.append(
-            {
-                "case_key": case_key,
-                "prompt": first["prompt"],
-                "case": first["case"],
-                "model": model,
-                "case_file": first.get("case_file"),
-                **unit_outcome(samples).to_dict(),
-            }
-        )
-    return out
+    """One entry per case x model: identity and outcome over its samples."""
+    return unit_rows(record.rows)
 
 
 # -- comparisons -----------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
-from promptctl.execute.workers.service import WorkerSettings, WorkersUnavailable, resolve_settings
+from promptctl.execute.workers.service import resolve_settings
+from promptctl.run.calls import LiveCalls
 from promptctl.run.plan import resolve_target
 from promptctl.suggest import suggest
 from promptctl.suite.project import Project
@@ -37,31 +38,18 @@ def run_once(
     req = ModelRequest(
         target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
     )
-    policy = RetryPolicy.from_config(cfg)
-    settings = resolve_settings(cfg.workers, cfg.worker_idle_timeout)
-    return asyncio.run(_call(req, policy, settings, on_token, on_warning or (lambda _m: None)))
+    calls = LiveCalls(resolve_settings(cfg.workers, cfg.worker_idle_timeout), RetryPolicy.from_config(cfg))
 
-
-async def _call(
-    req: ModelRequest,
-    policy: RetryPolicy,
-    settings: WorkerSettings,
-    on_token: Callable[[str], None] | None,
-    warn: Callable[[str], None],
-) -> ModelResponse:
-    from promptctl.execute import llm
-
-    if not settings.enabled:
-        return await llm.complete(req, policy, on_token=on_token)
-    from promptctl.execute.workers.client import WorkerClient
-
-    client = await WorkerClient.open(settings, demand=1, warn=warn)
-    if client is not None:
+    async def call() -> ModelResponse:
+        calls.start(1)
         try:
-            return await client.complete(req, policy, on_token=on_token)
-        except WorkersUnavailable:
-            pass  # the client said why; made here instead
+            return await calls.complete(req, on_token)
         finally:
-            client.close()
-    await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
-    return await llm.complete(req, policy, on_token=on_token)
+            calls.close()
+
+    try:
+        return asyncio.run(call())
+    finally:
+        for warning in calls.warnings:
+            if on_warning is not None:
+                on_warning(warning)

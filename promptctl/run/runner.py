@@ -33,16 +33,17 @@ from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprin
 from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.run.calls import LiveCalls
 from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
-    from promptctl.execute.workers.client import WorkerClient
     from promptctl.execute.workers.service import WorkerSettings
 
 
 RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
+LOOKUP_CHUNK = 2000  # rows looked up (recordings, cache) and validated at a time
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Runner:
         on_result: Callable[[RowResult], None] | None = None,
         embeddings: EmbeddingRecordings | None = None,
         validation_extra: dict[str, Any] | None = None,
+        keep_results: bool = True,
     ) -> None:
         self.config = config
         self.validation_extra = dict(validation_extra or {})  # e.g. the review files, for `human`
@@ -116,44 +118,62 @@ class Runner:
         self.writer = writer
         self.on_result = on_result
         self.embeddings = embeddings
+        # False: finished rows go only to on_result (which writes them down), so a run's memory does
+        # not grow with its rows; `finished` still counts them.
+        self.keep_results = keep_results
         self.results: list[RowResult] = []
+        self.finished = 0
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
         self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
-        self._workers: asyncio.Future[WorkerClient | None] | None = None
-        self._litellm_ready = False
-        self.warnings: list[str] = []  # once each: why calls ran in this process after all
-        self.worker_pids: list[int] = []  # the warm workers this run used
+        self.calls = LiveCalls(self.worker_settings(), options.policy)
         self.elapsed: float | None = None  # wall seconds of the last run_rows
 
     # -- public ---------------------------------------------------------------------------------
-    async def run(self, rows: list[Row]) -> list[RowResult]:
+    async def run(self, rows: list[Row], *, consume: bool = False) -> list[RowResult]:
+        """Answer every row. Rows are looked up (recordings, cache) and those answered validated
+        :data:`LOOKUP_CHUNK` at a time, then the live calls run. ``consume``: the caller hands the
+        list over; rows leave it as they are looked up and are released as they finish, so memory
+        falls as the run goes on."""
         self._sem = asyncio.Semaphore(max(1, self.options.concurrency))
+        self._stale = set()
         live: dict[str, list[Row]] = {}
-        answered: list[tuple[Row, ModelResponse]] = []
         if self.embeddings is not None and self.options.use_recordings and not self.options.record:
             # read (and check) now: a broken recording is a located input error, not a row's error
             for case_file in {r.case.file for r in rows if any(a.type == "similar" for a in r.case.asserts)}:
                 self.embeddings.preload(case_file)
-        pending = self._lookup_offline_sources(rows, answered)
-        for row in pending:
-            live.setdefault(row.fingerprint, []).append(row)
-        if live and not self.options.offline:
-            self._open_workers(len(live))
+        total, seen = len(rows), 0
         try:
-            for row, resp in answered:
-                await self._finish(row, resp)
+            while seen < total:
+                if consume:
+                    chunk = rows[:LOOKUP_CHUNK]
+                    del rows[:LOOKUP_CHUNK]
+                else:
+                    chunk = rows[seen : seen + LOOKUP_CHUNK]
+                seen += len(chunk)
+                answered: list[tuple[Row, ModelResponse]] = []
+                for row in self._lookup_offline_sources(chunk, answered):
+                    live.setdefault(row.fingerprint, []).append(row)
+                del chunk
+                if live and not self.calls.started and not self.options.offline:
+                    # as soon as a live call is known (their start overlaps the rest), for as many
+                    # calls as the rows looked up so far suggest
+                    self.calls.start(len(live) + (total - seen) * len(live) // seen)
+                answered.reverse()
+                while answered:
+                    row, resp = answered.pop()
+                    await self._finish(row, resp)
             if live:
                 if self.options.offline:
-                    for group in live.values():
-                        for row in group:
+                    while live:
+                        for row in live.popitem()[1]:
                             await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
         finally:
-            self._close_workers()  # also on Ctrl-C/SIGTERM: the workers cancel our in-flight calls
+            self.calls.close()  # also on Ctrl-C/SIGTERM: the workers cancel our in-flight calls
         if self.cache is not None:
             self.cache.flush()
         return self.results
@@ -164,52 +184,15 @@ class Runner:
         cfg = self.config
         return resolve_settings(cfg.workers, cfg.worker_idle_timeout, self.options.workers)
 
-    def _open_workers(self, unique: int) -> None:
-        """Connect to the warm workers (starting the missing ones) in the background, so it
-        overlaps validating the rows already answered; without workers, start litellm's import
-        in the background instead."""
-        settings = self.worker_settings()
-        if not settings.enabled:
-            from promptctl.execute import llm
+    @property
+    def warnings(self) -> list[str]:
+        """Once each: why calls ran in this process after all (no usable worker ...)."""
+        return self.calls.warnings
 
-            llm.start_prewarm()
-            return
-        from promptctl.execute.workers.client import WorkerClient, workers_for
-
-        self._workers = asyncio.ensure_future(
-            WorkerClient.open(settings, demand=workers_for(unique, settings), warn=self._warn)
-        )
-
-    def _warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
-
-    async def _worker_client(self) -> WorkerClient | None:
-        if self._workers is None:
-            return None
-        client = await asyncio.shield(self._workers)
-        if client is not None and not self.worker_pids:
-            self.worker_pids = client.pids
-        return client
-
-    def _close_workers(self) -> None:
-        task, self._workers = self._workers, None
-        if task is None:
-            return
-        if not task.done():
-            task.cancel()
-        elif not task.cancelled() and task.exception() is None:
-            client = task.result()
-            if client is not None:
-                client.close()
-
-    async def _ensure_litellm(self) -> None:
-        """Import litellm here (off the event loop: a SIGTERM can still cancel the run meanwhile)."""
-        if not self._litellm_ready:
-            from promptctl.execute import llm
-
-            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
-            self._litellm_ready = True
+    @property
+    def worker_pids(self) -> list[int]:
+        """The warm model workers this run used."""
+        return self.calls.worker_pids
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -217,7 +200,6 @@ class Runner:
     ) -> list[Row]:
         """Recordings first, then the cache (one batched query); returns rows still unanswered."""
         rest: list[Row] = []
-        self._stale = set()
         for row in rows:
             if self.recordings is not None and self.options.use_recordings and not self.options.record:
                 state, resp = self.recordings.lookup(
@@ -258,10 +240,12 @@ class Runner:
 
     # -- live calls -----------------------------------------------------------------------------
     async def _run_live(self, live: dict[str, list[Row]]) -> None:
-        if self._workers is None:
-            await self._ensure_litellm()
+        if self.calls.in_process:
+            await self.calls.ensure_litellm()
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
-        for group in live.values():
+        n = min(max(1, self.options.concurrency), len(live))
+        for fp in list(live):  # the queue alone holds them now: each group is freed once finished
+            group = live.pop(fp)
             queue.put_nowait(group)
             self.stats.deduplicated += len(group) - 1
 
@@ -285,7 +269,6 @@ class Runner:
                         self.cache.put(first.fingerprint, resp, model=first.target.model)
                 await self._finish_despite_cancel(group, resp)
 
-        n = min(max(1, self.options.concurrency), len(live))
         workers = [asyncio.ensure_future(worker()) for _ in range(n)]
         try:
             await asyncio.gather(*workers)
@@ -322,21 +305,9 @@ class Runner:
         return cap is not None and self.stats.spent >= cap
 
     async def _call(self, req: ModelRequest) -> ModelResponse:
-        from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
-        from promptctl.execute.workers.service import WorkersUnavailable
-
         assert self._sem is not None
         async with self._sem:
-            resp: ModelResponse | None = None
-            client = await self._worker_client()
-            if client is not None:
-                try:
-                    resp = await client.complete(req, self.options.policy)
-                except WorkersUnavailable:
-                    resp = None  # said once through the client's warning: made here instead
-            if resp is None:
-                await self._ensure_litellm()
-                resp = await llm.complete(req, self.options.policy)
+            resp = await self.calls.complete(req)
         self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:
@@ -460,7 +431,9 @@ class Runner:
         status = row_status(resp, asserts)
         score = case_score(asserts) if status in ("pass", "fail") else None
         result = RowResult(row, resp, asserts, status, score)
-        self.results.append(result)
+        self.finished += 1
+        if self.keep_results:
+            self.results.append(result)
         if self.writer is not None and self.options.record:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:
@@ -482,9 +455,10 @@ class Runner:
         return replace(resp, error=f"{resp.error}; {hint}")
 
 
-def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
+def run_rows(runner: Runner, rows: list[Row], *, consume: bool = False) -> list[RowResult]:
     """Run in a fresh event loop. On Ctrl-C the loop cancels the run and KeyboardInterrupt
-    propagates; ``runner.results`` still holds every finished row."""
+    propagates; ``runner.results`` still holds every finished row (with ``keep_results``; either
+    way each went to ``on_result``). ``consume``: see :meth:`Runner.run`."""
     started = time.monotonic()
 
     async def main() -> list[RowResult]:
@@ -492,7 +466,7 @@ def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
         if task is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await runner.run(rows)
+        return await runner.run(rows, consume=consume)
 
     try:
         return asyncio.run(main())

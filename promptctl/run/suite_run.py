@@ -37,18 +37,23 @@ class TestOptions:
     record: bool = False
     max_cost: float | None = None
     write_record: bool = True
+    # False: finished rows go only to on_result (the record's stream) and the outcome's `results`
+    # stay empty: a run's memory does not grow with its rows (the CLI's `test`).
+    keep_results: bool = True
     # --last-failed: the case keys that failed or errored last time (the caller reads its record).
     previous_failures: set[str] | None = None
 
 
 @dataclass
 class RunOutcome:
-    """What a run of the suite produced. ``results`` are in plan order; when ``interrupted`` they
-    are the rows that finished before Ctrl-C / SIGTERM."""
+    """What a run of the suite produced. ``results`` are in plan order (empty unless
+    ``keep_results``); when ``interrupted`` they are the rows that finished before Ctrl-C /
+    SIGTERM. ``finished`` counts them either way."""
 
     results: list[RowResult]
     stats: RunStats
     rows_planned: int
+    finished: int = 0
     interrupted: bool = False
     elapsed_s: float | None = None
     recordings_written: list[str] = field(default_factory=list)
@@ -161,6 +166,7 @@ def _runner(project: Project, opts: TestOptions, on_result: Callable[[RowResult]
         on_result=on_result,
         embeddings=embeddings,
         validation_extra={"reviews": ReviewBook(project.source, cases_dir=cfg.cases_dir)},
+        keep_results=opts.keep_results,
     )
 
 
@@ -184,14 +190,16 @@ def run_tests(
     if opts.record and runner.writer is not None:
         _prune_recordings(suite, rows, runner, opts)
     interrupted = False
+    planned = len(rows)
     try:
-        run_rows(runner, rows)
+        run_rows(runner, rows, consume=not opts.keep_results)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
     outcome = RunOutcome(
         results=sorted(runner.results, key=lambda r: r.row.index),
         stats=runner.stats,
-        rows_planned=len(rows),
+        rows_planned=planned,
+        finished=runner.finished,
         interrupted=interrupted,
         elapsed_s=runner.elapsed,
         notes=notes,

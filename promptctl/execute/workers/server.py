@@ -174,6 +174,7 @@ class Server:
                 writer.close()
             if not self.conns:
                 _forget_sdk_clients()
+                _release_memory()
 
     def _handle(self, conn: _Conn, msg: dict[str, Any]) -> None:
         op = msg["op"]
@@ -290,6 +291,18 @@ def _forget_sdk_clients() -> None:
                 cache._remove_key(name)  # type: ignore[union-attr]
 
 
+def _release_memory() -> None:
+    """Between runs: collect cycles (litellm's response objects are full of them) and hand freed
+    heap pages back to the system, so an idle worker holds what litellm needs, not its peak."""
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def main(argv: list[str]) -> None:
     """``<dir> <key> <index> <idle seconds>``: serve until idle, stopped or signalled."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a run's Ctrl-C is the run's business
@@ -317,7 +330,9 @@ def main(argv: list[str]) -> None:
     sock.setblocking(False)
     code = 0
     try:
-        asyncio.run(Server(key, index, idle).serve(sock))
+        # Not asyncio.run: its shutdown waits for the default executor, where litellm's import
+        # may still be running (seconds on a busy machine); a stop must not wait for it.
+        asyncio.new_event_loop().run_until_complete(Server(key, index, idle).serve(sock))
     except BaseException:
         code = 1
     finally:
