@@ -140,6 +140,13 @@ def test(
     ] = None,
     ref: RefOpt = None,
     label: LabelOpt = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Then rerun, on every saved change, the cases whose rendered request (or checks) changed.",
+        ),
+    ] = False,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
     from promptctl.run.plan import parse_shard
@@ -148,6 +155,8 @@ def test(
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
+    if watch and (ref is not None or label is not None or dry_run):
+        raise UsageError("--watch reruns on changes in the worktree: not with --ref, --label or --dry-run")
     project = current_project(ref, label)
     opts = TestOptions(
         paths=paths or [],
@@ -193,6 +202,12 @@ def test(
             )
         )
         return
+    if watch:
+        from promptctl.cli.watching import watch_tests
+
+        raise typer.Exit(
+            watch_tests(project, opts, lambda p, o: _run_and_print(p, o, fmt, output, verbose, fail_under))
+        )
     raise typer.Exit(_run_and_print(project, opts, fmt, output, verbose, fail_under))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from promptctl.execute.workers.protocol import ProtocolError, peer_uid, recv_frame, send_frame
 from promptctl.execute.workers.service import WorkersUnavailable, service_key, worker_dir
 
-__all__ = ["WorkersUnavailable", "stop_workers", "worker_statuses"]
+__all__ = ["WorkersUnavailable", "hold_workers", "stop_workers", "worker_statuses"]
 
 ASK_TIMEOUT_S = 3.0
 
@@ -130,3 +130,30 @@ def stop_workers(wait_s: float = 5.0) -> tuple[Path, list[dict[str, Any]]]:
             time.sleep(0.02)
         entry["stopped"] = _gone(pid)
     return directory, out
+
+
+def hold_workers(idle_timeout: float) -> list[socket.socket]:
+    """Open a connection to every worker this process would use and say hello: a worker with a
+    run connected never exits for idleness (``promptctl test --watch`` keeps them warm between
+    changes). Close the sockets to let go."""
+    from promptctl.execute.workers.protocol import VERSION
+
+    directory = worker_dir(create=False)
+    if not directory.is_dir():
+        return []
+    key = service_key()
+    held: list[socket.socket] = []
+    for path in sorted(directory.glob(f"w-{key}-*.sock")):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(ASK_TIMEOUT_S)
+            sock.connect(str(path))
+            uid = peer_uid(sock)
+            if uid is not None and uid != os.getuid():
+                raise PermissionError(path)
+            send_frame(sock, {"op": "hello", "v": VERSION, "key": key, "idle_timeout": idle_timeout})
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+    return held
