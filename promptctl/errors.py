@@ -14,6 +14,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_EXECUTION = 3
+EXIT_NO_CASES = 5  # as pytest's "no tests collected": a selection typo must not pass CI
 EXIT_INTERRUPTED = 130
 
 
@@ -83,6 +84,19 @@ class ExecutionError(PromptctlError):
 
 class GitError(PromptctlError):
     """A git operation failed or a ref does not exist (exit 2: it is the user's input that is wrong)."""
+
+
+class RemoteRejected(GitError):
+    """A remote refused an update that is not a fast-forward (someone pushed first). Nothing the
+    user typed is wrong, so not a usage error (exit 3): pull, then push again."""
+
+    exit_code = EXIT_EXECUTION
+
+
+class NothingSelected(PromptctlError):
+    """The selection (paths, -k, --tag, --shard, ...) matched no case (exit 5)."""
+
+    exit_code = EXIT_NO_CASES
 
 
 class Interrupted(PromptctlError):

@@ -1,5 +1,10 @@
 """``promptctl init``: a starter project. Never overwrites a file; .gitignore only gains lines.
 
+It writes the JSON Schemas into the project (``schemas/promptctl/``, tracked), so the
+``$schema`` lines of the files it writes point at files every clone has; a sample prompt, its
+case and a recording of its output (replayed by the first ``promptctl test``: no key, no
+network), only into an empty prompts folder; and ``promptctl.yaml`` and the CI workflow.
+
 The CI workflow it writes installs exactly the promptctl installed here (:func:`install_source`):
 a release by its exact version, or a git URL at the installed commit (PEP 610 ``direct_url.json``).
 When that cannot be told (an editable or local install, a local version), the workflow is still
@@ -11,23 +16,30 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata, resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from promptctl.atomic import write_text_atomic
 
 WORKFLOW = ".github/workflows/promptctl.yml"
-# (path in the new project, template file under promptctl/templates/init/)
-FILES = [
-    ("promptctl.yaml", "promptctl.yaml"),
-    ("prompts/summarize.yaml", "summarize.yaml"),
-    ("cases/summarize.yaml", "summarize.cases.yaml"),
-    (WORKFLOW, "workflow.yml"),
+CONFIG = "promptctl.yaml"
+# The schemas, copied from the package into the project (a tracked folder: editors on a fresh
+# clone find them; `.promptctl/` is git-ignored).
+SCHEMA_DIR = "schemas/promptctl"
+SCHEMAS = ("config", "prompt", "cases")
+# The sample: (template under promptctl/templates/init/, folder, file name, schema or None).
+SAMPLE = [
+    ("summarize.yaml", "prompts", "summarize.yaml", "prompt"),
+    ("summarize.cases.yaml", "cases", "summarize.yaml", "cases"),
+    ("summarize.recording.yaml", "recordings", "summarize.yaml", None),
 ]
+SAMPLE_MODEL = "gpt-4o-mini"  # the model the sample recording was made for (the config's default)
+_SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=\S*\n", re.MULTILINE)
 GITIGNORE_LINES = [
     "# promptctl: local cache and run records (records are shared via git notes)",
     ".promptctl/",
@@ -47,6 +59,45 @@ _RELEASE = re.compile(r"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?$")
 def template_text(name: str) -> str:
     # One joinpath argument: Python 3.10's Traversable takes a single child.
     return resources.files("promptctl").joinpath(f"templates/init/{name}").read_text("utf-8")
+
+
+def schema_text(name: str) -> str:
+    """The JSON Schema of ``name`` (config, prompt, cases) as this promptctl ships it."""
+    return resources.files("promptctl").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+
+
+def with_schema_line(text: str, rel: str, schema: str) -> str:
+    """``text`` starting with the editor line for ``schema``, relative to the file at ``rel``
+    (the YAML language server resolves it from the file's own folder)."""
+    target = posixpath.relpath(f"{SCHEMA_DIR}/{schema}.schema.json", posixpath.dirname(rel) or ".")
+    if not target.startswith("."):
+        target = "./" + target
+    return f"# yaml-language-server: $schema={target}\n" + _SCHEMA_LINE.sub("", text, count=1)
+
+
+def _folders(root: Path) -> tuple[str, str]:
+    """The prompts and cases folders: an existing promptctl.yaml's, else the defaults."""
+    import yaml
+
+    dirs = {"prompts_dir": "prompts", "cases_dir": "cases"}
+    try:
+        data = yaml.safe_load((root / CONFIG).read_text("utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        data = None
+    if isinstance(data, dict):
+        for key in dirs:
+            value = data.get(key)
+            if isinstance(value, str) and value.strip() and ".." not in PurePosixPath(value).parts:
+                dirs[key] = value.strip().strip("/")
+    return dirs["prompts_dir"], dirs["cases_dir"]
+
+
+def _has_files(folder: Path) -> bool:
+    """Whether ``folder`` holds anything but hidden entries (``.gitkeep``)."""
+    try:
+        return any(not e.name.startswith(".") for e in folder.iterdir())
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -210,35 +261,90 @@ def workflow_text(source: InstallSource) -> tuple[str, int]:
     return "".join(lines), hits[0] + 1
 
 
-def scaffold(root: Path, source: InstallSource | None = None) -> list[tuple[str, str]]:
-    """Create the starter files under ``root``; returns (action, message) for each file considered,
-    plus ``pinned`` / ``todo`` for what the workflow installs. ``source`` defaults to
-    :func:`install_source`."""
-    actions: list[tuple[str, str]] = []
-    for rel, tpl in FILES:
-        target = root / rel
-        if target.exists():
-            actions.append(("exists", rel))
-            continue
-        if rel != WORKFLOW:
-            write_text_atomic(target, template_text(tpl))
-            actions.append(("created", rel))
-            continue
-        source = source or install_source()
-        text, line = workflow_text(source)
-        write_text_atomic(target, text)
-        actions.append(("created", rel))
-        if source.requirement is not None:
-            actions.append(("pinned", f"{rel}: CI installs {source.requirement}"))
+def _write_new(root: Path, rel: str, text: str, actions: list[tuple[str, str]]) -> bool:
+    if (root / rel).exists():
+        actions.append(("exists", rel))
+        return False
+    write_text_atomic(root / rel, text)
+    actions.append(("created", rel))
+    return True
+
+
+def _schemas(root: Path, actions: list[tuple[str, str]]) -> None:
+    from promptctl.version import __version__
+
+    for name in SCHEMAS:
+        rel = f"{SCHEMA_DIR}/{name}.schema.json"
+        text = schema_text(name)
+        try:
+            current = (root / rel).read_text("utf-8")
+        except OSError:
+            current = None
+        if current is None or current == text:
+            _write_new(root, rel, text, actions)
         else:
             actions.append(
                 (
-                    "todo",
-                    f"{rel}:{line}: set {REQUIREMENT_KEY} to the exact promptctl CI must install "
-                    f'(e.g. "{PUBLISHED_NAME}==X.Y.Z" or "{PUBLISHED_NAME} @ git+https://…@COMMIT"); '
-                    f"the job fails until then. Found: {source.detail}.",
+                    "outdated",
+                    f"{rel}: differs from the schema of promptctl {__version__} (editors may flag "
+                    "valid keys); delete it and run `promptctl init` again to refresh it",
                 )
             )
+
+
+def _sample(root: Path, actions: list[tuple[str, str]]) -> None:
+    prompts_dir, cases_dir = _folders(root)
+    if _has_files(root / prompts_dir):
+        actions.append(
+            (
+                "skipped",
+                f"{prompts_dir}/summarize.yaml: {prompts_dir}/ already holds files; the sample prompt, "
+                "its case and recording are only added to an empty folder",
+            )
+        )
+        return
+    folders = {"prompts": prompts_dir, "cases": cases_dir, "recordings": f"{cases_dir}/__recordings__"}
+    for tpl, folder, name, schema in SAMPLE:
+        rel = f"{folders[folder]}/{name}"
+        text = template_text(tpl)
+        if schema is not None:
+            text = with_schema_line(text, rel, schema)
+        else:  # the recording names its case file
+            text = text.replace("cases/summarize.yaml", f"{cases_dir}/summarize.yaml")
+        _write_new(root, rel, text, actions)
+
+
+def _workflow(root: Path, source: InstallSource | None, actions: list[tuple[str, str]]) -> None:
+    rel = WORKFLOW
+    if (root / rel).exists():
+        actions.append(("exists", rel))
+        return
+    source = source or install_source()
+    text, line = workflow_text(source)
+    write_text_atomic(root / rel, text)
+    actions.append(("created", rel))
+    if source.requirement is not None:
+        actions.append(("pinned", f"{rel}: CI installs {source.requirement}"))
+    else:
+        actions.append(
+            (
+                "todo",
+                f"{rel}:{line}: set {REQUIREMENT_KEY} to the exact promptctl CI must install "
+                f'(e.g. "{PUBLISHED_NAME}==X.Y.Z" or "{PUBLISHED_NAME} @ git+https://…@COMMIT"); '
+                f"the job fails until then. Found: {source.detail}.",
+            )
+        )
+
+
+def scaffold(root: Path, source: InstallSource | None = None) -> list[tuple[str, str]]:
+    """Create the starter files under ``root``; returns (action, message) for each file considered
+    (``created``, ``exists``, ``skipped``, ``outdated``), plus ``pinned`` / ``todo`` for what the
+    workflow installs. ``source`` defaults to :func:`install_source`."""
+    actions: list[tuple[str, str]] = []
+    _write_new(root, CONFIG, with_schema_line(template_text("promptctl.yaml"), CONFIG, "config"), actions)
+    _schemas(root, actions)
+    _sample(root, actions)
+    _workflow(root, source, actions)
     gi = root / ".gitignore"
     existing = gi.read_text("utf-8").splitlines() if gi.exists() else []
     missing = [line for line in GITIGNORE_LINES if line not in existing]
@@ -251,3 +357,31 @@ def scaffold(root: Path, source: InstallSource | None = None) -> list[tuple[str,
     else:
         actions.append(("exists", ".gitignore"))
     return actions
+
+
+def next_steps(actions: list[tuple[str, str]]) -> list[str]:
+    """What to do after ``init``: the first test, the loop of editing and recording, a key."""
+    created = [msg for act, msg in actions if act == "created"]
+    recording = next((m for m in created if m.endswith("__recordings__/summarize.yaml")), None)
+    prompt = next((m for m in created if m.endswith("summarize.yaml") and m != recording), None)
+    lines = ["next steps:"]
+    if recording is not None and prompt is not None:
+        lines += [
+            "  promptctl test            run the sample case: its output is replayed from",
+            f"                            {recording} (a hand-written sample: no key, no network)",
+            f"  then edit {prompt}: the recording no longer matches the request, so the",
+            "  next run calls the model, which needs a key:",
+        ]
+    else:
+        lines += [
+            "  promptctl lint            check your prompt and case files",
+            "  promptctl test            run your cases; a model call needs a key:",
+        ]
+    lines += [
+        "  export OPENAI_API_KEY=sk-...   for gpt-4o-mini, the default model (ANTHROPIC_API_KEY, ...",
+        "                            for other providers), or that line in .env (git-ignored)",
+        "  promptctl test --record   call the model and write its real outputs into",
+        "                            __recordings__/ next to the cases; commit them: CI and",
+        "                            reviewers replay them without a key",
+    ]
+    return lines

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     (  # the ground floor
         "promptctl.git",
         "promptctl.paths",
+        "promptctl.secrets",
         "promptctl.errors",
         "promptctl.atomic",
         "promptctl.jsonutil",

@@ -21,7 +21,7 @@ from promptctl.cli import (
     worker_cmds,
 )
 from promptctl.cli.common import STATE
-from promptctl.cli.output import echo, print_problems
+from promptctl.cli.output import SHOWN, echo, print_problems, visible
 from promptctl.errors import EXIT_INTERRUPTED, InputError, PromptctlError
 from promptctl.version import __version__
 
@@ -50,6 +50,7 @@ def _root(
     ] = False,
 ) -> None:
     STATE["debug"] = debug or bool(os.environ.get("PROMPTCTL_DEBUG"))
+    SHOWN.clear()
 
 
 for verbs in (
@@ -68,9 +69,20 @@ for verbs in (
 
 # -- entry point --------------------------------------------------------------------------------
 def _fail(message: str, code: int) -> NoReturn:
+    from promptctl.secrets import mask
+
     sys.stdout.flush()
-    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.stderr.write(visible(mask(message.rstrip("\n")), keep_lines=True) + "\n")
     sys.exit(code)
+
+
+def _print_traceback() -> None:
+    """``--debug``: the traceback of the error being handled, every key value in it masked."""
+    import traceback
+
+    from promptctl.secrets import mask
+
+    sys.stderr.write(mask(traceback.format_exc()))
 
 
 def app_main(argv: list[str] | None = None) -> None:
@@ -81,22 +93,25 @@ def app_main(argv: list[str] | None = None) -> None:
         rv = app(args=argv, prog_name="promptctl", standalone_mode=False)
     except PromptctlError as exc:
         if STATE["debug"]:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         if isinstance(exc, InputError):
             sys.stdout.flush()
             print_problems(exc.problems, err=True)
             n = sum(p.is_error for p in exc.problems)
-            more = "; run `promptctl lint` to see every problem" if exc.in_lint else ""
-            _fail(f"{n} error(s){more}", exc.exit_code)
+            _fail(f"{n} error(s) in input files", exc.exit_code)
         _fail(f"error: {exc.render()}", exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         _fail("interrupted", EXIT_INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        from promptctl.secrets import mask
+
+        shown = io.StringIO()
+        exc.show(file=shown)
+        sys.stderr.write(mask(shown.getvalue()))
         sys.exit(2 if exc.exit_code in (1, 2) else exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", EXIT_INTERRUPTED)
@@ -104,9 +119,7 @@ def app_main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as exc:  # a bug: say so, keep the traceback behind --debug
         if STATE["debug"]:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         _fail(
             f"internal error: {type(exc).__name__}: {exc}\n(this is a bug in promptctl; rerun with --debug "
             "for the traceback)",

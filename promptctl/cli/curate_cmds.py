@@ -151,7 +151,12 @@ def feedback_import(
         str | None, typer.Option("--prompt", help="Prompt of a new case file (else from the feedback).")
     ] = None,
     traces: Annotated[
-        Path | None, typer.Option("--traces", help="JSONL traces to look trace ids up in.")
+        Path | None,
+        typer.Option(
+            "--traces",
+            help="JSONL traces to look trace ids up in (default: the traces file the runtime API "
+            "writes, PROMPTCTL_TRACES or `traces:` in promptctl.yaml, when it exists).",
+        ),
     ] = None,
     branch: Annotated[
         str | None,
@@ -168,6 +173,11 @@ def feedback_import(
     from promptctl.curate.feedback_cases import import_feedback
 
     project = current_project()
+    if traces is None:
+        from promptctl.runtime.traces import configured_path
+
+        written = configured_path(None, project.config.traces, project.root)
+        traces = written if written is not None and written.is_file() else None
     result = import_feedback(
         project, file, str(file), _repo_path(project, to), traces=traces, prompt=prompt,
         branch=branch, dry_run=dry_run,

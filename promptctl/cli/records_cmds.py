@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from promptctl.cli.common import JsonOpt, current_project
+from promptctl.cli.common import JsonOpt, current_project, warn_skipped
 from promptctl.cli.output import echo, print_json
 
 
@@ -46,13 +46,15 @@ def cache_stats(as_json: JsonOpt = False) -> None:
 
 @cache_app.command("clear")
 def cache_clear() -> None:
-    """Delete every cached response."""
+    """Delete every cached response and everything else the cache folder holds."""
     from promptctl.execute.cache import ResponseCache
 
     c = ResponseCache.for_root(current_project().root)
     n = c.clear()
     c.close()
     echo(f"removed {n} cached responses")
+    for path in c.cleared_files:
+        echo(f"removed {path}")
 
 
 # -- records ------------------------------------------------------------------------------------
@@ -66,7 +68,10 @@ def records_push(remote: Annotated[str, typer.Argument(help="Git remote.")] = "o
     """Attach local records to their commits (refs/notes/promptctl) and push the notes."""
     from promptctl.records import notes
 
-    added, commits = notes.push(current_project().root, remote)
+    root = current_project().root
+    skipped: list[Any] = []
+    added, commits = notes.push(root, remote, skipped=skipped)
+    warn_skipped(root, skipped)
     echo(
         f"attached {added} new record(s) across {commits} commit(s); pushed refs/notes/promptctl to {remote}"
     )

@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
 
-from promptctl.cli.common import OutOpt, current_project, emit
+from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
@@ -21,6 +22,7 @@ BaseArg = Annotated[
     str | None,
     typer.Argument(help="Base revision (default: merge-base of HEAD with the default branch)."),
 ]
+CORRECTIONS = ("holm", "bh", "none")
 HeadArg = Annotated[str | None, typer.Argument(help="Head revision (default: the worktree).")]
 MaxBytesOpt = Annotated[
     int | None,
@@ -88,7 +90,10 @@ def compare(
     alpha: Annotated[
         float | None, typer.Option("--alpha", help="Gate false-alarm rate (config gate.alpha).")
     ] = None,
-    correction: Annotated[str | None, typer.Option("--correction", help="holm | bh | none.")] = None,
+    correction: Annotated[
+        str | None,
+        typer.Option("--correction", click_type=click.Choice(CORRECTIONS), help="holm | bh | none."),
+    ] = None,
     pass_rate_tolerance: Annotated[
         float | None,
         typer.Option("--pass-rate-tolerance", min=0, help="Allowed pass-rate drop (0.02 = 2 pt)."),
@@ -107,12 +112,20 @@ def compare(
         float | None,
         typer.Option("--suite-share", min=0, max=1, help="Part of alpha for the suite-wide test."),
     ] = None,
+    allow_removed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-removed",
+            help="Cases the base ran and the head did not only warn (config gate.removed: warn).",
+        ),
+    ] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="When a side must be run: recordings and cache only.")
     ] = False,
     rerun: Annotated[bool, typer.Option("--rerun", help="Run both sides even if records exist.")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
     max_bytes: MaxBytesOpt = None,
+    trust_ref_config: TrustOpt = False,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
@@ -128,6 +141,23 @@ def compare(
     _check_format(fmt, ("table", "markdown", "json", "html"))
     if max_bytes is not None and fmt != "markdown":
         raise UsageError("--max-bytes applies to --format markdown only")
+    given = {
+        "--alpha": alpha,
+        "--correction": correction,
+        "--pass-rate-tolerance": pass_rate_tolerance,
+        "--score-tolerance": score_tolerance,
+        "--max-cost-increase": max_cost_increase,
+        "--max-latency-increase": max_latency_increase,
+        "--suite-share": suite_share,
+    }
+    if not gate:
+        for option, value in given.items():
+            if value is not None:
+                raise UsageError(
+                    f"{option} has no effect without --gate", hint=f"add --gate, or drop {option}"
+                )
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        raise UsageError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     project = current_project()
     settings = None
     if gate:
@@ -140,6 +170,7 @@ def compare(
             max_cost_increase=max_cost_increase,
             max_p95_latency_increase=max_latency_increase,
             suite_share=suite_share,
+            removed="warn" if allow_removed else None,
         )
 
     def note(message: str) -> None:
@@ -147,7 +178,15 @@ def compare(
 
     records: dict[str, Record] = {}
     data = compare_revisions(
-        project.root, base, head, gate=settings, offline=offline, rerun=rerun, note=note, records=records
+        project.root,
+        base,
+        head,
+        gate=settings,
+        offline=offline,
+        rerun=rerun,
+        note=note,
+        records=records,
+        trust_ref_config=trust_ref_config,
     )
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")
@@ -158,10 +197,13 @@ def compare(
             or u["transition"] != "still_passing"
             or u["output_changed"]
             or u["provider_model_drift"]
+            or u.get("model_changed")
         ]
         if units:
             table(text.UNIT_COLUMNS, [text.unit_cells(u) for u in units])
         for line in text.totals_lines(data):
+            echo(line)
+        for line in text.checks_lines(data):
             echo(line)
         for line in text.gate_lines(data):
             echo(line)

@@ -12,16 +12,20 @@ from promptctl.cli.common import (
     FormatOpt,
     JsonOpt,
     LabelOpt,
-    OutOpt,
     RefOpt,
+    ReportsOpt,
+    TrustOpt,
+    check_paths,
     current_project,
     parse_vars,
     print_record,
+    warn_skipped,
 )
-from promptctl.cli.output import echo, print_json, table
-from promptctl.errors import ExecutionError, UsageError
+from promptctl.cli.output import echo, print_json, table, write_content
+from promptctl.errors import ExecutionError, NothingSelected, UsageError
 
 if TYPE_CHECKING:
+    from promptctl.report.formats import ReportFile
     from promptctl.run.suite_run import TestOptions
     from promptctl.suite.project import Project
 
@@ -112,8 +116,17 @@ def test(
         typer.Option("--fail-under", min=0, max=1, help="Exit 0 when the pass rate is at least this."),
     ] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
+    exitfirst: Annotated[
+        bool, typer.Option("-x", "--exitfirst", help="Stop after the first failing case (--maxfail 1).")
+    ] = False,
+    maxfail: Annotated[
+        int | None,
+        typer.Option(
+            "--maxfail", min=1, help="Stop starting calls after N failing cases; keep what finished."
+        ),
+    ] = None,
     last_failed: Annotated[
         bool, typer.Option("--last-failed", "--lf", help="Rerun what failed last time.")
     ] = False,
@@ -131,6 +144,13 @@ def test(
     max_cost: Annotated[
         float | None, typer.Option("--max-cost", min=0, help="Stop calling at this spend (USD).")
     ] = None,
+    allow_unknown_cost: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unknown-cost",
+            help="With --max-cost: run even when a model has no known price (its calls are not counted).",
+        ),
+    ] = False,
     shard: Annotated[
         str | None, typer.Option("--shard", help="Run slice I of N (I/N), for CI matrices.")
     ] = None,
@@ -140,6 +160,7 @@ def test(
     ] = None,
     ref: RefOpt = None,
     label: LabelOpt = None,
+    trust_ref_config: TrustOpt = False,
     watch: Annotated[
         bool,
         typer.Option(
@@ -149,6 +170,7 @@ def test(
     ] = False,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
+    from promptctl.report.formats import report_files
     from promptctl.run.plan import parse_shard
     from promptctl.run.suite_run import TestOptions
     from promptctl.run.suite_run import dry_run as plan_only
@@ -157,7 +179,9 @@ def test(
         raise UsageError("--live and --offline contradict each other")
     if watch and (ref is not None or label is not None or dry_run):
         raise UsageError("--watch reruns on changes in the worktree: not with --ref, --label or --dry-run")
-    project = current_project(ref, label)
+    reports = report_files(output, fmt)  # a bad -o or --format fails now, not after the run
+    project = current_project(ref, label, trust_ref_config=trust_ref_config)
+    check_paths(project, paths or [])
     opts = TestOptions(
         paths=paths or [],
         keywords=keyword,
@@ -172,19 +196,36 @@ def test(
         offline=offline,
         record=record,
         max_cost=max_cost,
+        allow_unknown_cost=allow_unknown_cost,
+        maxfail=maxfail if maxfail is not None else (1 if exitfirst else None),
         # Rows stream to the record as they finish; only the HTML page wants them all in memory
         # (with their rendered messages).
-        keep_results=fmt == "html",
+        keep_results=_wants_html(fmt, reports),
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
+        opts.affected = affected
+    selected_nothing = NothingSelected(
+        "no cases selected" + _selection_words(paths or [], keyword, tag, shard, last_failed, affected),
+        hint="`promptctl list` shows the prompts and how many cases each has; -k matches 'prompt::case-id'",
+    )
     if dry_run:
+        if last_failed:
+            from promptctl.records.lastfailed import read_failure_set
+
+            opts.previous_failures, warning = read_failure_set(project.root)
+            if warning:
+                echo(f"warning: {warning}", err=True)
         plan = plan_only(project, opts)
+        if not plan["rows"]:
+            raise selected_nothing
         if fmt == "json":
             print_json(plan)
             return
+        for note in plan["notes"]:
+            echo(note, err=True)
         echo(
             f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
             f"{plan['cached']} from the cache, {plan['calls']} model calls"
@@ -206,26 +247,41 @@ def test(
         from promptctl.cli.watching import watch_tests
 
         raise typer.Exit(
-            watch_tests(project, opts, lambda p, o: _run_and_print(p, o, fmt, output, verbose, fail_under))
+            watch_tests(
+                project,
+                opts,
+                lambda p, o: _run_and_print(p, o, fmt, reports, verbose, fail_under, selected_nothing),
+            )
         )
-    raise typer.Exit(_run_and_print(project, opts, fmt, output, verbose, fail_under))
+    raise typer.Exit(_run_and_print(project, opts, fmt, reports, verbose, fail_under, selected_nothing))
+
+
+def _wants_html(fmt: str, reports: list[ReportFile]) -> bool:
+    return fmt == "html" or any(r.fmt == "html" for r in reports)
 
 
 def _run_and_print(
     project: Project,
     opts: TestOptions,
     fmt: str,
-    output: Path | None,
+    reports: list[ReportFile],
     verbose: bool,
     fail_under: float | None,
+    selected_nothing: NothingSelected,
 ) -> int:
     """One run of the suite, its report printed; the exit code."""
     from promptctl.records.run_record import exit_code_for, run_and_record
 
-    progress = _Progress(enabled=fmt == "table" or output is not None)
+    progress = _Progress(enabled=fmt == "table" or bool(reports))
+
+    def on_plan(rows: list[Any]) -> None:
+        if not rows:  # before anything runs or is recorded
+            raise selected_nothing
+        progress.plan(rows)
+
     try:
         outcome = run_and_record(
-            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=progress.plan, on_result=progress.result
+            project, opts, argv=["promptctl", *sys.argv[1:]], on_plan=on_plan, on_result=progress.result
         )
     finally:
         progress.stop()
@@ -236,15 +292,43 @@ def _run_and_print(
         echo(f"warning: {run.cache_warning}", err=True)
     for warning in run.warnings:
         echo(f"warning: {warning}", err=True)
-    messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
-    print_record(outcome.record, fmt, output, verbose, root=project.root, messages=messages, outcome=outcome)
+    messages = {r.row.fingerprint: r.row.messages for r in run.results} if _wants_html(fmt, reports) else None
+    print_record(
+        outcome.record,
+        fmt,
+        reports,
+        verbose,
+        summary_to_stderr=True,
+        root=project.root,
+        messages=messages,
+        outcome=outcome,
+    )
+    if run.stopped:
+        echo(f"{run.stopped}; the run record is marked partial (not the whole suite)", err=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
-    if not run.rows_planned:
-        echo("no cases selected", err=True)
     if outcome.summary.get("pending"):
         echo("outputs wait for a human verdict: run `promptctl review`", err=True)
     return exit_code_for(outcome.summary, fail_under)
+
+
+def _selection_words(
+    paths: list[str],
+    keyword: list[str],
+    tag: list[str],
+    shard: str | None,
+    last_failed: bool,
+    affected: str | None,
+) -> str:
+    """`` (by -k zzzz, --tag t)``: what the user selected with, for the "no cases selected" message."""
+    words = [*paths, *(f"-k {k}" for k in keyword), *(f"--tag {t}" for t in tag)]
+    if shard:
+        words.append(f"--shard {shard}")
+    if last_failed:
+        words.append("--last-failed")
+    if affected:
+        words.append(f"--affected {affected}")
+    return f" (by {', '.join(words)})" if words else ""
 
 
 # -- run ----------------------------------------------------------------------------------------
@@ -264,10 +348,6 @@ def run(
     project = current_project()
     stream = not no_stream and sys.stdout.isatty()
 
-    def on_token(t: str) -> None:
-        sys.stdout.write(t)
-        sys.stdout.flush()
-
     def on_warning(message: str) -> None:
         echo(f"warning: {message}", err=True)
 
@@ -276,32 +356,41 @@ def run(
         prompt,
         parse_vars(var, vars_file),
         model=model,
-        on_token=on_token if stream else None,
+        on_token=write_content if stream else None,
         on_warning=on_warning,
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
-    if stream:
-        echo()
-    else:
-        echo(resp.text or "")
+    write_content("\n" if stream else (resp.text or "") + "\n")
+    estimated = " · tokens and cost estimated (the server reported no usage)" if resp.tokens_estimated else ""
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "
-        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}",
+        f"{fmt_ms(resp.latency_ms)} · cost {fmt_cost(resp.cost)}{estimated}",
         err=True,
     )
 
 
 # -- history / show -----------------------------------------------------------------------------
 def history(
-    limit: Annotated[int, typer.Option("-n", "--limit", help="Show at most this many records.")] = 20,
+    limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show at most this many records.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run records over time: commit, date, subject, pass rate, mean score, cost."""
+    """Run records over time, local and from git notes: commit, date, subject, whether the run
+    covered the whole suite, pass rate, mean score, cost, where the record came from."""
     from promptctl.records.history import history_rows
+    from promptctl.records.record import scan_local
     from promptctl.report.formatting import fmt_cost, fmt_rate
 
-    rows = history_rows(current_project().root, limit=limit)
+    root = current_project().root
+
+    def warn(message: str) -> None:
+        echo(f"warning: {message}", err=True)
+
+    for w in scan_local(root).warnings:
+        warn(w)
+    skipped: list[Any] = []
+    rows = history_rows(root, limit=limit, warn=warn, skipped=skipped)
+    warn_skipped(root, skipped)
     if as_json:
         print_json(rows)
         return
@@ -309,16 +398,18 @@ def history(
         echo("no run records yet; run `promptctl test`")
         return
     table(
-        ["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
+        ["COMMIT", "DATE", "SUBJECT", "CASES", "RUN", "PASS RATE", "SCORE", "COST", "SOURCE"],
         [
             [
-                r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"),
+                r["short"] + ("*" if r["dirty"] else ""),
                 r["date"][:16],
                 (r["subject"] or "")[:50],
                 str(r["units"]),
+                "whole suite" if r["complete"] else "partial: " + "; ".join(r["partial"]),
                 fmt_rate(r["pass_rate"]),
                 "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}",
                 fmt_cost(r["cost"]),
+                r["source"],
             ]
             for r in rows
         ],
@@ -328,12 +419,16 @@ def history(
 def show(
     ref: Annotated[str | None, typer.Argument(help="Commit/ref (default: the latest record).")] = None,
     fmt: FormatOpt = "table",
-    output: OutOpt = None,
+    output: ReportsOpt = [],  # noqa: B006
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List every case.")] = False,
 ) -> None:
     """Print a stored run record in any format."""
     from promptctl.records.history import find_record
+    from promptctl.report.formats import report_files
 
+    reports = report_files(output, fmt)
     root = current_project().root
-    record = find_record(root, ref)
-    print_record(record, fmt, output, verbose, root=root)
+    skipped: list[Any] = []
+    record = find_record(root, ref, skipped=skipped, warn=lambda w: echo(f"warning: {w}", err=True))
+    warn_skipped(root, skipped)
+    print_record(record, fmt, reports, verbose, root=root)

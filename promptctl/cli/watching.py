@@ -87,6 +87,9 @@ def watch_tests(project: Project, opts: TestOptions, run: Callable[[Project, Tes
                 echo("no rendered request or check changed: nothing to rerun", err=True)
                 continue
             keys = todo if base.only_keys is None else todo & base.only_keys
+            if not keys:
+                echo("the changed cases are not selected: nothing to rerun", err=True)
+                continue
             echo(f"rerunning {len(keys)} case(s) whose request or checks changed", err=True)
             code = _guarded(run, project, dataclasses.replace(base, only_keys=keys))
             held = _hold(project, held)

@@ -28,6 +28,7 @@ from typing import Any
 
 from promptctl.errors import PromptctlError
 from promptctl.execute.types import ModelResponse
+from promptctl.secrets import Masking, current
 
 __all__ = ["CACHE_RELPATH", "ResponseCache", "default_cache_path"]
 
@@ -82,19 +83,27 @@ class ResponseCache:
         self.flush_every = max(1, flush_every)
         self.flush_interval = flush_interval
         self.warning: str | None = None
+        self.malformed: set[str] = set()  # entries read that did not decode (answered as misses)
+        self._warning_is_malformed = False
         self._requested = enabled
         self._enabled = False
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._pending: dict[str, tuple[str, str | None, str]] = {}
         self._last_flush = time.monotonic()
+        self._owns_folder = False
+        # what ``clear`` removed besides the entries: other files of the cache folder
+        self.cleared_files: list[str] = []
         if enabled:
             self._open()
 
     @classmethod
     def for_root(cls, root: Path, *, enabled: bool = True, **kwargs: Any) -> ResponseCache:
-        """The project's cache, with warnings naming the path relative to ``root``."""
-        return cls(default_cache_path(root), enabled=enabled, display_path=CACHE_RELPATH, **kwargs)
+        """The project's cache, with warnings naming the path relative to ``root``. It owns its
+        folder: ``clear`` also removes whatever else is in it (an older promptctl's plan cache)."""
+        c = cls(default_cache_path(root), enabled=enabled, display_path=CACHE_RELPATH, **kwargs)
+        c._owns_folder = True
+        return c
 
     @property
     def enabled(self) -> bool:
@@ -153,7 +162,8 @@ class ResponseCache:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
-        if self.warning is None:
+        if self.warning is None or self._warning_is_malformed:
+            self._warning_is_malformed = False
             self.warning = (
                 f"cache at {self.display_path} is unreadable ({self._reason(exc)}); "
                 "running without it — `promptctl cache clear` rebuilds it"
@@ -208,7 +218,22 @@ class ResponseCache:
             resp = _decode(payload)
             if resp is not None:
                 found[fp] = resp
+            else:
+                self._note_malformed(fp)
         return found
+
+    def _note_malformed(self, fp: str) -> None:
+        """An entry that does not decode is a miss (the live answer replaces it); ``warning``
+        says how many, unless it already says the cache is unusable."""
+        with self._lock:
+            self.malformed.add(fp)
+            if self.warning is None or self._warning_is_malformed:
+                n = len(self.malformed)
+                self.warning = (
+                    f"{n} {'entry' if n == 1 else 'entries'} of the cache at {self.display_path} could "
+                    "not be read and were answered as misses (replaced by the new answers)"
+                )
+                self._warning_is_malformed = True
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -220,7 +245,7 @@ class ResponseCache:
         with self._lock:
             if not self._enabled:
                 return
-            self._pending[fp] = _encode(resp, model)
+            self._pending[fp] = _encode(resp, model, current())
             if len(self._pending) >= self.flush_every or (
                 time.monotonic() - self._last_flush >= self.flush_interval
             ):
@@ -231,9 +256,10 @@ class ResponseCache:
         with self._lock:
             if not self._enabled:
                 return
+            masking = current()
             for fp, resp in items:
                 if resp.status == "ok":
-                    self._pending[fp] = _encode(resp, None)
+                    self._pending[fp] = _encode(resp, None, masking)
             self._flush_locked()
 
     def flush(self) -> None:
@@ -325,11 +351,16 @@ class ResponseCache:
             if not self._requested:
                 return 0
             self._pending.clear()
+            self._clear_folder()
             if self._enabled and self._conn is not None:
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
                     removed = self._conn.execute("DELETE FROM responses").rowcount
-                    self._conn.execute("DELETE FROM meta WHERE key = 'last_run'")
+                    tables = self._conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'responses'"
+                    ).fetchall()
+                    for (table,) in tables:  # meta, and anything a newer promptctl keeps here
+                        self._conn.execute(f'DELETE FROM "{table}"')
                     self._conn.execute("COMMIT")
                 except sqlite3.Error as exc:
                     with contextlib.suppress(sqlite3.Error):
@@ -361,6 +392,29 @@ class ResponseCache:
                 raise PromptctlError(f"cannot rebuild the cache: {self.warning}")
             return 0
 
+    def _clear_folder(self) -> None:
+        """Remove every other file and folder of the project's cache folder (never the database
+        and its journal files, and only for the project's cache: see ``for_root``)."""
+        self.cleared_files = []
+        if not self._owns_folder or not self.path.parent.is_dir():
+            return
+        ours = {self.path.name + suffix for suffix in ("", "-wal", "-shm", "-journal")}
+        folder = Path(self.display_path).parent.as_posix()
+        for entry in sorted(self.path.parent.iterdir()):
+            if entry.name in ours:
+                continue
+            try:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            except OSError as exc:
+                raise PromptctlError(
+                    f"cannot clear {folder}/{entry.name}: {exc.strerror or exc}",
+                    hint=f"delete {folder}/{entry.name} by hand",
+                ) from exc
+            self.cleared_files.append(f"{folder}/{entry.name}")
+
     def close(self) -> None:
         """Flush and close. The last connection to close checkpoints and removes the WAL file."""
         with self._lock:
@@ -385,27 +439,48 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _encode(resp: ModelResponse, model: str | None) -> tuple[str, str | None, str]:
+def _encode(resp: ModelResponse, model: str | None, masking: Masking) -> tuple[str, str | None, str]:
+    # Every string masked (promptctl.secrets): a key a provider echoed never reaches the disk.
     # Same content as ``resp.to_dict()`` minus ``source``, without ``asdict``'s deep copies
     # (every field is a scalar), which dominated the cost of storing a large run.
-    data = {name: getattr(resp, name) for name in _FIELDS}
+    data = masking.data({name: getattr(resp, name) for name in _FIELDS})
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return payload, model or resp.answered_by or resp.provider_model, _now()
+
+
+# What each stored field must be for the row to be a usable answer (None allowed but for text).
+_NUMBER = (int, float)
+_SHAPES: dict[str, tuple[type, ...]] = {
+    "text": (str, type(None)),
+    "error": (str, type(None)),
+    "latency_ms": (*_NUMBER, type(None)),
+    "input_tokens": (int, type(None)),
+    "output_tokens": (int, type(None)),
+    "cost": (*_NUMBER, type(None)),
+    "finish_reason": (str, type(None)),
+    "answered_by": (str, type(None)),
+    "provider_model": (str, type(None)),
+    "attempts": (int,),
+    "retries": (int,),
+}
 
 
 def _decode(payload: str) -> ModelResponse | None:
     """A stored row as a cache hit. ``attempts``/``retries`` are zeroed: a hit made no HTTP
     call in this run, and run totals must not count the original call again. A row that does
-    not decode is treated as a miss (it will be overwritten by the live answer)."""
+    not decode to a successful answer of the right shape is treated as a miss (it will be
+    overwritten by the live answer)."""
     try:
         data = json.loads(payload)
-        if not isinstance(data, dict):
-            return None
-        resp = ModelResponse.from_dict(data)
     except (ValueError, TypeError):
         return None
-    if resp.status != "ok":
+    if not isinstance(data, dict) or data.get("status") != "ok":
         return None
+    for name, types in _SHAPES.items():
+        value = data.get(name, 0 if name in ("attempts", "retries") else None)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return None
+    resp = ModelResponse.from_dict(data)
     resp.source = "cache"
     resp.attempts = 0
     resp.retries = 0

@@ -10,6 +10,8 @@ import re
 import time
 from collections.abc import Mapping
 
+from promptctl.secrets import MASK, mask
+
 # HTTP statuses worth another attempt: timeouts, conflicts, rate limits and server-side failures.
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 _MAX_ERROR_CHARS = 300
@@ -88,10 +90,10 @@ _PREFIX_RE = re.compile(r"^(?:litellm\.\w+:\s*|\w*(?:Error|Exception)\s*[:-]\s*)
 
 
 def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with ``secrets`` (the keys of this call) and every key of the environment masked."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return mask(text)
 
 
 def error_message(exc: BaseException, secrets: list[str]) -> str:

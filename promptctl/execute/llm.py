@@ -16,6 +16,7 @@ Why it looks like this:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import importlib
 import logging
@@ -28,8 +29,17 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from promptctl import secrets
 from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
+from promptctl.execute.guard import (
+    MaskedTokens,
+    mask_logs,
+    masked_response,
+    neutralise_endpoint_env,
+    refused_params,
+)
+from promptctl.execute.model_catalog import Prices
 from promptctl.execute.ratelimit import RateLimiter, limiter_for
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, Target
 
@@ -43,6 +53,7 @@ __all__ = [
     "is_key_variable",
     "prewarm",
     "start_prewarm",
+    "wait_prewarm",
 ]
 
 # Set before litellm is imported: local price map and beta headers (no fetch at import), and no
@@ -57,6 +68,11 @@ LITELLM_ENV = {
     # CPU per call and ~500 fewer modules loaded on the first call. Overridable from outside.
     "EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER": "true",
 }
+# Forced, not defaults: litellm's import otherwise runs python-dotenv's load_dotenv(), which reads
+# a .env (the working directory's in `python -c`, else the nearest above litellm's install) and
+# sets every variable in it, bypassing promptctl's own .env rules (suite/config.py).
+LITELLM_FORCED_ENV = {"LITELLM_MODE": "PRODUCTION"}
+
 
 _litellm: Any = None
 _import_lock = threading.Lock()
@@ -75,6 +91,8 @@ def ensure_litellm() -> Any:
         if _litellm is None:
             for key, value in LITELLM_ENV.items():
                 os.environ.setdefault(key, value)
+            os.environ.update(LITELLM_FORCED_ENV)
+            neutralise_endpoint_env()
             # importlib keeps mypy from type-checking litellm's sprawling module attributes.
             litellm: Any = importlib.import_module("litellm")
             litellm.telemetry = False
@@ -94,8 +112,12 @@ def ensure_litellm() -> Any:
             # to stderr; core never prints, so only errors get through.
             for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
                 logging.getLogger(name).setLevel(logging.ERROR)
+            mask_logs("LiteLLM", "LiteLLM Router", "LiteLLM Proxy")
             _litellm = litellm
     return _litellm
+
+
+_warm = False
 
 
 def prewarm() -> None:
@@ -103,11 +125,18 @@ def prewarm() -> None:
 
     Meant for a background thread started as soon as a run knows it will call a model, so this
     work overlaps planning and the cache lookup instead of stalling the first call of the event
-    loop (where it would hold up every concurrent request). Never raises: a failure here
-    resurfaces, with its real error, in the first call.
+    loop (where it would hold up every concurrent request, and be timed as the first call's
+    latency). Idempotent. Never raises: a failure here resurfaces, with its real error, in the
+    first call.
     """
+    global _warm
+    if _warm:
+        return
     try:
         lm = ensure_litellm()
+    except Exception:
+        return
+    try:
         for name in _FIRST_CALL_MODULES:
             with contextlib.suppress(Exception):
                 importlib.import_module(name)
@@ -116,28 +145,56 @@ def prewarm() -> None:
             get_encoding()
     except Exception:
         pass
+    finally:
+        _warm = True
 
 
 _prewarm_thread: threading.Thread | None = None
 
 
 def start_prewarm() -> None:
-    """Start :func:`prewarm` once, in a daemon thread; returns at once."""
+    """Start :func:`prewarm` once, in a daemon thread; returns at once.
+
+    The thread is joined before the interpreter shuts down (an ``atexit`` handler): a daemon
+    thread frozen at shutdown in the middle of an import keeps that module's import lock, and
+    litellm's HTTP client finaliser, importing the same module during shutdown, then waits for it
+    forever (``compare --gate`` without a key hung after its verdict in about one run of ten)."""
     global _prewarm_thread
     with _import_lock:
-        if _litellm is not None or _prewarm_thread is not None:
+        if _warm or _prewarm_thread is not None:
             return
         _prewarm_thread = threading.Thread(target=prewarm, name="promptctl-litellm-import", daemon=True)
         _prewarm_thread.start()
+        atexit.register(_join_prewarm)
 
 
-# Modules litellm 1.106 imports on the first chat call (found by diffing sys.modules around it).
+def _join_prewarm(timeout: float | None = 120.0) -> None:
+    thread = _prewarm_thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
+
+
+def wait_prewarm() -> None:
+    """Block until litellm and its first-call modules are loaded: joins the background import if
+    one runs, else does it here. The runner calls it (off its event loop) before the first live
+    call, so that call's latency is the call's, not litellm's one-time imports."""
+    _join_prewarm(None)
+    prewarm()
+
+
+# Modules litellm 1.106 imports on the first chat call (found by diffing sys.modules around it:
+# the last five were still imported by the first call after the first five, ~50-70 ms).
 _FIRST_CALL_MODULES = (
     "litellm.proxy._types",
     "litellm.llms.openai_like.chat.handler",
     "litellm.litellm_core_utils.default_encoding",
     "litellm._service_logger",
     "litellm.llms.fal_ai",
+    "litellm.llms.litellm_proxy.chat.transformation",
+    "litellm.llms.openai.chat.gpt_audio_transformation",
+    "litellm.llms.openai_like.dynamic_config",
+    "litellm.llms.vertex_ai.vertex_ai_partner_models.anthropic.transformation",
+    "litellm.proxy.openai_files_endpoints.common_utils",
 )
 
 
@@ -154,9 +211,12 @@ class _CallbackError(Exception):
 # --------------------------------------------------------------------------------------------
 
 
-def estimate_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """Price of a call from litellm's (local) price table; ``None`` if the model is not priced."""
-    return model_catalog.cost(model, input_tokens, output_tokens)
+def estimate_cost(
+    model: str, input_tokens: int, output_tokens: int, *, price: Prices | None = None
+) -> float | None:
+    """Price of a call (an alias's declared ``price``, else litellm's local table); ``None`` if
+    the model is not priced."""
+    return model_catalog.cost(model, input_tokens, output_tokens, price=price)
 
 
 def count_tokens(model: str, text: str) -> int:
@@ -171,7 +231,7 @@ def count_tokens(model: str, text: str) -> int:
 
 
 def _response_cost(
-    model: str, input_tokens: int | None, output_tokens: int | None, usage: Any
+    target: Target, input_tokens: int | None, output_tokens: int | None, usage: Any
 ) -> float | None:
     """Cost of a call (:func:`promptctl.execute.model_catalog.cost`), with the prompt tokens the
     provider reports as served from its cache."""
@@ -180,7 +240,9 @@ def _response_cost(
     details = getattr(usage, "prompt_tokens_details", None) if usage is not None else None
     value = getattr(details, "cached_tokens", None) if details is not None else None
     cached = int(value) if isinstance(value, int) and 0 < value <= input_tokens else 0
-    return model_catalog.cost(model, input_tokens, output_tokens, cached_tokens=cached)
+    return model_catalog.cost(
+        target.model, input_tokens, output_tokens, cached_tokens=cached, price=target.price
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +290,13 @@ def _worker_key(lm: Any, target: Target, env: Mapping[str, str]) -> tuple[str | 
     if not missing:
         return None, None
     return None, f"{NO_API_KEY}{target.model}: set {' or '.join(missing)} (or put it in .env)"
+
+
+def _masking_with(env: Mapping[str, str]) -> secrets.Masking:
+    """This process's masking rules plus the key values of ``env`` (a model worker's request)."""
+    base = secrets.current()
+    values = set(base.secrets) | set(secrets.secret_values(dict(env)))
+    return secrets.Masking(sorted(values, key=lambda v: (-len(v), v)), base.maskers)
 
 
 def missing_key_error(lm: Any, target: Target) -> str | None:
@@ -316,6 +385,7 @@ async def _attempt(
 ) -> ModelResponse:
     """One HTTP call. Raises whatever litellm raises; returns an ok response otherwise."""
     kwargs = _call_kwargs(target, req, policy, api_key)
+    streamed_usage = False
     started = time.perf_counter()
     if on_token is None:
         response = await lm.acompletion(**kwargs)
@@ -338,15 +408,21 @@ async def _attempt(
         response = lm.stream_chunk_builder(chunks, messages=req.messages)
         if response is None:
             raise RuntimeError("empty stream: the provider sent no chunks")
+        # Did the server send usage? litellm makes up a final usage chunk when the server sends
+        # none (stream_options.include_usage asked, llama.cpp ignores it): only the chunks its
+        # stream kept from the server (``chunks``, read, never changed) tell them apart.
+        kept = getattr(stream, "chunks", None)
+        streamed_usage = any(getattr(c, "usage", None) for c in (kept if isinstance(kept, list) else chunks))
     latency_ms = (time.perf_counter() - started) * 1000.0
 
     choice = response.choices[0] if getattr(response, "choices", None) else None
     message = getattr(choice, "message", None)
     text = getattr(message, "content", None)
     text = text if isinstance(text, str) else ("" if text is None else str(text))
-    usage = getattr(response, "usage", None)
+    usage = getattr(response, "usage", None) if on_token is None or streamed_usage else None
     input_tokens = _usage_int(usage, "prompt_tokens")
     output_tokens = _usage_int(usage, "completion_tokens")
+    estimated = input_tokens is None or output_tokens is None
     if input_tokens is None:
         input_tokens = count_tokens(target.model, "\n".join(str(m.get("content", "")) for m in req.messages))
     if output_tokens is None:
@@ -357,10 +433,11 @@ async def _attempt(
         latency_ms=latency_ms,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        cost=_response_cost(target.model, input_tokens, output_tokens, usage),
+        cost=_response_cost(target, input_tokens, output_tokens, usage),
         finish_reason=getattr(choice, "finish_reason", None),
         answered_by=target.name,
         provider_model=getattr(response, "model", None),
+        tokens_estimated=estimated,
     )
 
 
@@ -371,25 +448,45 @@ async def complete(
     on_token: Callable[[str], None] | None = None,
     limiter: RateLimiter | None = None,
     env: Mapping[str, str] | None = None,
+    mask_output: bool = True,
 ) -> ModelResponse:
     """Call ``req.target`` (then each of ``req.fallbacks``) with promptctl's retry policy.
 
     Streams when ``on_token`` is given (it receives each text delta; retried attempts may call it
-    again from the start). ``limiter`` overrides the primary target's shared limiter; fallbacks
-    always use their own (:func:`limiter_for`). Never raises for provider errors; lets
-    ``asyncio.CancelledError`` through untouched.
+    again from the start). The first call of a process first finishes litellm's one-time imports
+    (:func:`wait_prewarm`), outside the call's timing. ``limiter`` overrides the primary
+    target's shared limiter; fallbacks always use their own (:func:`limiter_for`). Never raises
+    for provider errors; lets ``asyncio.CancelledError`` through untouched.
+
+    Every key value the provider sends back is masked (promptctl.secrets) in the answer, streamed
+    or not, and in errors; ``mask_output=False`` leaves the answer as the provider sent it (the
+    Python API hands an application its own output; what promptctl writes is masked there).
 
     ``env``: the variables keys are read from, when not this process's environment (a model
     worker's calls: the caller sends its key variables with each request, and every key is then
-    passed to litellm explicitly). Raises :class:`NeedsCallerEnvironment` for a target that needs
-    more than a key from it.
+    passed to litellm explicitly; their values are masked like the environment's). Raises
+    :class:`NeedsCallerEnvironment` for a target that needs more than a key from it.
     """
     lm = ensure_litellm()
+    if not _warm:
+        wait_prewarm()
     attempts = 0
     retries = 0
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
     keys: Mapping[str, str] = os.environ if env is None else env
+    secrets.add_key_names(t.api_key_env for t in targets)
+    if not mask_output:
+        masking = secrets.Masking()
+    elif env is None:
+        masking = secrets.current()
+    else:
+        masking = _masking_with(env)
+    neutralise_endpoint_env()
+    refused = refused_params(req)
+    if refused is not None:
+        return ModelResponse(status="error", error=refused, answered_by=None)
+    sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
     for index, target in enumerate(targets):
         api_key: str | None = None
         if env is not None and not (target.api_base or target.api_key_env):
@@ -408,18 +505,25 @@ async def complete(
             # A custom endpoint without api_key_env must not receive the provider's usual key
             # (litellm would send OPENAI_API_KEY to whatever api_base says): send a dummy one.
             api_key = "no-key"
-        secrets = [api_key] if api_key and api_key != "no-key" else []
+        call_secrets = [api_key] if api_key and api_key != "no-key" else []
         lim = limiter if (index == 0 and limiter is not None) else limiter_for(target)
         for retry_index in range(policy.max_retries + 1):
             if lim is not None:
                 await lim.acquire()
             attempts += 1
             try:
-                result = await _attempt(lm, target, req, policy, api_key, on_token)
+                result = await _attempt(lm, target, req, policy, api_key, sink or on_token)
+                if sink is not None:
+                    try:
+                        sink.flush()
+                    except Exception as e:
+                        raise _CallbackError(e) from e
             except _CallbackError as e:
                 raise e.original from None
             except Exception as e:  # provider errors; CancelledError is a BaseException
-                message = error_message(e, secrets)
+                if sink is not None:
+                    sink.drop()  # never show the start of a key a broken stream cut in two
+                message = error_message(e, call_secrets)
                 if not is_retryable(e) or retry_index >= policy.max_retries:
                     errors.append(f"{target.name}: {message}" if len(targets) > 1 else message)
                     break
@@ -428,7 +532,7 @@ async def complete(
                 continue
             result.attempts = attempts
             result.retries = retries
-            return result
+            return masked_response(result, masking)
     all_secrets = [keys.get(t.api_key_env, "") for t in targets if t.api_key_env]
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -27,12 +28,20 @@ class Prices:
     output: float
     cached_input: float | None = None
 
+    @classmethod
+    def per_million(cls, input: float, output: float, cached_input: float | None = None) -> Prices:
+        """Prices as promptctl.yaml declares them (an alias's ``price:``): USD per 1M tokens."""
+        return cls(input / 1e6, output / 1e6, None if cached_input is None else cached_input / 1e6)
+
+
+def _litellm_folders() -> list[str]:
+    spec = importlib.util.find_spec("litellm")
+    return list(spec.submodule_search_locations or []) if spec is not None else []
+
 
 @cache
 def _table() -> dict[str, dict[str, Any]]:
-    spec = importlib.util.find_spec("litellm")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in locations:
+    for folder in _litellm_folders():
         path = Path(folder) / _TABLE
         try:
             data = json.loads(path.read_text("utf-8"))
@@ -63,6 +72,31 @@ def known_model_names() -> frozenset[str]:
     return frozenset(_table())
 
 
+# litellm's provider enum (``class LlmProviders(str, Enum)`` in litellm/types/utils.py), read as
+# text like the table: it names providers the price table has no entry for (openrouter,
+# ollama_chat, hosted_vllm, ...).
+_PROVIDER_ENUM = re.compile(r'^    [A-Z0-9_]+ = "([^"]+)"', re.MULTILINE)
+
+
+@cache
+def known_providers() -> frozenset[str]:
+    """Every provider prefix litellm routes (``provider/name``): the table's ``litellm_provider``
+    values, litellm's provider enum, and ``openai`` (any OpenAI-compatible server)."""
+    out = {"openai"}
+    out.update(v["litellm_provider"] for v in _table().values() if isinstance(v.get("litellm_provider"), str))
+    for folder in _litellm_folders():
+        try:
+            text = (Path(folder) / "types" / "utils.py").read_text("utf-8")
+        except OSError:
+            continue
+        start = text.find("class LlmProviders(")
+        if start >= 0:
+            end = text.find("\nclass ", start + 1)
+            out.update(_PROVIDER_ENUM.findall(text[start : end if end > 0 else len(text)]))
+            break
+    return frozenset(out)
+
+
 def prices(model: str) -> Prices | None:
     """The model's prices, or None when the table does not price it (never a fake zero)."""
     info = model_info(model)
@@ -77,11 +111,24 @@ def prices(model: str) -> Prices | None:
     )
 
 
-def cost(model: str, input_tokens: int, output_tokens: int, *, cached_tokens: int = 0) -> float | None:
+def is_priced(model: str, price: Prices | None = None) -> bool:
+    """Whether :func:`cost` can price calls to ``model`` (``price``: an alias's declared prices)."""
+    return price is not None or prices(model) is not None
+
+
+def cost(
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    cached_tokens: int = 0,
+    price: Prices | None = None,
+) -> float | None:
     """The one pricing rule: tokens x the model's prices, ``cached_tokens`` of the prompt at the
-    cached-input price when the model has one. Calls made, replays and ``--dry-run`` estimates all
-    go through it. None when the model is not priced."""
-    p = prices(model)
+    cached-input price when the model has one. ``price`` (an alias's ``price:`` in promptctl.yaml)
+    wins over the table. Calls made, replays and ``--dry-run`` estimates all go through it. None
+    when the model is not priced."""
+    p = price if price is not None else prices(model)
     if p is None:
         return None
     cached = cached_tokens if p.cached_input is not None and 0 < cached_tokens <= input_tokens else 0

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptctl.execute.model_catalog import Prices
 from promptctl.jsonutil import canonical_json
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Target:
     api_key_env: str | None = None
     params: tuple[tuple[str, Any], ...] = ()
     rpm: float | None = None
+    price: Prices | None = None  # the alias's declared prices (else litellm's table applies)
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -47,10 +49,14 @@ class Target:
             "api_key_env": self.api_key_env,
             "params": [[k, v] for k, v in self.params],
             "rpm": self.rpm,
+            "price": None
+            if self.price is None
+            else [self.price.input, self.price.output, self.price.cached_input],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Target:
+        price = data.get("price")
         return cls(
             name=data["name"],
             model=data["model"],
@@ -58,6 +64,7 @@ class Target:
             api_key_env=data.get("api_key_env"),
             params=tuple((str(k), v) for k, v in data.get("params") or ()),
             rpm=data.get("rpm"),
+            price=None if price is None else Prices(price[0], price[1], price[2]),
         )
 
 
@@ -119,6 +126,8 @@ class ModelResponse:
     attempts: int = 0  # HTTP attempts made, across retries and fallbacks
     retries: int = 0
     source: Source = "live"
+    # The provider reported no usage: the token counts (and the cost) are promptctl's estimate.
+    tokens_estimated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow: every field is a plain value (asdict's deep copy is slow on hot paths).

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from promptctl.errors import GitError
+from promptctl.errors import GitError, RemoteRejected
 
 if TYPE_CHECKING:
     import git
@@ -41,12 +41,13 @@ def repo_at(root: Path) -> Iterator[git.Repo]:
         repo.close()
 
 
+_PULL_FIRST = "pull the notes first (`promptctl records pull`), then push again"
+# Words of git's that say a push was refused because the remote moved on (not a usage error).
+_REJECTED = ("non-fast-forward", "fetch first", "rejected")
 _HINTS = (
     ("does not appear to be a git repository", "check the remote name (`git remote -v`)"),
     ("could not read from remote", "check the remote URL and your credentials"),
-    ("non-fast-forward", "pull the notes first (promptctl notes pull), then push again"),
-    ("fetch first", "pull the notes first (promptctl notes pull), then push again"),
-    ("rejected", "pull the notes first (promptctl notes pull), then push again"),
+    *((word, _PULL_FIRST) for word in _REJECTED),
 )
 
 
@@ -67,7 +68,10 @@ def raise_from_stderr(verb: str, status: int, err: str) -> None:
         (ln for ln in lines if ln.lower().startswith(("fatal:", "error:"))), lines[0] if lines else ""
     )
     hint = next((h for key, h in _HINTS if key in err.lower()), None)
-    raise GitError(f"git {verb} failed: {first or f'exit code {status}'}", hint=hint)
+    message = f"git {verb} failed: {first or f'exit code {status}'}"
+    if verb == "push" and any(word in err.lower() for word in _REJECTED):
+        raise RemoteRejected(message, hint=hint)
+    raise GitError(message, hint=hint)
 
 
 def check_rev(rev: str) -> None:

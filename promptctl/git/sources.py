@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from promptctl.git.plumbing import open_repo, resolve_rev, short_sha
-from promptctl.paths import repo_relpath
+from promptctl.paths import real_path_inside, repo_relpath
 
 if TYPE_CHECKING:
     import git
@@ -48,7 +48,8 @@ class WorktreeSource:
     """The files on disk, as the user sees them (uncommitted edits and untracked files included).
 
     Plain filesystem code: it must not import git. Directory symlinks are not followed when
-    listing (no cycles); file symlinks are read through.
+    listing (no cycles). A file is read only when its real path (symlinks to files and
+    directories resolved) is inside the repository and outside ``.git/``.
     """
 
     def __init__(self, root: Path) -> None:
@@ -60,11 +61,9 @@ class WorktreeSource:
         return self.root / rel if rel else self.root
 
     def read_text(self, relpath: str) -> str:
-        path = self._path(relpath)
-        if path.is_symlink() and not path.resolve().is_relative_to(self.root.resolve()):
-            # A symlink must not smuggle a file from outside the repository into a prompt.
-            raise PermissionError(f"{relpath} is a symlink to a file outside the repository")
-        return path.read_text(encoding="utf-8")
+        repo_relpath(relpath)  # ValueError for a path that escapes by its name
+        # PermissionError when a symlink (of the file or of a directory on the way) leads out.
+        return real_path_inside(self.root, relpath).read_text(encoding="utf-8")
 
     def resolves_within(self, relpath: str, reldir: str) -> bool:
         """Whether ``relpath``, symlinks followed, is a file under ``reldir`` of this tree."""

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from promptctl.atomic import open_atomic
 from promptctl.records.record import RUNS_DIR, Record, new_record_path
 from promptctl.records.summary import SummaryBuilder
+from promptctl.secrets import mask_data
 
 __all__ = ["RecordStream"]
 
@@ -53,24 +54,33 @@ class RecordStream:
         self.count = 0
         self._offsets = array("q")
         self._lengths = array("q")
+        self._root = None if root is None else Path(root)
         self._spool: BinaryIO | None = None
         self._spool_path: Path | None = None
         self._size = 0
-        if root is not None:
-            runs = Path(root) / RUNS_DIR
+
+    def _open_spool(self) -> BinaryIO:
+        """The spool, made with the first row (a run that fails before any row leaves nothing)."""
+        if self._spool is None:
+            assert self._root is not None
+            runs = self._root / RUNS_DIR
             runs.mkdir(parents=True, exist_ok=True)
             _remove_dead_spools(runs)
             self._spool_path = runs / f".spool-{os.getpid()}-{os.urandom(4).hex()}.jsonl"
             self._spool = open(self._spool_path, "w+b")  # noqa: SIM115 - closed by finish/discard
+        return self._spool
 
     def add(self, index: int, row: dict[str, Any]) -> None:
-        """A finished row: ``index`` is its place in the plan."""
+        """A finished row: ``index`` is its place in the plan. Masked (promptctl.secrets) as it
+        is written, as :func:`write_record` masks a whole record."""
+        row = mask_data(row)
         self.count += 1
         self.builder.add(row, index)
         if row.get("status") != "pass":
             self._attention.append((index, _compact(row)))
-        if self._spool is None:
+        if self._root is None:
             return
+        spool = self._open_spool()
         data = _dumps(row) + b"\n"
         while len(self._offsets) <= index:
             grow = max(1024, len(self._offsets))
@@ -78,7 +88,7 @@ class RecordStream:
             self._lengths.extend([0] * grow)
         self._offsets[index] = self._size
         self._lengths[index] = len(data) - 1
-        self._spool.write(data)
+        spool.write(data)
         self._size += len(data)
 
     @property
@@ -93,17 +103,18 @@ class RecordStream:
     def finish(self, root: Path, record: Record) -> Path:
         """Write ``record`` (its header; its rows are the spooled ones, in plan order) atomically
         and return where; the spool is removed."""
-        assert self._spool is not None, "a RecordStream made without a root writes nothing"
-        self._spool.flush()
+        assert self._root is not None, "a RecordStream made without a root writes nothing"
+        spool = self._open_spool()
+        spool.flush()
         path = new_record_path(root, record)
         header = {
             k: v for k, v in record.__dict__.items() if k not in ("path", "rows") and not k.startswith("_")
         }
-        fd = self._spool.fileno()
+        fd = spool.fileno()
         try:
             with open_atomic(path) as out:
                 out.write(b"{")
-                for key, value in header.items():
+                for key, value in mask_data(header).items():
                     out.write(_dumps(key) + b":" + _dumps(value) + b",")
                 out.write(b'"rows":[')
                 first = True

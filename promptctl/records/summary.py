@@ -73,6 +73,7 @@ class _UnitTally:
         "errors",
         "fails",
         "first",
+        "metrics",
         "min_rate",
         "n",
         "passes",
@@ -86,6 +87,7 @@ class _UnitTally:
         self.first = order  # where its first sample is in the plan: the order units are listed in
         self.n = self.passes = self.fails = self.errors = self.skipped = self.waiting = 0
         self.scores: list[float] = []
+        self.metrics: dict[str, list[float]] = {}
         self.min_rate: float = first.get("min_pass_rate", 1.0)
         self.prompt: str | None = first.get("prompt")
         self.case: str | None = first.get("case")
@@ -107,6 +109,9 @@ class _UnitTally:
         score = r.get("score")
         if score is not None:
             self.scores.append(score)
+        for a in r.get("asserts", []):
+            if a.get("metric") and not a.get("error") and not a.get("pending"):
+                self.metrics.setdefault(a["metric"], []).append(a["score"])
 
     def outcome(self) -> UnitOutcome:
         passes, fails, errors, skipped = self.passes, self.fails, self.errors, self.skipped
@@ -148,13 +153,15 @@ def unit_outcome(samples: list[dict[str, Any]]) -> UnitOutcome:
 class SummaryBuilder:
     """A run's summary from its rows seen one at a time, in any order: what :func:`summarize`
     computes from a list, without keeping the rows (a run streams them to its record). Keeps one
-    small tally per case x model and one number per latency, score and metric value."""
+    small tally per case x model (with its scores and metric values) and one number per latency.
+
+    Scores and metrics are weighted like the pass rate: each case x model once (the mean of its
+    samples), so a case sampled ten times weighs no more than a case sampled once."""
 
     def __init__(self) -> None:
         self.units: dict[tuple[str, str], _UnitTally] = {}
         self.latencies: list[float] = []
-        self.scores: list[float] = []
-        self.metrics: dict[str, list[float]] = {}
+        self.statuses: dict[str, int] = {}  # rows per status
         self.rows = self.row_passes = self.row_judged = self.tokens_in = self.tokens_out = 0
         self.cache_hits = self.replays = self.live = 0
         self.cost: float | None = 0
@@ -173,6 +180,7 @@ class SummaryBuilder:
         tally.add(r)
         self.rows += 1
         st = r["status"]
+        self.statuses[st] = self.statuses.get(st, 0) + 1
         source = r.get("source")
         if st == "pass":
             self.row_passes += 1
@@ -188,12 +196,6 @@ class SummaryBuilder:
             if st != "error":
                 c = r.get("cost")
                 self.cost = None if c is None or self.cost is None else self.cost + c
-        score = r.get("score")
-        if score is not None:
-            self.scores.append(score)
-        for a in r.get("asserts", []):
-            if a.get("metric") and not a.get("error") and not a.get("pending"):
-                self.metrics.setdefault(a["metric"], []).append(a["score"])
         self.tokens_in += r.get("input_tokens") or 0
         self.tokens_out += r.get("output_tokens") or 0
         if source == "cache":
@@ -202,6 +204,14 @@ class SummaryBuilder:
             self.replays += 1
         elif source == "live" and (r.get("attempts") or 0) > 0:
             self.live += 1
+
+    def outcome(self, key: tuple[str, str]) -> UnitOutcome:
+        """The outcome of one case x model (``(case_key, model)``) over the samples seen."""
+        return self.units[key].outcome()
+
+    def unit_statuses(self) -> list[tuple[tuple[str, str], int, str]]:
+        """Each case x model seen: ``((case_key, model), rows, outcome status)``."""
+        return [(key, t.n, t.outcome().status) for key, t in self.units.items()]
 
     def unit_rows(self) -> list[dict[str, Any]]:
         """One entry per case x model (in plan order): its identity and outcome."""
@@ -220,8 +230,15 @@ class SummaryBuilder:
 
     def summary(self) -> dict[str, Any]:
         counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0, "pending": 0}
+        scores: list[float] = []
+        metrics: dict[str, list[float]] = {}
         for tally in self.units.values():
-            counts[tally.outcome().status] += 1
+            outcome = tally.outcome()
+            counts[outcome.status] += 1
+            if outcome.score is not None:
+                scores.append(outcome.score)
+            for name, values in tally.metrics.items():
+                metrics.setdefault(name, []).append(_fmean(values))
         return {
             "units": len(self.units),
             "rows": self.rows,
@@ -232,8 +249,8 @@ class SummaryBuilder:
             "pending": counts["pending"],
             "pass_rate": pass_rate(counts["pass"], counts["pass"] + counts["fail"] + counts["pending"]),
             "row_pass_rate": pass_rate(self.row_passes, self.row_judged),
-            "mean_score": _fmean(self.scores) if self.scores else None,
-            "metrics": {k: _fmean(v) for k, v in sorted(self.metrics.items())},
+            "mean_score": _fmean(scores) if scores else None,
+            "metrics": {k: _fmean(v) for k, v in sorted(metrics.items())},
             "input_tokens": self.tokens_in,
             "output_tokens": self.tokens_out,
             # Cost of what the outputs cost to produce; None when any price is unknown (never 0).
@@ -256,7 +273,7 @@ def unit_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The record's summary. One pass over the rows (it runs on every ``test`` and ``show``)."""
+    """The record's summary: one pass over the rows (it runs on every ``test`` and ``show``)."""
     builder = SummaryBuilder()
     for r in rows:
         builder.add(r)

@@ -11,7 +11,7 @@ def trim(text: str | None, width: int = 120) -> str:
 
 
 def fmt_cost(cost: float | None) -> str:
-    return "unknown" if cost is None else f"${cost:.4f}"
+    return "unknown" if cost is None else usd(cost)
 
 
 def fmt_ms(ms: float | None) -> str:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from promptctl.records.record import Record
 from promptctl.report.formatting import md_escape, trim
-from promptctl.report.text import failures, summary_line
+from promptctl.report.text import (
+    failure_reason,
+    failures,
+    summary_line,
+)
 
 
 def record_markdown(record: Record, *, title: str = "promptctl test") -> str:
@@ -20,13 +24,13 @@ def record_markdown(record: Record, *, title: str = "promptctl test") -> str:
     fails = failures(record)
     if fails:
         lines += [
-            "| prompt | case | model | assertion | reason | output |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "| prompt | case | model | passed | assertion | reason | output |",
+            "| --- | --- | --- | ---: | --- | --- | --- |",
         ]
         for f in fails[:200]:
             lines.append(
                 f"| {md_escape(f['prompt'])} | {md_escape(f['case'])} | {md_escape(f['model'])} | "
-                f"{md_escape(f['assertion'])} | {md_escape(trim(f['reason'], 160))} | "
+                f"{f['passed']} | {md_escape(f['assertion'])} | {md_escape(failure_reason(f, 160))} | "
                 f"{md_escape(trim(f['output'], 80))} |"
             )
         if len(fails) > 200:

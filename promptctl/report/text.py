@@ -3,12 +3,12 @@ a comparison's rows and totals (a diff: ``report.diff_text``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from promptctl.records.record import Record
-from promptctl.records.summary import unit_rows
-from promptctl.report.formatting import fmt_cost, fmt_ms, fmt_rate, ms, num, pct, usd
+from promptctl.records.summary import UnitOutcome, group_units, unit_outcome, unit_rows
+from promptctl.report.formatting import fmt_cost, fmt_ms, fmt_rate, ms, num, pct, trim, usd
 
 
 def summary_line(s: dict[str, Any]) -> str:
@@ -27,42 +27,81 @@ def summary_line(s: dict[str, Any]) -> str:
 
 
 def failures(record: Record) -> list[dict[str, Any]]:
-    """One entry per failing or erroring row: what broke and why, for the terminal table."""
-    return failures_of(record.rows)
+    """One entry per case x model that did not pass overall, for the failure table: its pass count
+    (``passed``, e.g. ``3/5``), the most common failure over its non-passing samples (the failing
+    assertion, or ``error`` / ``skipped``, and its reason), how many samples showed it, and one
+    example output of it. The failing samples of a case that passed overall (``min_pass_rate``
+    below 1) are not failures and are not listed."""
+    units = group_units(record.rows).items()
+    return _failures((key, samples, unit_outcome(samples)) for key, samples in units)
 
 
-def failures_of(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """:func:`failures` of rows (a streamed run keeps only those that did not pass)."""
+def failures_of(
+    rows: Iterable[dict[str, Any]], outcome_of: Callable[[tuple[str, str]], UnitOutcome]
+) -> list[dict[str, Any]]:
+    """:func:`failures` of a streamed run, which keeps only the rows that did not pass: each case x
+    model's outcome (over all its samples) comes from ``outcome_of`` (the run's running tally)."""
+    return _failures((key, samples, outcome_of(key)) for key, samples in group_units(list(rows)).items())
+
+
+def _failures(
+    units: Iterable[tuple[tuple[str, str], list[dict[str, Any]], UnitOutcome]],
+) -> list[dict[str, Any]]:
     out = []
-    for r in rows:
-        if r["status"] not in ("fail", "error", "skipped", "pending"):
+    for (_key, model), samples, outcome in units:
+        if outcome.status == "pass":
             continue
-        bad = [a for a in r.get("asserts", []) if not a["passed"] or a.get("error")]
-        if r["status"] in ("error", "skipped") and not bad:
-            out.append({**_ident(r), "assertion": r["status"], "reason": r.get("error") or "", "output": ""})
+        seen: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in samples:
+            if r["status"] == "pass":
+                continue
+            for why in dict.fromkeys(_why(r)):
+                seen.setdefault(why, []).append(r)
+        if not seen:  # pragma: no cover - a unit that did not pass has a sample that did not
             continue
-        for a in bad:
-            out.append(
-                {
-                    **_ident(r),
-                    "assertion": a["label"]
-                    + (" (error)" if a.get("error") else " (pending)" if a.get("pending") else ""),
-                    "reason": a.get("reason", ""),
-                    "output": r.get("output") or "",
-                }
-            )
+        (assertion, reason), example = max(seen.items(), key=lambda kv: len(kv[1]))
+        first = samples[0]
+        out.append(
+            {
+                "prompt": first["prompt"],
+                "case": first["case"],
+                "model": model,
+                "status": outcome.status,
+                "case_file": first.get("case_file"),
+                "passes": outcome.passes,
+                "samples": outcome.samples,
+                "passed": f"{outcome.passes}/{outcome.samples}",
+                "failing": outcome.samples - outcome.passes,
+                "assertion": assertion,
+                "reason": reason,
+                "reason_samples": len(example),
+                "output": example[0].get("output") or "",
+                "sample": example[0].get("sample", 0),
+            }
+        )
     return out
 
 
-def _ident(r: dict[str, Any]) -> dict[str, Any]:
-    case = r["case"] + (f" #{r['sample']}" if r.get("sample") else "")
-    return {
-        "prompt": r["prompt"],
-        "case": case,
-        "model": r["model"],
-        "status": r["status"],
-        "case_file": r.get("case_file"),
-    }
+def _why(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """What went wrong in one non-passing sample: (failing assertion, reason) pairs, or the
+    row's own error when it got no verdict."""
+    bad = [a for a in r.get("asserts", []) if not a["passed"] or a.get("error")]
+    if r["status"] in ("error", "skipped") and not bad:
+        return [(r["status"], r.get("error") or "")]
+
+    def label(a: dict[str, Any]) -> str:
+        return str(a["label"]) + (" (error)" if a.get("error") else " (pending)" if a.get("pending") else "")
+
+    return [(label(a), a.get("reason", "")) for a in bad]
+
+
+def failure_reason(f: dict[str, Any], width: int) -> str:
+    """A failure's reason as the tables show it, trimmed to ``width``: with how many samples
+    showed it when the case was sampled more than once."""
+    reason = trim(f["reason"], width)
+    if f["samples"] <= 1:
+        return reason
+    return f"{reason} ({f['reason_samples']} of {f['samples']} samples)"
 
 
 def units(record: Record) -> list[dict[str, Any]]:
@@ -133,6 +172,7 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
         f"{usd(t['cost']['head'])}"
         f" · p95 {ms(t['p95_latency_ms']['base'])} → {ms(t['p95_latency_ms']['head'])}"
         f" · outputs changed {t['outputs_changed']}"
+        + (f" · model changed in {t['model_changes']}" if t.get("model_changes") else "")
         + (f" · provider model drift in {t['provider_model_drift']}" if t["provider_model_drift"] else ""),
     ]
     for m, v in t["metrics"].items():
@@ -142,14 +182,44 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def checks_lines(data: dict[str, Any]) -> list[str]:
+    """The assertions and validator files that differ between the sides (each side is graded by
+    its own): a reviewer must see a loosened check next to the results it changed."""
+    c = data.get("checks") or {}
+    out = []
+    if c.get("error"):
+        out.append(f"checks: cannot compare the sides' checks: {c['error']}")
+    if c.get("assertions"):
+        keys = c["assertions"]
+        out.append(f"checks changed: assertions of {len(keys)} case(s): {', '.join(keys)}")
+    if c.get("files"):
+        out.append(
+            "validator files changed: "
+            + ", ".join(f"{f['path']} ({f['kind']}, {f['change']})" for f in c["files"])
+        )
+    if c.get("gate_settings"):
+        out.append(
+            "gate settings changed in promptctl.yaml: "
+            + ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in c["gate_settings"].items())
+        )
+    return out
+
+
 def gate_lines(data: dict[str, Any]) -> list[str]:
     g = data["gate"]
     if g is None:
         return []
     head = "gate: FAILED — quality drop" if g["failed"] else "gate: passed — no quality drop"
-    return [head, *(f"  ✗ {c}" for c in g["causes"]), *g["pvalues"]]
+    warnings = [f"  warning: {w}" for w in g.get("warnings") or []]
+    return [head, *(f"  ✗ {c}" for c in g["causes"]), *warnings, *g["pvalues"]]
 
 
 def side_desc(s: dict[str, Any]) -> str:
-    origin = {"record": "local record", "git-note": "git note", "ran": "ran now"}[s["origin"]]
-    return f"{s['label']} ({origin})"
+    origin = {
+        "record": "local record",
+        "git-note": "git note",
+        "combined": f"combined from {len(s.get('pieces') or [])} records",
+        "ran": "ran now",
+    }[s["origin"]]
+    partial = s.get("partial") or []
+    return f"{s['label']} ({origin})" + (f" — partial: {'; '.join(partial)}" if partial else "")

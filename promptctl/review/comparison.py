@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.git.repo import default_base
-from promptctl.records.record import Record
+from promptctl.records.record import Record, scan_local
+from promptctl.review.checks import changed_checks
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
@@ -24,13 +25,18 @@ def compare_revisions(
     rerun: bool = False,
     note: Note = lambda _m: None,
     records: dict[str, Record] | None = None,
+    trust_ref_config: bool = False,
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
     ``records``, when given, receives the two sides' records ("base", "head"): reports that show
-    outputs read them there."""
+    outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
+    keys elsewhere."""
     base_rev = base if base is not None else default_base(root)
-    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note)
-    h = obtain(root, head, offline=offline, rerun=rerun, note=note)
+    for w in scan_local(root).warnings:
+        note(f"warning: {w}")
+    trust = {"trust_ref_config": trust_ref_config}
+    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
+    h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
     pairs = compare_units(b.record, h.record)
     if records is not None:
         records.update(base=b.record, head=h.record)
@@ -39,6 +45,7 @@ def compare_revisions(
         "head": h.to_dict(),
         "totals": totals(b.record, h.record, pairs),
         "units": [p.to_dict() for p in pairs],
+        "checks": changed_checks(root, b.sha or base_rev, None if head is None else h.sha),
         "gate": None,
     }
     if gate is not None:
@@ -46,6 +53,8 @@ def compare_revisions(
         data["gate"] = {
             "failed": res.failed,
             "causes": res.causes,
+            "warnings": res.warnings,
+            "removed": res.removed,
             "pvalues": gate_pvalue_lines(res),
             **res.details,
         }

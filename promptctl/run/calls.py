@@ -55,11 +55,12 @@ class LiveCalls:
             self.warnings.append(message)
 
     async def ensure_litellm(self) -> None:
-        """Import litellm here (off the event loop: a SIGTERM can still cancel the run meanwhile)."""
+        """Import litellm and its first-call modules here (off the event loop: a SIGTERM can still
+        cancel the run meanwhile), so the first call's latency is the call's."""
         if not self._litellm_ready:
             from promptctl.execute import llm
 
-            await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
+            await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
             self._litellm_ready = True
 
     async def complete(
@@ -68,6 +69,8 @@ class LiveCalls:
         from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
         from promptctl.execute.workers.service import WorkersUnavailable
 
+        if not self.started:  # a judge's call before any row's: the workers start now
+            self.start(1)
         if self._client is not None:
             client = await asyncio.shield(self._client)
             if client is not None:

@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from promptctl.errors import UsageError
+from promptctl.errors import InputError, UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
 from promptctl.execute.workers.service import resolve_settings
 from promptctl.run.calls import LiveCalls
-from promptctl.run.plan import resolve_target
+from promptctl.run.plan import check_model_options, model_check, resolve_target
 from promptctl.suggest import suggest
+from promptctl.suite.lint import model_problems
 from promptctl.suite.project import Project
 from promptctl.suite.render import make_renderer, render_prompt
 
@@ -32,8 +33,13 @@ def run_once(
     prompt = suite.prompts.get(prompt_name)
     if prompt is None:
         raise UsageError(f"unknown prompt '{prompt_name}'{suggest(prompt_name, sorted(suite.prompts))}")
-    messages = render_prompt(make_renderer(suite), prompt, variables)
     cfg = project.config
+    if model is not None:
+        check_model_options([model], cfg)
+    problems = model_problems(suite, model_check(cfg))
+    if problems:
+        raise InputError(problems)
+    messages = render_prompt(make_renderer(suite), prompt, variables)
     target, fallbacks = resolve_target(model or prompt.model or cfg.model, cfg)
     req = ModelRequest(
         target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from promptctl.errors import InputError, Problem, UsageError
+from promptctl.execute.model_catalog import Prices
 from promptctl.execute.types import ModelRequest, Target, fingerprint
+from promptctl.suggest import closest
 from promptctl.suite.model import Case, Config, Prompt
 
 if TYPE_CHECKING:  # not at run time: a plan reused from the plan cache never needs jinja2
@@ -65,12 +68,56 @@ def resolve_target(name: str, config: Config) -> tuple[Target, list[Target]]:
         api_key_env=alias.api_key_env,
         params=tuple(sorted(alias.params.items())),
         rpm=alias.rpm,
+        price=Prices.per_million(**alias.price) if alias.price else None,
     )
     fallbacks = []
     for fb in alias.fallbacks:
         fb_target, _ = resolve_target(fb, config)  # a fallback's own fallbacks are not chained
         fallbacks.append(fb_target)
     return target, fallbacks
+
+
+def model_problem(name: str, config: Config, *, alias_ok: bool = True) -> str | None:
+    """Why ``name`` is not a model promptctl can call, or None. Known: an alias of promptctl.yaml
+    (when ``alias_ok``; an alias's own ``model`` must be a litellm model), a model in litellm's
+    table, or an explicit ``provider/name`` with a provider litellm routes (``openai/…`` for any
+    OpenAI-compatible server). Read from litellm's files, never by importing it."""
+    from promptctl.execute import model_catalog
+
+    if alias_ok and (name in config.models or name in config.broken_aliases):
+        return None  # a broken alias is reported where it is defined
+    if model_catalog.model_info(name) is not None:
+        return None
+    provider, sep, rest = name.partition("/")
+    providers = model_catalog.known_providers()
+    if sep and rest and provider in providers:
+        return None
+    if sep and rest and provider not in providers:
+        close = closest(provider, sorted(providers))
+        hint = f"; did you mean '{close}'?" if close else ""
+        return f"unknown provider '{provider}' in '{name}'{hint}"
+    aliases = sorted(config.models) if alias_ok else []
+    close = closest(name, aliases) or closest(name, sorted(model_catalog.known_model_names()))
+    if close is not None:
+        return f"unknown model '{name}'; did you mean '{close}'?"
+    alias = "not an alias in promptctl.yaml, " if alias_ok else ""
+    return (
+        f"unknown model '{name}': {alias}not a model in litellm's table, "
+        "and not 'provider/name' with a provider litellm supports"
+    )
+
+
+def model_check(config: Config) -> Callable[[str, bool], str | None]:
+    """:func:`model_problem` for ``config``, as lint takes it (``suite.lint.ModelCheck``)."""
+    return lambda name, alias_ok: model_problem(name, config, alias_ok=alias_ok)
+
+
+def check_model_options(models: list[str], config: Config) -> None:
+    """``--model`` names: a usage error (exit 2) for the first unknown one, before any call."""
+    for name in models:
+        message = model_problem(name, config)
+        if message is not None:
+            raise UsageError(f"--model {name}: {message}")
 
 
 def models_for(case: Case, prompt: Prompt, config: Config, override: list[str] | None) -> list[str]:
@@ -139,9 +186,11 @@ def build_plan(
     repeat: int | None = None,
 ) -> list[Row]:
     """Render and fingerprint every row; raise InputError with every render problem at once."""
-    from promptctl.suite.render import RenderError, render_prompt
+    from promptctl.suite.render import RenderError, merge_case_problems, render_prompt
 
     selection = selection or Selection()
+    if models:
+        check_model_options(models, suite.config)
     rows: list[Row] = []
     problems: list[Problem] = []
     targets: dict[str, tuple[Target, list[Target]]] = {}
@@ -169,5 +218,5 @@ def build_plan(
                     Row(len(rows), case, prompt, model_name, target, fallbacks, sample, messages, params, fp)
                 )
     if problems:
-        raise InputError(problems)
+        raise InputError(merge_case_problems(problems))
     return rows

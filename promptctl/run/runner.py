@@ -25,40 +25,30 @@ import functools
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from promptctl.errors import UsageError
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprint, from_response, to_response
 from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
 from promptctl.run.calls import LiveCalls
+from promptctl.run.judge_calls import JudgeCalls
+from promptctl.run.options import RunOptions, RunStats
 from promptctl.run.plan import Row, resolve_target
+from promptctl.run.pricing import price_stored, unpriced_models
 from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
     from promptctl.execute.workers.service import WorkerSettings
+    from promptctl.git.sources import Source
 
 
 RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
 LOOKUP_CHUNK = 2000  # rows looked up (recordings, cache) and validated at a time
-
-
-@dataclass
-class RunOptions:
-    concurrency: int = 8
-    use_cache: bool = True
-    use_recordings: bool = True  # False with --live
-    offline: bool = False  # no model call at all
-    record: bool = False  # write recordings
-    max_cost: float | None = None
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    refresh_hint: str = "promptctl test --record"
-    # Warm model workers for live calls: None = as configured (PROMPTCTL_WORKERS, else `workers:`
-    # in promptctl.yaml, else off under CI, else one per CPU up to 4), 0 = in this process.
-    workers: int | None = None
 
 
 @dataclass
@@ -68,16 +58,6 @@ class RowResult:
     asserts: list[AssertionResult]
     status: RowStatus
     score: float | None
-
-
-@dataclass
-class RunStats:
-    live_calls: int = 0
-    cache_hits: int = 0
-    replays: int = 0
-    deduplicated: int = 0
-    spent: float = 0.0
-    retries: int = 0
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
@@ -109,8 +89,11 @@ class Runner:
         embeddings: EmbeddingRecordings | None = None,
         validation_extra: dict[str, Any] | None = None,
         keep_results: bool = True,
+        stop_when: Callable[[RowResult], str | None] | None = None,
+        source: Source | None = None,
     ) -> None:
         self.config = config
+        self.source = source  # what validators read their files from (None: the worktree)
         self.validation_extra = dict(validation_extra or {})  # e.g. the review files, for `human`
         self.options = options
         self.cache = cache
@@ -121,15 +104,20 @@ class Runner:
         # False: finished rows go only to on_result (which writes them down), so a run's memory does
         # not grow with its rows; `finished` still counts them.
         self.keep_results = keep_results
+        # -x / --maxfail: asked after each finished row; a reason stops the run from starting
+        # anything new (rows in flight finish and are kept).
+        self.stop_when = stop_when
+        self.stopped: str | None = None
         self.results: list[RowResult] = []
         self.finished = 0
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
-        self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
         self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
         self.calls = LiveCalls(self.worker_settings(), options.policy)
         self.elapsed: float | None = None  # wall seconds of the last run_rows
+        self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
 
     # -- public ---------------------------------------------------------------------------------
     async def run(self, rows: list[Row], *, consume: bool = False) -> list[RowResult]:
@@ -144,9 +132,13 @@ class Runner:
             # read (and check) now: a broken recording is a located input error, not a row's error
             for case_file in {r.case.file for r in rows if any(a.type == "similar" for a in r.case.asserts)}:
                 self.embeddings.preload(case_file)
+        # Under a budget, every judge model must have a price before anything runs (the rows
+        # answered from the cache are validated, and judged, first); the models of the rows left
+        # to call are checked once every row was looked up, before the first call.
+        self._check_budget_can_count(rows, [])
         total, seen = len(rows), 0
         try:
-            while seen < total:
+            while seen < total and not self.stopped:
                 if consume:
                     chunk = rows[:LOOKUP_CHUNK]
                     del rows[:LOOKUP_CHUNK]
@@ -157,18 +149,27 @@ class Runner:
                 for row in self._lookup_offline_sources(chunk, answered):
                     live.setdefault(row.fingerprint, []).append(row)
                 del chunk
+                if live and not self.options.offline and self.config.untrusted:
+                    raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
                 if live and not self.calls.started and not self.options.offline:
                     # as soon as a live call is known (their start overlaps the rest), for as many
                     # calls as the rows looked up so far suggest
                     self.calls.start(len(live) + (total - seen) * len(live) // seen)
                 answered.reverse()
                 while answered:
+                    if self.stopped:
+                        self._uncount(answered)
+                        break
                     row, resp = answered.pop()
                     await self._finish(row, resp)
-            if live:
+            if live and not self.stopped:
+                self._check_budget_can_count([], [r for group in live.values() for r in group])
                 if self.options.offline:
-                    while live:
+                    while live and not self.stopped:
                         for row in live.popitem()[1]:
+                            if self.stopped:
+                                break
+                            self.stats.not_run += 1
                             await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
@@ -193,6 +194,31 @@ class Runner:
     def worker_pids(self) -> list[int]:
         """The warm model workers this run used."""
         return self.calls.worker_pids
+
+    def _check_budget_can_count(self, rows: list[Row], pending: list[Row]) -> None:
+        """Under a budget (``--max-cost``, ``max_cost``) every model this run may call must have
+        a price, or its calls would count as free and the budget would never stop anything:
+        refuse before any call (exit 2), unless ``--allow-unknown-cost`` accepts it."""
+        cap = self.options.max_cost
+        if cap is None or self.options.offline:
+            return
+        unpriced = unpriced_models(rows, pending, self.config)
+        if not unpriced:
+            return
+        names = ", ".join(unpriced)
+        if self.options.allow_unknown_cost:
+            self.notes.append(
+                f"{self.options.max_cost_source}: calls to {names} are not counted against the "
+                f"{cap:g} USD budget: no price is known (--allow-unknown-cost)"
+            )
+            return
+        raise UsageError(
+            f"{self.options.max_cost_source} {cap:g} USD cannot be enforced: no price is known for "
+            f"{names}, so its calls would count as free",
+            hint="declare the price of each in promptctl.yaml, on its alias: `models: {NAME: {model: …, "
+            "price: {input: 0.15, output: 0.60}}}` (USD per 1M tokens), or pass --allow-unknown-cost "
+            "to run without counting those calls",
+        )
 
     # -- sources --------------------------------------------------------------------------------
     def _lookup_offline_sources(
@@ -225,6 +251,14 @@ class Runner:
             rest = still
         return rest
 
+    def _uncount(self, unfinished: list[tuple[Row, ModelResponse]]) -> None:
+        """Rows answered but never finished (-x stopped the run first) are not in the counts."""
+        for _row, resp in unfinished:
+            if resp.source == "recording":
+                self.stats.replays -= 1
+            else:
+                self.stats.cache_hits -= 1
+
     def _offline_error(self, row: Row) -> ModelResponse:
         why = (
             "its recording is stale (the prompt, vars or params changed since it was recorded)"
@@ -250,7 +284,7 @@ class Runner:
             self.stats.deduplicated += len(group) - 1
 
         async def worker() -> None:
-            while True:
+            while not self.stopped:
                 try:
                     group = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -263,8 +297,10 @@ class Runner:
                         error=f"not run: --max-cost {self.options.max_cost} USD reached "
                         f"(spent {self.stats.spent:.4f} USD)",
                     )
+                    self.stats.not_run += len(group)
                 else:
                     resp = await self._call(first.request())
+                    self.stats.live_rows += len(group)
                     if resp.status == "ok" and self.cache is not None:
                         self.cache.put(first.fingerprint, resp, model=first.target.model)
                 await self._finish_despite_cancel(group, resp)
@@ -314,42 +350,6 @@ class Runner:
             self.stats.spent += resp.cost
         return resp
 
-    async def judge(
-        self, model_name: str, messages: list[dict[str, str]], params: dict[str, Any]
-    ) -> ModelResponse:
-        """A model call on behalf of a validator (LLM-as-judge): same cache, retries, concurrency."""
-        target, fallbacks = resolve_target(model_name, self.config)
-        merged = {**target.params_dict, **params}
-        fp = fingerprint(target.model, target.api_base, messages, merged, 0)
-        if self.cache is not None and self.options.use_cache:
-            hit = self.cache.get(fp)
-            if hit is not None:
-                return hit
-        if self.options.offline:
-            return ModelResponse(
-                status="error", error=f"--offline: judge call to '{model_name}' is not cached"
-            )
-        fut = self._judge_inflight.get(fp)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._judge_inflight[fp] = fut
-        try:
-            resp = await self._call(
-                ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
-            )
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._judge_inflight.pop(fp, None)
-        fut.set_result(resp)
-        if resp.status == "ok" and self.cache is not None:
-            self.cache.put(fp, resp, model=target.model)
-        return resp
-
     async def embed(self, model_name: str, text: str, case_file: str) -> EmbeddingResponse:
         """An embedding on behalf of a validator (``similar``): recordings (not with --record),
         then the cache, then one call (same semaphore, retries and spend as completions); with
@@ -377,6 +377,8 @@ class Runner:
                 error=f"--offline: the embedding of {text[:40]!r} by '{model_name}' is not recorded; "
                 f"refresh with `{self.options.refresh_hint} {case_file}`",
             )
+        if self.config.untrusted:
+            return EmbeddingResponse(status="error", error=self.config.untrusted)
         fut = self._embed_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)
@@ -414,6 +416,8 @@ class Runner:
 
         if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
             resp = self._explain_missing_key(row, resp)
+        if resp.source != "live" and resp.cost is None:
+            resp = price_stored(row, resp)
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -423,9 +427,10 @@ class Runner:
                 config=self.config,
                 model=row.target.model,
                 response=resp,
-                judge=self.judge,
+                judge=self.judges.for_row(row),
                 embed=functools.partial(self._embed_for, row.case.file),
                 extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra},
+                source=self.source,
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)
@@ -434,6 +439,8 @@ class Runner:
         self.finished += 1
         if self.keep_results:
             self.results.append(result)
+        if self.stop_when is not None and self.stopped is None:
+            self.stopped = self.stop_when(result)
         if self.writer is not None and self.options.record:
             self.writer.add(row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint, resp)
         if self.on_result is not None:

@@ -314,7 +314,7 @@ class Prompt:
                     await asyncio.to_thread(llm.prewarm)
                     _warm.set()
                     t0 += time.perf_counter() - t_import
-                resp = await llm.complete(req, self._policy, on_token=on_token)
+                resp = await llm.complete(req, self._policy, on_token=on_token, mask_output=False)
                 if resp.status == "ok" and cache is not None:
                     cache.put(fp, resp, model=self._target.model)
         except BaseException as exc:

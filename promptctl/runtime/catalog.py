@@ -90,6 +90,9 @@ def opened(where: Path, revision: Revision) -> Iterator[Project]:
     on exit."""
     project = open_project(where, revision.commit)
     try:
+        # An application gets no half-configured project: a config problem is an error here.
+        if any(p.is_error for p in project.config.problems):
+            raise InputError(project.config.problems)
         yield project
     finally:
         close = getattr(project.source, "close", None)

@@ -7,9 +7,6 @@ commit), so the same code loads the suite at any ref.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +15,21 @@ from promptctl.errors import InputError, Problem
 from promptctl.git.sources import Source
 from promptctl.paths import confined
 from promptctl.suggest import suggest
+from promptctl.suite.config import endpoint_param_problems
+from promptctl.suite.datasets import dataset_rows
 from promptctl.suite.examples import ExampleLibrary
-from promptctl.suite.model import Assertion, Case, CaseFile, Config, InputSpec, Loc, MessageSpec, Prompt
-from promptctl.suite.yamlio import Doc, PathKey, check_schema, load_yaml
+from promptctl.suite.model import (
+    Assertion,
+    Case,
+    CaseFile,
+    Config,
+    InputSpec,
+    Loc,
+    MessageSpec,
+    Prompt,
+    param_problems,
+)
+from promptctl.suite.yamlio import Doc, PathKey, check_schema, decode_problem, load_yaml
 
 YAML_SUFFIXES = (".yaml", ".yml")
 ASSERT_COMMON = {"type", "value", "threshold", "weight", "metric", "not", "transform"}
@@ -37,6 +46,9 @@ class Suite:
     problems: list[Problem] = field(default_factory=list)
     partials: list[str] = field(default_factory=list)
     examples: ExampleLibrary = field(default_factory=ExampleLibrary)  # few-shot example sets
+    # files that could not be loaded -> the prompt they are (prompt files) or are for (case
+    # files, when their ``prompt:`` could still be read), else None
+    broken_files: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def cases(self) -> list[Case]:
@@ -64,16 +76,25 @@ def prompt_name(relpath: str, prompts_dir: str) -> str | None:
     return stem if ext in YAML_SUFFIXES else None
 
 
-def _read_doc(source: Source, relpath: str, schema: str, problems: list[Problem]) -> Doc | None:
+def _read_doc(
+    source: Source, relpath: str, schema: str, problems: list[Problem], raw: dict[str, Any] | None = None
+) -> Doc | None:
+    """The file's document when it is valid YAML matching ``schema``; else None, with its
+    problems added (and ``raw[relpath]``: the data of a mapping that fails the schema)."""
     try:
         text = source.read_text(relpath)
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(Problem(relpath, 0, 0, f"cannot read file: {exc}"))
+    except UnicodeDecodeError as exc:
+        problems.append(decode_problem(relpath, exc))
         return None
-    return _parse_doc(text, relpath, schema, problems)
+    except OSError as exc:
+        problems.append(Problem(relpath, 0, 0, f"cannot read file: {exc.strerror or exc}"))
+        return None
+    return _parse_doc(text, relpath, schema, problems, raw)
 
 
-def _parse_doc(text: str, relpath: str, schema: str, problems: list[Problem]) -> Doc | None:
+def _parse_doc(
+    text: str, relpath: str, schema: str, problems: list[Problem], raw: dict[str, Any] | None = None
+) -> Doc | None:
     doc, errs = load_yaml(text, relpath)
     if errs:
         problems.extend(errs)
@@ -87,6 +108,8 @@ def _parse_doc(text: str, relpath: str, schema: str, problems: list[Problem]) ->
     errs = check_schema(doc, schema)
     if errs:
         problems.extend(errs)
+        if raw is not None:
+            raw[relpath] = doc.data
         return None
     return doc
 
@@ -112,7 +135,11 @@ def parse_prompt(doc: Doc, name: str, problems: list[Problem]) -> Prompt | None:
         tags=list(data.get("tags") or []),
         metadata=dict(data.get("metadata") or {}),
         loc=doc.loc(()),
+        model_loc=doc.loc(("model",)),
     )
+    problems.extend(endpoint_param_problems(doc, ("params",), p.params))
+    for param, message in param_problems(p.params):
+        problems.append(doc.problem(("params", param), f"params.{param}: {message}"))
     out = data.get("output") or {}
     p.output_format = out.get("format", "json" if "schema" in out else "text")
     p.output_schema = out.get("schema")
@@ -196,9 +223,10 @@ def parse_prompt_text(text: str, relpath: str, name: str) -> Prompt:
 def parse_assertion(raw: Any, doc: Doc, key: PathKey, default_transform: list[str]) -> Assertion:
     loc = doc.loc(key)
     if isinstance(raw, str):
-        return Assertion(type=raw, transform=list(default_transform), loc=loc)
+        return Assertion(type=raw, transform=list(default_transform), loc=loc, transform_inherited=True)
     transform = raw.get("transform", default_transform)
     return Assertion(
+        transform_inherited="transform" not in raw,
         type=raw["type"],
         value=raw.get("value"),
         threshold=raw.get("threshold"),
@@ -234,7 +262,10 @@ def _resolve_file_vars(
             except PermissionError as exc:
                 problems.append(doc.problem((*key, name, "file"), f"file '{value['file']}': {exc}"))
                 out[name] = ""
-            except (OSError, UnicodeDecodeError, KeyError):
+            except UnicodeDecodeError as exc:
+                problems.append(decode_problem(path, exc))
+                out[name] = ""
+            except (OSError, KeyError):
                 problems.append(
                     doc.problem((*key, name, "file"), f"file '{value['file']}' not found ({path})")
                 )
@@ -249,30 +280,19 @@ def _dataset_rows(
 ) -> list[tuple[int, dict[str, Any]]]:
     try:
         text = source.read_text(path)
-    except (OSError, UnicodeDecodeError, KeyError):
+    except PermissionError as exc:
+        problems.append(doc.problem(("dataset",), f"dataset file '{doc.data['dataset']}': {exc}"))
+        return []
+    except UnicodeDecodeError as exc:
+        problems.append(decode_problem(path, exc))
+        return []
+    except (OSError, KeyError):
         problems.append(doc.problem(("dataset",), f"dataset file '{doc.data['dataset']}' not found ({path})"))
         return []
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if path.endswith(".jsonl"):
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(path, n, exc.colno, f"invalid JSON: {exc.msg}"))
-                continue
-            if not isinstance(row, dict):
-                problems.append(Problem(path, n, 1, "each line must be a JSON object"))
-                continue
-            rows.append((n, row))
-    elif path.endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(text))
-        for row in reader:
-            rows.append((reader.line_num, dict(row)))
-    else:
+    if not path.endswith((".jsonl", ".csv")):
         problems.append(doc.problem(("dataset",), "dataset must be a .jsonl or .csv file"))
-    return rows
+        return []
+    return dataset_rows(text, path, problems)
 
 
 def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Problem]) -> CaseFile:
@@ -285,9 +305,15 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
         min_pass_rate=float(data.get("min_pass_rate", 1.0)),
         loc=doc.loc(()),
     )
+    cf.model_locs = [doc.loc(("models", i)) for i in range(len(cf.models or []))]
     defaults = data.get("defaults") or {}
     d_transform = defaults.get("transform", [])
-    d_transform = [d_transform] if isinstance(d_transform, str) else list(d_transform)
+    if isinstance(d_transform, str):
+        d_transform = [d_transform]
+        cf.default_transform = [(d_transform[0], doc.loc(("defaults", "transform")))]
+    else:
+        d_transform = list(d_transform)
+        cf.default_transform = [(t, doc.loc(("defaults", "transform", i))) for i, t in enumerate(d_transform)]
     d_vars = _resolve_file_vars(source, doc, ("defaults", "vars"), defaults.get("vars") or {}, problems)
     d_asserts = [
         parse_assertion(a, doc, ("defaults", "assert", i), d_transform)
@@ -341,19 +367,23 @@ def parse_case_file(doc: Doc, source: Source, config: Config, problems: list[Pro
 # -- the suite ----------------------------------------------------------------------------------
 def load_suite(config: Config, source: Source, *, only: list[str] | None = None) -> Suite:
     """Load every prompt and case file (``only``: restrict case files to these paths/dirs)."""
-    suite = Suite(config=config, source=source)
+    suite = Suite(config=config, source=source, problems=list(config.problems))
+    if config.suite_unreadable:  # where the files are is what is wrong: nothing else to say
+        return suite
     pdir, cdir = config.prompts_dir.rstrip("/"), config.cases_dir.rstrip("/")
     for rel in source.list_files(pdir, YAML_SUFFIXES):
         name = prompt_name(rel, pdir)
-        if name is None:
+        if name is None or _skipped_name(rel, suite):
             continue
         doc = _read_doc(source, rel, "prompt", suite.problems)
-        if doc is None:
-            continue
-        prompt = parse_prompt(doc, name, suite.problems)
-        if prompt is not None:
+        prompt = parse_prompt(doc, name, suite.problems) if doc is not None else None
+        if prompt is None:
+            suite.broken_files[rel] = name
+        else:
             suite.prompts[name] = prompt
-    suite.partials = [p for p in source.list_files(pdir, ()) if prompt_name(p, pdir) is None]
+    suite.partials = [
+        p for p in source.list_files(pdir, ()) if prompt_name(p, pdir) is None and "\\" not in p
+    ]
     suite.examples = ExampleLibrary(source, config.examples_dir)
     texts = [p.template or "" for p in suite.prompts.values()]
     texts += [m.content or "" for p in suite.prompts.values() for m in p.messages or []]
@@ -363,10 +393,15 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
         parts = posixpath.relpath(rel, cdir).split("/")
         if parts[0] == "__recordings__" or any(p.startswith("_") for p in parts):
             continue
+        if _skipped_name(rel, suite):
+            continue
         if only and not any(rel == o or rel.startswith(o.rstrip("/") + "/") for o in only):
             continue
-        doc = _read_doc(source, rel, "cases", suite.problems)
+        raw: dict[str, Any] = {}
+        doc = _read_doc(source, rel, "cases", suite.problems, raw)
         if doc is None:
+            target = raw.get(rel, {}).get("prompt")
+            suite.broken_files[rel] = target if isinstance(target, str) else None
             continue
         cf = parse_case_file(doc, source, config, suite.problems)
         if cf.prompt not in suite.prompts and not _prompt_file_exists(source, pdir, cf.prompt):
@@ -391,6 +426,17 @@ def load_suite(config: Config, source: Source, *, only: list[str] | None = None)
                 seen[(case.prompt, case.id)] = case
         suite.case_files.append(cf)
     return suite
+
+
+def _skipped_name(relpath: str, suite: Suite) -> bool:
+    """A file whose name holds a backslash is not read (a backslash separates folders on Windows,
+    so the name would mean another file there): an error naming it, and the rest still loads."""
+    if "\\" not in relpath:
+        return False
+    message = "not read: the file name contains a backslash (a folder separator on Windows); rename it"
+    suite.problems.append(Problem(relpath, 0, 0, message))
+    suite.broken_files[relpath] = None
+    return True
 
 
 def _prompt_file_exists(source: Source, pdir: str, name: str) -> bool:

@@ -10,16 +10,38 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from promptctl.errors import Problem
+
 ROLES = ("system", "user", "assistant")
 
 
 @dataclass(frozen=True)
 class Loc:
-    """A position in a file (1-based line and column); line 0 means the whole file."""
+    """A position in a file (1-based line and column); line 0 means the whole file.
+
+    ``block`` marks the first content line of a YAML block scalar (``|``): every line of the
+    text starts at ``col`` (the block's indentation), so line N of a template held there is at
+    ``line + N - 1``, ``col``. Elsewhere only the first line's column is known."""
 
     path: str
     line: int = 0
     col: int = 0
+    block: bool = False
+
+    def text_line(self, n: int) -> Loc:
+        """Where line ``n`` (1-based) of the text starting here is."""
+        if n <= 1:
+            return self
+        return Loc(self.path, self.line + n - 1, self.col if self.block else 1, self.block)
+
+
+def param_problems(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, message) for model parameters that are well typed but wrong for promptctl (the
+    schemas type them): ``n`` > 1 would pay for answers that are never read."""
+    n = params.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        return [("n", f"promptctl reads one answer per call; for {n} samples use `repeat: {n}` instead of n")]
+    return []
 
 
 @dataclass
@@ -60,6 +82,7 @@ class Prompt:
     loc: Loc = field(default_factory=lambda: Loc(""))
     template_loc: Loc = field(default_factory=lambda: Loc(""))
     schema_loc: Loc = field(default_factory=lambda: Loc(""))
+    model_loc: Loc = field(default_factory=lambda: Loc(""))
 
     @property
     def kind(self) -> str:
@@ -79,6 +102,8 @@ class Assertion:
     transform: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     loc: Loc = field(default_factory=lambda: Loc(""))
+    # ``transform`` is the case file's ``defaults.transform`` (lint checks that once, where it is)
+    transform_inherited: bool = False
 
     @property
     def label(self) -> str:
@@ -118,6 +143,9 @@ class CaseFile:
     repeat: int = 1
     min_pass_rate: float = 1.0
     loc: Loc = field(default_factory=lambda: Loc(""))
+    # ``defaults.transform``: each name with where it is written
+    default_transform: list[tuple[str, Loc]] = field(default_factory=list)
+    model_locs: list[Loc] = field(default_factory=list)  # where each of ``models`` is written
 
 
 @dataclass
@@ -131,6 +159,8 @@ class ModelAlias:
     params: dict[str, Any] = field(default_factory=dict)
     fallbacks: list[str] = field(default_factory=list)
     rpm: float | None = None
+    # USD per 1M tokens as written: {input, output[, cached_input]}; wins over litellm's table.
+    price: dict[str, float] | None = None
 
 
 @dataclass
@@ -142,6 +172,7 @@ class GateConfig:
     max_cost_increase: float | None = None  # relative, e.g. 0.2 = +20 %
     max_p95_latency_increase: float | None = None  # relative
     suite_share: float = 0.5  # share of alpha given to the suite-wide test (the rest: per-case tests)
+    removed: str = "fail"  # fail | warn: a case (or a model of one) the base ran and the head did not
 
 
 @dataclass
@@ -164,6 +195,33 @@ class Config:
     worker_idle_timeout: float | None = None  # seconds an idle warm worker waits; None: the default
     models: dict[str, ModelAlias] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
+    # Where the model names of promptctl.yaml are written, by dotted key: ``model``,
+    # ``judge_model``, ``models.NAME.model``, ``models.NAME.fallbacks.I``.
+    locs: dict[str, Loc] = field(default_factory=dict)
+    # What is wrong in promptctl.yaml: reported with the suite's problems. A wrong setting
+    # falls back to its default; an alias that cannot be used is left out but remembered here,
+    # and when prompts_dir/cases_dir is unusable the suite's files are not looked for.
+    problems: list[Problem] = field(default_factory=list)
+    broken_aliases: set[str] = field(default_factory=set)
+    suite_unreadable: bool = False
+    # Set on a revision's configuration that sends keys elsewhere than the worktree's (see
+    # suite.config.endpoint_changes): why live calls for it are refused. Never stored.
+    untrusted: str | None = None
+
+    def model_names(self) -> list[tuple[str, Loc, bool]]:
+        """(name, where, may it be an alias) of every model name this file writes: an alias's
+        own ``model`` is a litellm model, everything else may name an alias."""
+        out: list[tuple[str, Loc, bool]] = []
+        where = self.locs.get
+        if "model" in self.locs:
+            out.append((self.model, self.locs["model"], True))
+        if self.judge_model is not None and "judge_model" in self.locs:
+            out.append((self.judge_model, self.locs["judge_model"], True))
+        for name, alias in self.models.items():
+            out.append((alias.model, where(f"models.{name}.model") or Loc(self.path or ""), False))
+            for i, fb in enumerate(alias.fallbacks):
+                out.append((fb, where(f"models.{name}.fallbacks.{i}") or Loc(self.path or ""), True))
+        return out
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved configuration as stored in run records: never contains a secret
@@ -187,6 +245,7 @@ class Config:
                     "params": a.params,
                     "fallbacks": a.fallbacks,
                     "rpm": a.rpm,
+                    "price": a.price,
                 }
                 for k, a in sorted(self.models.items())
             },

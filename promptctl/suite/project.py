@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from promptctl.errors import InputError
 from promptctl.git.sources import Source
-from promptctl.suite.config import CONFIG_NAME, load_config
+from promptctl.suite.config import CONFIG_NAME, endpoint_changes, load_config, untrusted_message
 from promptctl.suite.load import Suite, load_suite
 from promptctl.suite.model import Config
 
 if TYPE_CHECKING:
-    from promptctl.suite.lint import AssertionLinter
+    from promptctl.suite.lint import AssertionLinter, ModelCheck
 
 
 @dataclass
@@ -34,8 +34,13 @@ class Project:
         return load_suite(self.config, self.source, only=only)
 
 
-def open_project(cwd: Path | None = None, ref: str | None = None) -> Project:
-    """The project around ``cwd``; with ``ref``, its files as of that git revision."""
+def open_project(cwd: Path | None = None, ref: str | None = None, *, trust_config: bool = False) -> Project:
+    """The project around ``cwd``; with ``ref``, its files as of that git revision.
+
+    A revision's promptctl.yaml that sends keys elsewhere than the worktree's (another
+    ``api_base`` or ``api_key_env`` for an alias) gets ``config.untrusted`` set, so the runner
+    refuses its live calls, unless ``trust_config`` (``--trust-ref-config``) says the user read it.
+    """
     from promptctl.git.sources import GitSource, WorktreeSource
 
     if ref is None:
@@ -46,6 +51,9 @@ def open_project(cwd: Path | None = None, ref: str | None = None) -> Project:
     source = GitSource(root, ref)
     text = source.read_text(CONFIG_NAME) if source.exists(CONFIG_NAME) else None
     config = load_config(cwd, text_override=text) if text is not None else type(base)(root=str(root))
+    changes = endpoint_changes(base, config)
+    if changes and not trust_config:
+        config.untrusted = untrusted_message(source.label, changes)
     return Project(config=config, source=source, ref=ref)
 
 
@@ -55,12 +63,13 @@ def load_checked(
     *,
     only: list[str] | None = None,
     trial_render: bool = True,
+    check_model: ModelCheck | None = None,
 ) -> Suite:
     """Load the suite and run every lint check; raise InputError (exit 2) on any error."""
     from promptctl.suite.lint import check_suite
 
     suite = project.load(only=only)
-    problems = check_suite(suite, lint_assertion, trial_render=trial_render)
+    problems = check_suite(suite, lint_assertion, trial_render=trial_render, check_model=check_model)
     if any(p.is_error for p in problems):
         raise InputError(problems)
     suite.problems = problems

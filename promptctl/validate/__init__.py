@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from promptctl.suite.model import Assertion
+from promptctl.suite.model import Assertion, Case, Prompt
 
 # The built-in validator families, one module each; importing one registers its assertion types.
 # A new validator family is one new module here plus its name in this list.
@@ -35,6 +35,9 @@ from promptctl.validate.registry import (
 from promptctl.validate.transforms import KNOWN_TRANSFORMS, apply_transforms
 from promptctl.validate.types import AssertionResult, JudgeCall, ValidationContext
 
+if TYPE_CHECKING:
+    from promptctl.suite.lint import AssertionLinter
+
 FAMILIES = (basic, custom, human, judge, perf, pii, semantic, similarity, structured, text)
 KNOWN_TYPES: tuple[str, ...] = tuple(known_types())
 
@@ -49,8 +52,27 @@ __all__ = [
     "evaluate",
     "evaluate_one",
     "lint_assertion",
+    "lint_assertion_in",
     "row_passed",
 ]
+
+
+def lint_assertion_in(root: str) -> AssertionLinter:
+    """:func:`lint_assertion` plus the checks that need the repository at ``root``: a ``python``
+    check's ``module:function`` imports and is callable (each target imported once)."""
+    refs: dict[str, str | None] = {}
+
+    def lint(a: Assertion, *, case: Case | None = None, prompt: Prompt | None = None) -> list[str]:
+        problems = lint_assertion(a, case=case, prompt=prompt)
+        if not problems and a.type == "python" and isinstance(a.value, str):
+            if a.value not in refs:
+                refs[a.value] = custom.check_ref(a.value, root)
+            why = refs[a.value]
+            if why is not None:
+                problems.append(why)
+        return problems
+
+    return lint
 
 
 def _start(a: Assertion, ctx: ValidationContext) -> Outcome | tuple[ValidatorSpec, str]:

@@ -17,11 +17,14 @@ import ast
 import json
 import os
 import re
+import weakref
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from promptctl.git.sources import Source, WorktreeSource
 from promptctl.jsonutil import canonical_json
-from promptctl.paths import confined
+from promptctl.paths import confined, real_path_inside
 from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, ok, one_line, show, validator
 from promptctl.validate.types import ValidationContext
@@ -111,7 +114,13 @@ def load_schema(a: Assertion, ctx: ValidationContext) -> dict[str, Any] | bool:
         rel = confined(v)
         if rel is None:
             raise CheckError(f"schema path {v!r} must be relative to the repository root and stay inside it")
-        return _load_schema_file(os.path.join(ctx.config.root, rel), v)
+        if ctx.source is not None and not isinstance(ctx.source, WorktreeSource):
+            return _schema_at_revision(ctx.source, rel, v)  # graded at a revision: its own file
+        try:
+            real = real_path_inside(Path(ctx.config.root), rel)
+        except PermissionError as e:
+            raise CheckError(f"schema file {v!r}: {e}") from None
+        return _load_schema_file(str(real), v)
     if v is not None:
         raise CheckError(f"json_schema `value` must be a schema or a file path, got {type(v).__name__}")
     if ctx.prompt.output_schema is not None:
@@ -137,28 +146,67 @@ def _read_schema(path: str, mtime: int, shown: str) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
-        if path.endswith((".yaml", ".yml")):
-            import yaml
+    except OSError as e:
+        raise CheckError(f"cannot load schema file {shown!r}: {one_line(str(e))}") from e
+    return _parse_schema(text, path, shown)
 
-            data = yaml.safe_load(text)
+
+def _parse_schema(text: str, path: str, shown: str) -> Any:
+    problems: list[Any] = []
+    try:
+        if path.endswith((".yaml", ".yml")):
+            from promptctl.suite.yamlio import load_yaml  # its limits: nesting, alias expansion
+
+            doc, problems = load_yaml(text, shown)
+            data = doc.data
         else:
             data = json.loads(text)
-    except Exception as e:  # OSError, JSONDecodeError, yaml.YAMLError
+    except Exception as e:  # JSONDecodeError, RecursionError
         raise CheckError(f"cannot load schema file {shown!r}: {one_line(str(e))}") from e
+    if problems:
+        raise CheckError(f"cannot load schema file {shown!r}: {one_line(problems[0].format())}")
     if not isinstance(data, (dict, bool)):
         raise CheckError(f"schema file {shown!r} does not hold a JSON schema object")
     return data
+
+
+# Parsed schema files of a revision, per source (a revision's files never change while it is read).
+_AT_REVISION: weakref.WeakKeyDictionary[Source, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _schema_at_revision(source: Source, rel: str, shown: str) -> dict[str, Any] | bool:
+    """A schema file as the revision being graded has it (read from its tree, not the worktree)."""
+    cache = _AT_REVISION.setdefault(source, {})
+    if rel not in cache:
+        try:
+            text = source.read_text(rel)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckError(
+                f"cannot read schema file {shown!r} at {source.label}: {one_line(str(e))}"
+            ) from e
+        cache[rel] = _parse_schema(text, rel, shown)
+    schema: dict[str, Any] | bool = cache[rel]
+    return schema
 
 
 @lru_cache(maxsize=64)
 def _compiled(schema_json: str) -> Any:
     """A jsonschema validator for the (canonical JSON of the) schema; SchemaError if invalid."""
     from jsonschema import validators
+    from referencing import Registry
 
     schema = json.loads(schema_json)
     cls = validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+    # A registry that retrieves nothing: a $ref resolves inside this schema or not at all. The
+    # default would fetch any http(s) or file:// URL a schema names (even --offline).
+    return cls(schema, format_checker=cls.FORMAT_CHECKER, registry=Registry(retrieve=_no_retrieval))  # type: ignore[call-arg]
+
+
+def _no_retrieval(uri: str) -> Any:
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
 
 
 def _lint_schema(a: Assertion, case: Case | None, prompt: Prompt | None) -> list[str]:
@@ -192,7 +240,16 @@ def json_schema(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
         doc = parse_json_output(output, bool(a.options.get("allow_fence", False)))
     except JsonProblem as e:
         return fail(str(e))
-    errors = list(validator_.iter_errors(doc))
+    from referencing.exceptions import Unresolvable
+
+    try:
+        errors = list(validator_.iter_errors(doc))
+    except Unresolvable as e:
+        ref = getattr(e, "ref", None) or str(e)
+        raise CheckError(
+            f"$ref {ref!r} cannot be resolved: only refs inside the schema (#/...) are followed; "
+            "remote and file refs are never fetched"
+        ) from None
     if not errors:
         return ok("output matches the schema")
     best = best_match(errors)

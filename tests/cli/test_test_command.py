@@ -350,6 +350,7 @@ def test_interrupt_keeps_finished_rows_and_rerun_sends_only_the_rest(
     assert "interrupted" in run.stderr and "Traceback" not in run.stderr
     assert run.record["complete"] is False and run.record["interrupted"] is True
     done = len(run.record["rows"])
+    assert run.record["selection"]["partial"] == [f"interrupted: {done} of {n} rows finished"]
     assert 0 < done < n
     server.configure(latency=0.0)
     server.reset()
@@ -439,3 +440,38 @@ def test_selection_by_keyword_glob_negation_tag_and_path(proj: Path) -> None:
     both = sorted(selected("--shard", "1/2") + selected("--shard", "2/2"))
     assert both == ["alpha-1", "alpha-2", "beta-1", "gamma"]
     assert invoke("test", "--shard", "3/2", cwd=proj).exit_code == 2
+
+
+def test_failure_table_groups_repeated_samples_by_case(proj: Path, server: FakeServer) -> None:
+    """With repeat, one line per failing case: its pass count, the most common reason, one output;
+    a case that passed overall lists none of its failing samples."""
+    server.configure(spec={"mode": "bernoulli", "p": 0.5, "pass": "PASS", "fail": "FAIL", "seed": 3})
+    write_files(
+        proj,
+        {
+            "cases/echo.yaml": """
+        prompt: echo
+        repeat: 10
+        cases:
+          - id: lenient
+            vars: {text: flip}
+            min_pass_rate: 0.1
+            assert: [{type: equals, value: PASS}]
+          - id: strict
+            vars: {text: flip again}
+            assert: [{type: equals, value: PASS}]
+    """
+        },
+    )
+    r = invoke("test", cwd=proj)
+    assert r.exit_code == 1, r.output
+    data = json.loads(invoke("show", "--format", "json", cwd=proj).stdout)
+    strict = [row for row in data["rows"] if row["case"] == "strict"]
+    passes = sum(row["status"] == "pass" for row in strict)
+    lines = r.stdout.splitlines()
+    table = lines[lines.index("Failures") + 1 :]
+    assert table[0].split() == ["PROMPT", "CASE", "MODEL", "PASSED", "ASSERTION", "REASON", "OUTPUT"]
+    body = [line for line in table[1:] if line.startswith("echo")]
+    assert len(body) == 1, table  # one line for 'strict', none for 'lenient' (it passed overall)
+    assert body[0].split()[:4] == ["echo", "strict", "fake", f"{passes}/10"]
+    assert f"({10 - passes} of 10 samples)" in body[0] and "FAIL" in body[0]

@@ -195,6 +195,22 @@ def test_trace_ids_are_looked_up_in_a_traces_file(proj: Path) -> None:
     assert "bad.jsonl:2:1: invalid JSON: Expecting value" in r.stderr
 
 
+def test_trace_ids_default_to_the_traces_the_runtime_api_writes(proj: Path) -> None:
+    config = proj / "promptctl.yaml"
+    config.write_text(config.read_text("utf-8") + "traces: .promptctl/traces.jsonl\n", "utf-8")
+    (proj / ".promptctl").mkdir(exist_ok=True)
+    jsonl(
+        proj,
+        {"trace_id": "t-9", "prompt": "support/reply", "vars": {"email": "Refund?"}, "output": "No."},
+        name=".promptctl/traces.jsonl",
+    )
+    jsonl(proj, {"trace_id": "t-9", "rating": "bad", "correction": "Yes."})
+    r = invoke("feedback", "import", "feedback.jsonl", "--to", CASES, cwd=proj)
+    assert r.exit_code == 0, r.output
+    case = cases_of(proj)[-1]
+    assert (case["id"], case["vars"], case["expected"]) == ("feedback-t-9", {"email": "Refund?"}, "Yes.")
+
+
 def test_a_new_case_file_needs_its_prompt(proj: Path) -> None:
     jsonl(proj, LINE_A)
     r = invoke("feedback", "import", "feedback.jsonl", "--to", "cases/support/from_users.yaml", cwd=proj)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import time
@@ -95,6 +96,37 @@ def test_streaming_assembles_text_and_calls_on_token(srv: FakeServer) -> None:
     assert resp.finish_reason == "stop"
     body = srv.stats()["bodies"][0]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+def test_a_key_the_provider_sends_back_is_masked_streamed_or_not(srv: FakeServer) -> None:
+    srv.configure(spec={"mode": "fixed", "reply": f"the key is {KEY} ok"})
+    tokens: list[str] = []
+    streamed = run(request(srv), on_token=tokens.append)
+    plain = run(request(srv, "again"))
+    assert streamed.text == plain.text == "".join(tokens) == "the key is *** ok"
+    assert all(KEY[:8] not in t for t in tokens)
+
+
+def test_a_stream_without_usage_has_estimated_token_counts(srv: FakeServer) -> None:
+    """The server sends usage only when asked (stream_options.include_usage): without it the
+    counts are promptctl's estimate, and the response says so; with it, they are the server's."""
+    reported = run(request(srv, "one two three four"), on_token=lambda _t: None)
+    assert (reported.input_tokens, reported.output_tokens, reported.tokens_estimated) == (4, 4, False)
+    no_usage = request(srv, "one two three four", params={"stream_options": {"include_usage": False}})
+    estimated = run(no_usage, on_token=lambda _t: None)
+    assert estimated.status == "ok" and estimated.tokens_estimated is True
+    assert estimated.input_tokens and estimated.output_tokens  # an estimate, never 0/0
+    assert run(request(srv, "one two")).tokens_estimated is False  # not streamed: the server's usage
+
+
+def test_litellms_own_error_log_lines_are_masked(
+    warm_litellm: None, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    plain = "hunter2-plain-looking-value"  # nothing litellm's own redaction recognises as a key
+    monkeypatch.setenv("LOCAL_LLM_API_KEY", plain)
+    logging.getLogger("LiteLLM").error("request failed for key %s", plain)
+    err = capfd.readouterr().err
+    assert "request failed for key ***" in err and plain not in err
 
 
 def test_429_retry_after_is_honoured(srv: FakeServer) -> None:

@@ -47,3 +47,24 @@ def test_reading_the_table_does_not_import_litellm() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_declared_price_wins_over_the_table_in_the_one_rule() -> None:
+    declared = model_catalog.Prices.per_million(1.0, 4.0, cached_input=0.5)
+    assert declared == model_catalog.Prices(1e-6, 4e-6, 0.5e-6)
+    assert model_catalog.cost("openai/no-such-model", 1000, 500, price=declared) == pytest.approx(
+        1000 * 1e-6 + 500 * 4e-6
+    )
+    with_cache = model_catalog.cost("gpt-4o-mini", 1000, 500, cached_tokens=200, price=declared)
+    assert with_cache == pytest.approx(800 * 1e-6 + 200 * 0.5e-6 + 500 * 4e-6)
+    assert model_catalog.is_priced("openai/no-such-model", declared)
+    assert not model_catalog.is_priced("openai/no-such-model")
+    assert model_catalog.is_priced("gpt-4o-mini")
+
+
+def test_a_target_keeps_its_price_across_the_process_boundary() -> None:
+    from promptctl.execute.types import Target
+
+    t = Target("mine", "openai/x", price=model_catalog.Prices.per_million(1.0, 2.0))
+    assert Target.from_dict(t.to_dict()) == t
+    assert Target.from_dict(Target("raw", "raw").to_dict()).price is None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from promptctl import secrets
 from promptctl.errors import ExecutionError, InputError
 from promptctl.execute.recordings import parse as R
 from promptctl.execute.recordings.emit import render_file
@@ -284,17 +285,30 @@ def test_write_is_atomic_and_idempotent(tmp_path: Path) -> None:
 def test_never_writes_an_api_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secret = "sk-test-0123456789abcdefXYZ"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("LOCAL_KEY", "loc4")  # any length from 4, once a config names it
+    secrets.add_key_names(["LOCAL_KEY"])
     w = writer(tmp_path)
     w.add(CASE_FILE, "a", "gpt-4o-mini", 0, FP, resp("hello", provider_model="gpt-4o-mini-2024"))
     w.write()
     assert secret not in (tmp_path / REC).read_text(encoding="utf-8")
 
-    # And if a model ever echoes one back, the recording is refused rather than committed.
+    # A model that echoes a key back gets it masked, whatever the variable's name or length.
     w2 = writer(tmp_path)
-    w2.add(CASE_FILE, "a", "gpt-4o-mini", 0, FP2, resp(f"your key is {secret}"))
-    with pytest.raises(ExecutionError, match="OPENAI_API_KEY"):
-        w2.write()
-    assert secret not in (tmp_path / REC).read_text(encoding="utf-8")
+    w2.add(CASE_FILE, "a", "gpt-4o-mini", 0, FP2, resp(f"your key is {secret}, or loc4"))
+    assert w2.write() == [REC]
+    text = (tmp_path / REC).read_text(encoding="utf-8")
+    assert secret not in text and "loc4" not in text and "your key is ***, or ***" in text
+
+
+def test_refuses_a_key_where_masking_would_break_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-0123456789abcdefXYZ")
+    w = writer(tmp_path)
+    w.add(CASE_FILE, "sk-test-0123456789abcdefXYZ", "gpt-4o-mini", 0, FP, resp("hello"))
+    with pytest.raises(ExecutionError, match="key variable"):
+        w.write()
+    assert not (tmp_path / REC).exists()
 
 
 def write_rec(root: Path, text: str) -> None:
@@ -494,3 +508,21 @@ def test_hand_edited_file_with_comments_still_loads(tmp_path: Path) -> None:
     )
     hit = load(WorktreeSource(tmp_path), CASE_FILE).lookup("a", "m", 0, FP)[1]
     assert hit is not None and hit.text == "folded text\n"
+
+
+def test_an_alias_bomb_in_a_recording_is_a_located_error_at_once() -> None:
+    import time
+
+    bomb = (
+        "version: 1\nx0: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        + "".join(
+            f"x{i}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+            for i, (p, n) in enumerate(zip("abcdefgh", "bcdefghi", strict=True), 1)
+        )
+        + "entries: *i\n"
+    )
+    started = time.perf_counter()
+    with pytest.raises(InputError) as exc:
+        R.parse(bomb, REC, CASE_FILE)
+    assert time.perf_counter() - started < 2
+    assert exc.value.problems[0].path == REC and "alias bomb" in exc.value.problems[0].message

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from promptctl.errors import GitError
+from promptctl.errors import EXIT_EXECUTION, GitError
 from promptctl.git import notes as git_notes
 from promptctl.git import repo as git_repo
 from promptctl.git.plumbing import find_repo_root
@@ -342,7 +342,9 @@ def test_notes_pull_merges_diverged_notes(remote_setup: tuple[Path, Path, str], 
 
     with pytest.raises(GitError, match="push failed") as err:
         git_notes.notes_push(repo)  # diverged: never forced
-    assert err.value.hint is not None and "pull" in err.value.hint
+    assert err.value.hint is not None and "`promptctl records pull`" in err.value.hint
+    # a rejected push is not a usage error: nothing the user typed is wrong
+    assert err.value.exit_code == EXIT_EXECUTION
 
     changed = git_notes.notes_pull(repo)
     assert changed == sorted([sha, sha2])

@@ -149,12 +149,6 @@ def test_tokens_and_latency_in_the_record_are_the_servers(
     assert f"tokens {summary['input_tokens']}/{summary['output_tokens']}" in r.stdout, r.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: the first live call of a run is timed with litellm's lazy first-call imports "
-    "(litellm.proxy._types, openai.resources.*) inside it: its latency_ms is 340-1190 ms above the "
-    "server's time (measured) while later calls of the same run are 30-80 ms above it",
-)
 def test_first_call_latency_has_no_start_up_cost_in_it(
     make_project: Callable[[dict[str, str]], Path], proxy: RecordingProxy
 ) -> None:

@@ -126,12 +126,6 @@ def test_run_streams_real_tokens_as_they_arrive(count_project: Path, proxy: Reco
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: llama.cpp's server sends no usage in a stream (stream_options.include_usage is "
-    "ignored), so `promptctl run` prints litellm's tokenizer estimate (20/49 here, the server counts "
-    "44/51) as if it were the real count, without saying it is an estimate",
-)
 def test_run_streamed_token_counts_are_the_servers_or_marked_estimates(
     count_project: Path, proxy: RecordingProxy
 ) -> None:

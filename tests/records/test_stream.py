@@ -70,6 +70,8 @@ def test_a_dead_process_spool_is_removed_and_a_live_one_kept(tmp_path: Path) -> 
     (runs / f".spool-{dead.pid}-00000000.jsonl").write_text("{}\n")
     (runs / f".spool-{os.getppid()}-11111111.jsonl").write_text("{}\n")
     stream = RecordStream(tmp_path)
+    assert len(list(runs.glob(".spool-*"))) == 2  # nothing happens before the first row
+    stream.add(0, {"status": "pass", "case_key": "p::c", "model": "m"})
     names = sorted(p.name for p in runs.glob(".spool-*"))
     assert f".spool-{dead.pid}-00000000.jsonl" not in names
     assert f".spool-{os.getppid()}-11111111.jsonl" in names and len(names) == 2

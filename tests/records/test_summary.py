@@ -56,3 +56,18 @@ def test_an_unknown_price_makes_the_cost_unknown() -> None:
 def test_nothing_judged() -> None:
     s = summarize([row("a", "skipped")])
     assert s["pass_rate"] is None and s["row_pass_rate"] is None and s["skipped"] == 1
+
+
+def test_mean_score_weighs_each_case_once_like_the_pass_rate() -> None:
+    """A case sampled 4 times counts once in the mean score, as it counts once in the pass rate."""
+    rows = [row("rep", score=0.0, sample=i) for i in range(4)] + [row("single", score=1.0)]
+    s = summarize(rows)
+    assert s["units"] == 2 and s["row_pass_rate"] == 1.0
+    assert s["mean_score"] == pytest.approx(0.5)  # (mean 0.0 of 'rep' + 1.0 of 'single') / 2 cases
+
+
+def test_metric_means_weigh_each_case_once() -> None:
+    rows = [row("rep", metric=("quality", 0.2), sample=i) for i in range(3)] + [
+        row("single", metric=("quality", 0.8))
+    ]
+    assert summarize(rows)["metrics"] == {"quality": pytest.approx(0.5)}

@@ -84,11 +84,16 @@ def test_transitions_gate_and_reuse(tmp_path: Path, server: FakeServer) -> None:
     assert table.exit_code == 1 and server.stats()["requests"] == 0
     assert "pass→fail" in table.stdout and "gate: FAILED" in table.stdout
     assert "✗ regression: echo::bye [fake]" in table.stdout
-    # c1 -> c2: fixed again, one case swapped; improvements never fail the gate
-    data = compare_json(root, c1, c2, "--gate")
+    # c1 -> c2: fixed again, one case swapped; improvements never fail the gate, a case the head
+    # no longer has does (unless allowed)
+    data = compare_json(root, c1, c2, "--gate", code=1)
     u = units(data)
     assert u["echo::hello"]["transition"] == "fail_to_pass"
     assert u["echo::fresh"]["transition"] == "new" and u["echo::other"]["transition"] == "removed"
+    assert [c.split(" — ")[0] for c in data["gate"]["causes"]] == [
+        "removed at head: 1 case × model that base ran: echo::other [fake]"
+    ]
+    data = compare_json(root, c1, c2, "--gate", "--allow-removed")
     assert data["gate"]["failed"] is False and data["gate"]["causes"] == []
     # c0 -> c2 without --gate: exit 0, markdown report to a file
     out = tmp_path / "report.md"
@@ -179,6 +184,7 @@ def test_shards_merged_equal_unsharded_run(tmp_path: Path, server: FakeServer) -
         return sorted((r["case_key"], r["model"], r["sample"], r["status"], r["output"]) for r in rec["rows"])
 
     assert key(merged) == key(full) and len(full["rows"]) == 8
+    assert merged["complete"] is True and merged["selection"]["partial"] == []
     assert merged["summary"]["passed"] == full["summary"]["passed"]
 
 

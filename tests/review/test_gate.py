@@ -90,4 +90,4 @@ def test_gate_with_repeats(tmp_path: Path, server: FakeServer) -> None:
     code, data, _ = gate(root, high_b, low, "--alpha", "1e-30", "--correction", "bh")
     assert code == 0 and data["gate"]["settings"]["correction"] == "bh"
     bad = invoke("compare", high_b, low, "--gate", "--correction", "nope", cwd=root)
-    assert bad.exit_code == 2 and "unknown correction" in bad.stderr
+    assert bad.exit_code == 2 and "'nope' is not one of 'holm', 'bh', 'none'" in bad.stderr

@@ -118,7 +118,8 @@ def test_the_record_of_a_run(proj: Path) -> None:
     out = _run(proj, keywords=["alpha"])
     rec = out.record
     assert out.record_path is not None and Path(out.record_path).is_file()
-    assert rec.complete and not rec.interrupted and rec.selection["keywords"] == ["alpha"]
+    assert not rec.complete and not rec.interrupted and rec.selection["keywords"] == ["alpha"]
+    assert rec.selection["partial"] == ["-k alpha"] and rec.partial == ["-k alpha"]
     assert rec.selection["rows"] == 1 and rec.stats["replays"] == 1
     assert [r["case_key"] for r in rec.rows] == ["echo::alpha"]
     assert rec.rows[0]["output"] == "out alpha one" and rec.rows[0]["source"] == "recording"
@@ -132,7 +133,7 @@ def test_last_failed_reruns_what_failed_or_errored(proj: Path) -> None:
     assert _run(proj).summary["failed"] == 1
     again = _run(proj, last_failed=True)
     assert [r.row.case.id for r in again.run.results] == ["beta"]
-    assert again.run.notes == ["--last-failed: rerunning 1 case(s) that failed or errored last time"]
+    assert again.run.notes == ["--last-failed: rerunning 1 case(s) that failed or errored when they last ran"]
 
 
 def test_prompt_file_paths_select_their_cases(proj: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -206,7 +206,7 @@ def test_an_unknown_set_is_an_error_at_the_template_line(tmp_path: Path) -> None
     result = invoke("lint", cwd=tmp_path)
     assert result.exit_code == 2
     assert (
-        "prompts/reply.yaml:6:1: unknown example set 'reply' (no examples/reply.yaml); did you mean 'replies'?; "
+        "prompts/reply.yaml:7:7: unknown example set 'reply' (no examples/reply.yaml); did you mean 'replies'?; "
         "create it (`examples: []`) or grow it with `promptctl examples add reply --from-reviews` "
         "(rendering case at cases/reply.yaml:3)"
     ) in result.stdout

@@ -108,3 +108,67 @@ def test_a_prompt_outside_the_suite_is_parsed_with_located_problems() -> None:
     with pytest.raises(InputError) as exc:
         parse_prompt_text("template: x\nunknown: 1\n", "builtin/j.yaml", "_j")
     assert exc.value.problems[0].format().startswith("builtin/j.yaml:2:1: unknown key 'unknown'")
+
+
+def _csv_suite(tmp_path: Path, csv_text: str) -> list[str]:
+    write_files(
+        tmp_path,
+        {
+            "prompts/greet.yaml": "inputs: {name: {}}\ntemplate: 'Hi {{ name }}'\n",
+            "cases/greet.yaml": "prompt: greet\ndataset: people.csv\n",
+        },
+    )
+    (tmp_path / "cases" / "people.csv").write_text(csv_text, "utf-8")
+    suite = load_suite(Config(root=str(tmp_path)), WorktreeSource(tmp_path))
+    return [p.format() for p in suite.problems]
+
+
+def test_csv_ragged_rows_are_errors_at_their_line(tmp_path: Path) -> None:
+    problems = _csv_suite(tmp_path, "id,name\na,Ann\nb\nc,Carol,extra\nd,Dan\n")
+    assert problems == [
+        "cases/people.csv:3:1: row has 1 field but the header (line 1) has 2: id, name",
+        "cases/people.csv:4:1: row has 3 fields but the header (line 1) has 2: id, name",
+    ]
+
+
+def test_csv_unterminated_quote_does_not_swallow_the_rest(tmp_path: Path) -> None:
+    problems = _csv_suite(tmp_path, 'id,name\na,Ann\nb,"Bob\nc,Carol\na,Dup\n')
+    assert problems == [
+        "cases/people.csv:3:3: the quote opened here is never closed (it would swallow the rest of the file)",
+        "cases/people.csv:5:1: duplicate case id 'a' for prompt 'greet' (first defined at cases/people.csv:2)",
+    ]
+
+
+def test_csv_bad_quoting_and_header(tmp_path: Path) -> None:
+    problems = _csv_suite(tmp_path, 'id,name,name\na,"Ann"x,1\n')
+    assert problems == [
+        "cases/people.csv:1:1: column 'name' appears twice in the header",
+        "cases/people.csv:2:1: bad quoting: ',' expected after '\"'",
+    ]
+
+
+def test_csv_quoted_newlines_and_blank_lines_are_fine(tmp_path: Path) -> None:
+    assert _csv_suite(tmp_path, 'id,name\na,"Ann\nSmith"\n\nb,Bob\n') == []
+    suite = load_suite(Config(root=str(tmp_path)), WorktreeSource(tmp_path))
+    assert [(c.id, c.vars, c.loc.line) for c in suite.cases] == [
+        ("a", {"name": "Ann\nSmith"}, 2),
+        ("b", {"name": "Bob"}, 5),
+    ]
+
+
+def test_a_dataset_or_file_var_that_is_not_utf8_is_located_not_missing(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "prompts/greet.yaml": "inputs: {name: {}}\ntemplate: 'Hi {{ name }}'\n",
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars: {name: {file: n.txt}}\n"
+            "dataset: people.csv\n",
+        },
+    )
+    (tmp_path / "cases" / "people.csv").write_bytes(b"id,name\na,\xe9\n")
+    (tmp_path / "cases" / "n.txt").write_bytes(b"ok\n\xff")
+    suite = load_suite(Config(root=str(tmp_path)), WorktreeSource(tmp_path))
+    assert [p.format() for p in suite.problems] == [
+        "cases/n.txt:2:1: not valid UTF-8 (byte 0xff); save the file as UTF-8",
+        "cases/people.csv:2:3: not valid UTF-8 (byte 0xe9); save the file as UTF-8",
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import MINIMAL, invoke, write_files
 
 CHAT = """
@@ -184,3 +186,58 @@ def test_symlinked_file_var_cannot_escape_repository(tmp_path: Path) -> None:
     (repo / "cases/link.txt").symlink_to(outside)
     result = invoke("render", "greet", "--case", "a", cwd=repo)
     assert result.exit_code == 2 and "TOP-SECRET" not in result.output
+
+
+# -- confinement by real path: symlinked directories, .git ---------------------------------------------
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "host"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP-SECRET")
+    (outside / "rows.csv").write_text("name\nTOP-SECRET\n")
+    return outside
+
+
+def test_file_var_through_a_symlinked_directory_is_refused(tmp_path: Path) -> None:
+    outside = _outside(tmp_path)
+    repo = tmp_path / "repo"
+    write_files(
+        repo,
+        {
+            **MINIMAL,
+            "cases/greet.yaml": "prompt: greet\ncases:\n  - id: a\n    vars:\n      name: {file: ext/secret.txt}\n",
+        },
+    )
+    (repo / "cases/ext").symlink_to(outside, target_is_directory=True)
+    result = invoke("render", "greet", "--case", "a", cwd=repo)
+    assert result.exit_code == 2, result.output
+    assert "cases/greet.yaml:5:" in result.output and "outside the repository" in result.output
+    assert "TOP-SECRET" not in result.output
+
+
+def test_dataset_through_a_symlinked_directory_is_refused(tmp_path: Path) -> None:
+    outside = _outside(tmp_path)
+    repo = tmp_path / "repo"
+    write_files(repo, {**MINIMAL, "cases/greet.yaml": "prompt: greet\ndataset: ext/rows.csv\n"})
+    (repo / "cases/ext").symlink_to(outside, target_is_directory=True)
+    result = invoke("lint", cwd=repo)
+    assert result.exit_code == 2, result.output
+    assert "cases/greet.yaml:2:" in result.output and "outside the repository" in result.output
+    assert "TOP-SECRET" not in result.output
+
+
+@pytest.mark.parametrize("path", [".git/config", "../.git/config"])
+def test_git_directory_is_never_read(tmp_path: Path, path: str) -> None:
+    repo = tmp_path / "repo"
+    write_files(
+        repo,
+        {
+            **MINIMAL,
+            "cases/greet.yaml": f"prompt: greet\ncases:\n  - id: a\n    vars:\n      name: {{file: {path}}}\n",
+        },
+    )
+    (repo / ".git").mkdir()
+    (repo / ".git/config").write_text("[remote] url = https://TOP-SECRET@example.invalid\n")
+    (repo / "cases/.git").mkdir()
+    (repo / "cases/.git/config").write_text("TOP-SECRET")
+    result = invoke("render", "greet", "--case", "a", cwd=repo)
+    assert result.exit_code == 2 and "TOP-SECRET" not in result.output, result.output

@@ -26,6 +26,9 @@ SAMPLES: dict[str, list[Any]] = {
         {"inputs": {"a": None, "b": {"required": "yes"}}, "template": "x"},
         {"output": {"format": "xml", "schema": []}, "template": "x"},
         {"tags": ["a", 1], "template": "x"},
+        {"params": {"temperature": "hot", "max_tokens": 0, "top_p": 2, "seed": 1.5}, "template": "x"},
+        {"params": {"stop": [1], "logit_bias": {"50256": "x"}, "response_format": "json"}, "template": "x"},
+        {"params": {"presence_penalty": -3, "n": 0, "custom_provider_flag": {"a": 1}}, "template": "x"},
         [],
         "text",
     ],
@@ -46,6 +49,7 @@ SAMPLES: dict[str, list[Any]] = {
         {"models": {"a": {"model": "m", "api_key_env": "1BAD"}, "b": {}}},
         {"gate": {"alpha": 1, "correction": "bonferroni"}},
         {"timeout": 0, "max_retries": 100, "unknown": 1},
+        {"models": {"a": {"model": "m", "params": {"temperature": "hot", "stop": 3}}}},
     ],
 }
 
@@ -99,3 +103,11 @@ def test_agrees_on_random_mutations() -> None:
         doc = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, 5))}
         assert bool(list(reference.iter_errors(doc))) == bool(list(ours.iter_errors(doc))), doc
         assert _paths(reference.iter_errors(doc)) == _paths(ours.iter_errors(doc)), doc
+
+
+def test_prompt_and_config_type_params_alike() -> None:
+    """Model parameters are typed once in spirit: the two standalone schemas hold the same copy."""
+    params = load_schema("prompt")["$defs"]["params"]
+    assert params == load_schema("config")["$defs"]["params"]
+    for name in ("temperature", "top_p", "max_tokens", "seed", "stop", "response_format", "n", "logit_bias"):
+        assert name in params["properties"]

@@ -128,3 +128,83 @@ def test_is_python_modes_and_fence() -> None:
     passes(A("is_python", allow_fence=True), code)
     passes(A("is_python", allow_fence=True), "```py\nprint(1)\n```\n")
     passes(A("is_python", transform=["extract_code_fence"]), "Here:\n" + code + "\nThanks")
+
+
+def test_json_schema_file_through_a_symlink_outside_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "schemas").mkdir(parents=True)
+    host = tmp_path / "host.json"
+    host.write_text(json.dumps({"type": "string", "description": "TOP-SECRET"}))
+    (root / "schemas/link.json").symlink_to(host)
+    (root / "hostdir").symlink_to(tmp_path, target_is_directory=True)
+    for path in ("schemas/link.json", "hostdir/host.json"):
+        r = errors(A("json_schema", path), '"a string"', root=str(root))
+        assert "outside the repository" in r.reason and "TOP-SECRET" not in r.reason, r.reason
+    (root / ".git").mkdir()
+    (root / ".git/s.json").write_text("{}")
+    r = errors(A("json_schema", ".git/s.json"), "{}", root=str(root))
+    assert "must be relative to the repository root and stay inside it" in r.reason
+
+
+class _SchemaServer:
+    """Serves one JSON schema over loopback HTTP and counts the requests."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.hits = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits += 1
+                body = b'{"type": "string"}'
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/s.json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_json_schema_ref_never_fetches_a_url_or_a_file(tmp_path: Path) -> None:
+    host = tmp_path / "host.json"
+    host.write_text('{"type": "string"}')
+    server = _SchemaServer()
+    try:
+        for ref in (server.url, host.as_uri(), "host.json"):
+            r = errors(A("json_schema", {"$ref": ref}), "5")
+            assert "$ref" in r.reason and "only refs inside the schema" in r.reason, r.reason
+        assert server.hits == 0
+    finally:
+        server.close()
+    # Refs inside the same schema still resolve.
+    schema = {"$defs": {"s": {"type": "string"}}, "properties": {"a": {"$ref": "#/$defs/s"}}}
+    passes(A("json_schema", schema), '{"a": "x"}')
+    r = fails(A("json_schema", schema), '{"a": 5}')
+    assert "$.a" in r.reason
+
+
+def test_json_schema_yaml_file_with_an_alias_bomb_is_an_error_at_once(tmp_path: Path) -> None:
+    import time
+
+    bomb = "x0: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"x{i}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+        for i, (p, n) in enumerate(zip("abcdefgh", "bcdefghi", strict=True), 1)
+    )
+    (tmp_path / "s.yaml").write_text(bomb)
+    started = time.perf_counter()
+    r = errors(A("json_schema", "s.yaml"), "{}", root=str(tmp_path))
+    assert time.perf_counter() - started < 2
+    assert "alias bomb" in r.reason and "s.yaml:" in r.reason, r.reason

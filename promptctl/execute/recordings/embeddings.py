@@ -22,9 +22,10 @@ from promptctl.atomic import write_text_atomic
 from promptctl.errors import InputError, Problem
 from promptctl.execute.embeddings import decode_vector
 from promptctl.execute.recordings.model import recording_path_for
-from promptctl.execute.recordings.store import _refuse_secrets as refuse_secrets
+from promptctl.execute.recordings.store import refuse_secret_names
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import Source, WorktreeSource
+from promptctl.secrets import current
 from promptctl.version import __version__
 
 FORMAT = "promptctl embeddings 1"
@@ -159,6 +160,11 @@ class EmbeddingRecordings:
                     (self.root / where).unlink()
                     written.append(where)
                     continue
+                masking = current()  # the text is the reviewer's preview: no key value in it
+                entries = {
+                    fp: {**e, "text": masking.text(str(e.get("text", "")))} for fp, e in entries.items()
+                }
+                refuse_secret_names(where, [e["model"] for e in entries.values()], masking)
                 day = (today or date.today()).isoformat()
                 header = {"format": FORMAT, "source": f"recorded by promptctl {__version__} on {day}"}
                 lines = [json.dumps(header, ensure_ascii=False)]
@@ -166,7 +172,6 @@ class EmbeddingRecordings:
                     json.dumps(entries[fp], ensure_ascii=False, sort_keys=True) for fp in sorted(entries)
                 ]
                 text = "\n".join(lines) + "\n"
-                refuse_secrets(text, where)
                 write_text_atomic(self.root / where, text)
                 written.append(where)
         return written

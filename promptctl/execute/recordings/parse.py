@@ -20,25 +20,25 @@ from promptctl.execute.recordings.model import (
     RecordingEntry,
     RecordingFile,
 )
+from promptctl.suite.yamlio import load_yaml
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def parse(text: str, rel: str, case_file: str) -> RecordingFile:
     """Parse recording text (``rel`` is only used in messages)."""
-    try:
-        data = _fast_load(text)
-        if data is _NOT_FAST:
-            data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = f"invalid YAML: {exc.problem or exc}"
-        if re.search(r"^(<<<<<<<|>>>>>>>|=======)( |$)", text, re.MULTILINE):
-            message += " (the file has unresolved merge conflict markers)"
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
-        raise InputError([Problem(rel, line, col, message)]) from exc
-    except yaml.YAMLError as exc:
-        raise InputError([Problem(rel, 0, 0, f"invalid YAML: {exc}")]) from exc
+    data = _fast_load(text)
+    if data is _NOT_FAST:
+        # The loader of suite files, with its limits: a committed recording is input (an alias
+        # bomb in one must not hang `compare`), not something to trust.
+        doc, problems = load_yaml(text, rel)
+        if problems:
+            if re.search(r"^(<<<<<<<|>>>>>>>|=======)( |$)", text, re.MULTILINE):
+                first = problems[0]
+                hint = " (the file has unresolved merge conflict markers)"
+                problems[0] = Problem(first.path, first.line, first.col, first.message + hint)
+            raise InputError(problems)
+        data = doc.data
 
     rec = RecordingFile(path=rel, case_file=case_file, exists=True)
     errors: list[tuple[tuple[Any, ...], str]] = []

@@ -3,9 +3,9 @@ looked up per row, and merged and written back by ``--record``."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from promptctl.execute.recordings.model import (
 from promptctl.execute.recordings.parse import parse
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import Source, WorktreeSource
+from promptctl.secrets import Masking, current
 from promptctl.version import __version__
 
 
@@ -98,6 +99,7 @@ class RecordingWriter:
         if response.status != "ok":
             return False
         entry = RecordingEntry.from_response(case_id, model, sample, fingerprint, response)
+        entry = _masked(entry, current())
         with self._lock:
             self._added.setdefault(case_file, {})[entry.key] = entry
         return True
@@ -116,6 +118,7 @@ class RecordingWriter:
         with self._lock:
             written: list[str] = []
             problems: list[Problem] = []
+            masking = current()
             for case_file in sorted(self._added):
                 try:
                     rec = load(WorktreeSource(self.root), case_file, cases_dir=self.cases_dir)
@@ -142,8 +145,9 @@ class RecordingWriter:
                 rec.source = (
                     f"recorded from {', '.join(models) or 'no models'} by promptctl {self.version} on {day}"
                 )
+                rec.entries = {k: _masked(e, masking) for k, e in rec.entries.items()}
+                _refuse_secrets(rec, masking)
                 text = render_file(rec)
-                _refuse_secrets(text, rec.path)
                 write_text_atomic(self.root / rec.path, text)
                 written.append(rec.path)
             if problems:
@@ -153,12 +157,33 @@ class RecordingWriter:
             return written
 
 
-def _refuse_secrets(text: str, where: str) -> None:
-    """Last line of defence: a recording is committed, so it must never contain a credential
-    (say, a prompt that interpolated one and a model that echoed it back)."""
-    for name, value in os.environ.items():
-        if len(value) >= 16 and name.endswith(("_API_KEY", "_TOKEN", "_SECRET")) and value in text:
-            raise ExecutionError(
-                f"refusing to write {where}: it contains the value of ${name}",
-                hint="make sure prompts and case inputs never include credentials",
-            )
+def _masked(entry: RecordingEntry, masking: Masking) -> RecordingEntry:
+    """The entry with every key value masked out of what the model said (promptctl.secrets)."""
+    if not masking.active:
+        return entry
+    return replace(
+        entry,
+        output=None if entry.output is None else masking.text(entry.output),
+        answered_by=None if entry.answered_by is None else masking.text(entry.answered_by),
+        provider_model=None if entry.provider_model is None else masking.text(entry.provider_model),
+        finish_reason=None if entry.finish_reason is None else masking.text(entry.finish_reason),
+    )
+
+
+def _refuse_secrets(rec: RecordingFile, masking: Masking) -> None:
+    """Last line of defence: a recording is committed, so it must never contain a key. Outputs
+    are masked; a key in what identifies an entry (a case id, a model name), which masking would
+    break, stops the write."""
+    refuse_secret_names(
+        rec.path, [rec.case_file, *(s for e in rec.entries.values() for s in (e.case, e.model))], masking
+    )
+
+
+def refuse_secret_names(where: str, names: Iterable[str], masking: Masking) -> None:
+    """ExecutionError when one of ``names`` (what identifies the entries of the committed file
+    ``where``: case ids, model names) holds a key value: masking it would break the file."""
+    if any(masking.contains_secret(s) for s in names):
+        raise ExecutionError(
+            f"refusing to write {where}: it contains the value of a key variable",
+            hint="make sure case ids, model names and prompts never include credentials",
+        )

@@ -57,7 +57,7 @@ def test_config_keys_are_read_and_checked(tmp_path: Path) -> None:
     (root / "promptctl.yaml").write_text("workers: -1\nworker_idle_timeout: 0\n")
     r = invoke("lint", cwd=root)
     assert r.exit_code == 2
-    assert "promptctl.yaml:1:" in r.stderr and "promptctl.yaml:2:" in r.stderr, r.stderr
+    assert "promptctl.yaml:1:" in r.stdout and "promptctl.yaml:2:" in r.stdout, r.stdout
 
 
 def test_worker_dir_is_private_and_refused_otherwise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
