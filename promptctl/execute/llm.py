@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from typing import Any
 
 from promptctl import secrets
 from promptctl.execute import model_catalog
+from promptctl.execute.callerenv import NeedsCallerEnvironment, is_key_variable, masking_with, worker_key
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
 from promptctl.execute.guard import (
     MaskedTokens,
@@ -249,55 +249,6 @@ def _response_cost(
 # Credentials
 # --------------------------------------------------------------------------------------------
 
-_SECRET_RE = re.compile(r"API_KEY|_TOKEN$", re.IGNORECASE)
-
-
-def is_key_variable(name: str) -> bool:
-    """Whether an environment variable holds a provider's key by its name (``OPENAI_API_KEY``,
-    ``HF_TOKEN`` ...): what a model worker's request carries for targets that use the provider's
-    usual variable."""
-    return bool(_SECRET_RE.search(name))
-
-
-class NeedsCallerEnvironment(Exception):
-    """A call made with an explicit environment (a model worker's, see :func:`complete`) that
-    needs more of the caller's environment than one API key (cloud credentials, an Azure
-    version ...): the caller makes it itself."""
-
-
-def _worker_key(lm: Any, target: Target, env: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """``(api_key, error)`` for a target with neither ``api_base`` nor ``api_key_env``, called with
-    the explicit environment ``env`` rather than the process's (which holds no key).
-
-    litellm's ``validate_environment`` names the variables the provider reads; asked in a
-    process whose environment holds no key, it names them all as missing. When they are API keys
-    (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY`` ...), the first one ``env`` sets is passed as
-    ``api_key``; none set gives the same error as :func:`missing_key_error`. Anything else the
-    provider needs raises :class:`NeedsCallerEnvironment`."""
-    try:
-        info = lm.validate_environment(model=target.model)
-    except Exception:
-        info = None
-    if not isinstance(info, Mapping):
-        raise NeedsCallerEnvironment(f"cannot tell which credentials {target.model} needs")
-    missing = [str(k) for k in info.get("missing_keys") or []]
-    other = [k for k in missing if not _SECRET_RE.search(k)]
-    if other:
-        raise NeedsCallerEnvironment(f"{target.model} needs {', '.join(other)} from the environment")
-    for name in missing:
-        if env.get(name):
-            return env[name], None
-    if not missing:
-        return None, None
-    return None, f"{NO_API_KEY}{target.model}: set {' or '.join(missing)} (or put it in .env)"
-
-
-def _masking_with(env: Mapping[str, str]) -> secrets.Masking:
-    """This process's masking rules plus the key values of ``env`` (a model worker's request)."""
-    base = secrets.current()
-    values = set(base.secrets) | set(secrets.secret_values(dict(env)))
-    return secrets.Masking(sorted(values, key=lambda v: (-len(v), v)), base.maskers)
-
 
 def missing_key_error(lm: Any, target: Target) -> str | None:
     """Why ``target`` cannot be called for lack of credentials, or ``None``.
@@ -318,7 +269,7 @@ def missing_key_error(lm: Any, target: Target) -> str | None:
     # Only API keys: litellm also lists settings with usable defaults (OLLAMA_API_BASE: localhost)
     # and credentials that have other sources (AWS keys: profiles, instance roles), whose absence
     # must not stop a call.
-    missing = [str(k) for k in info.get("missing_keys") or [] if _SECRET_RE.search(str(k))]
+    missing = [str(k) for k in info.get("missing_keys") or [] if is_key_variable(str(k))]
     if not missing:
         return None
     return f"{NO_API_KEY}{target.model}: set {' or '.join(missing)} (or put it in .env)"
@@ -481,7 +432,7 @@ async def complete(
     elif env is None:
         masking = secrets.current()
     else:
-        masking = _masking_with(env)
+        masking = masking_with(env)
     neutralise_endpoint_env()
     refused = refused_params(req)
     if refused is not None:
@@ -490,7 +441,7 @@ async def complete(
     for index, target in enumerate(targets):
         api_key: str | None = None
         if env is not None and not (target.api_base or target.api_key_env):
-            api_key, no_key = _worker_key(lm, target, env)
+            api_key, no_key = worker_key(lm, target, env)
         else:
             no_key = missing_key_error(lm, target)
         if no_key is not None:

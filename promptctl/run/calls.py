@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from promptctl import secrets
+from promptctl.execute.guard import MaskedTokens, masked_response
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
 
 if TYPE_CHECKING:
@@ -76,10 +78,18 @@ class LiveCalls:
             if client is not None:
                 if not self.worker_pids:
                     self.worker_pids = client.pids
+                # The worker masks the request's keys; this process's own rules (its environment,
+                # registered maskers) apply here too, as they would to a call made in-process.
+                masking = secrets.current()
+                sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
                 try:
-                    return await client.complete(req, self.policy, on_token=on_token)
+                    resp = await client.complete(req, self.policy, on_token=sink or on_token)
                 except WorkersUnavailable:
                     pass  # said once through the client's warning: made here instead
+                else:
+                    if sink is not None:
+                        sink.flush()
+                    return masked_response(resp, masking)
         await self.ensure_litellm()
         return await llm.complete(req, self.policy, on_token=on_token)
 

@@ -261,7 +261,7 @@ class WorkerClient:
         ``api_key_env`` for an alias naming one; a provider's usual key variables for a target
         with no ``api_base`` (the worker passes the one the provider reads); nothing for an
         ``api_base`` without ``api_key_env`` (it gets a dummy key, as in-process)."""
-        from promptctl.execute.llm import is_key_variable
+        from promptctl.execute.callerenv import is_key_variable
 
         targets = (req.target, *req.fallbacks)
         env = self._env_memo.get(targets)

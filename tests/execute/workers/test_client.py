@@ -400,3 +400,30 @@ def test_run_streams_through_a_warm_worker(
     assert len(tokens) > 1 and "".join(tokens) == "one two three four"
     assert sum(w["calls"] for w in _current()) == before + 1
     assert server.stats()["auth_headers"] == [f"Bearer {KEY}"]
+
+
+def test_a_key_the_provider_echoes_is_masked_by_the_worker(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, warm_workers: Path
+) -> None:
+    """The worker's environment holds no key, yet a key value the provider sends back (here the
+    echo of a message that quotes it) is masked in what the worker returns, streamed or not, and
+    in the run record: the request's own keys are masked like the environment's."""
+    from promptctl.run.one_call import run_once
+    from promptctl.suite.project import open_project
+
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    quoted = cases(0) + f"  - {{id: leak, vars: {{text: 'the key is {KEY}'}}, assert: [not_empty]}}\n"
+    root = init_repo(
+        tmp_path / "repo",
+        {"promptctl.yaml": config(server.url), "prompts/echo.yaml": ECHO, "cases/echo.yaml": quoted},
+    )
+    before = sum(w["calls"] for w in _current())
+    r = invoke("test", "--no-cache", "--format", "json", cwd=root)
+    assert r.exit_code == 0, r.output
+    assert KEY not in r.output and "the key is ***" in r.stdout
+    [record] = (root / ".promptctl" / "runs").glob("*/*.json")
+    assert KEY not in record.read_text() and "the key is ***" in record.read_text()
+    tokens: list[str] = []
+    resp = run_once(open_project(root, None), "echo", {"text": f"again {KEY} here"}, on_token=tokens.append)
+    assert resp.text == "again *** here" and "".join(tokens) == "again *** here"
+    assert sum(w["calls"] for w in _current()) == before + 2  # both made by a worker
