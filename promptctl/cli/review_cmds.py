@@ -135,7 +135,7 @@ def compare(
     from promptctl.report.budget import COMMENT_BUDGET
     from promptctl.report.compare_markdown import comparison_markdown
     from promptctl.report.formats import render_comparison
-    from promptctl.review.comparison import compare_revisions
+    from promptctl.review.comparison import base_gate_config, compare_revisions
     from promptctl.review.gate import gate_settings
 
     _check_format(fmt, ("table", "markdown", "json", "html"))
@@ -162,7 +162,7 @@ def compare(
     settings = None
     if gate:
         settings = gate_settings(
-            project.config.gate,
+            base_gate_config(project.root, base),
             alpha=alpha,
             correction=correction,
             pass_rate_tolerance=pass_rate_tolerance,

@@ -230,6 +230,8 @@ def test(
             f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
             f"{plan['cached']} from the cache, {plan['calls']} model calls"
             + (f" ({plan['deduplicated']} duplicates sent once)" if plan["deduplicated"] else "")
+            + (f", up to {plan['judge_calls']} judge calls" if plan["judge_calls"] else "")
+            + (f", up to {plan['embedding_calls']} embeddings" if plan["embedding_calls"] else "")
         )
         if opts.offline and plan["offline_misses"]:
             echo(f"--offline: {plan['offline_misses']} rows have no usable recording and would error")

@@ -172,7 +172,7 @@ def _checks_piece(checks: dict[str, Any] | None) -> Piece | None:
         lines.append(f"- assertions of {plural(len(keys), 'case')}: {shown}{more}")
     lines += [f"- {code(f['path'])} ({text(f['kind'])}, {text(f['change'])})" for f in c.get("files") or []]
     lines += [
-        f"- gate setting {code(k)}: {code(str(v[0]))} → {code(str(v[1]))}"
+        f"- gate setting {code(k)}: {code(str(v[0]))} → {code(str(v[1]))} (the base's applies until merged)"
         for k, v in (c.get("gate_settings") or {}).items()
     ]
     if not lines:

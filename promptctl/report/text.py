@@ -199,8 +199,8 @@ def checks_lines(data: dict[str, Any]) -> list[str]:
         )
     if c.get("gate_settings"):
         out.append(
-            "gate settings changed in promptctl.yaml: "
-            + ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in c["gate_settings"].items())
+            "gate settings changed in promptctl.yaml (the base's judge this change; the new ones apply "
+            "once it is merged): " + ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in c["gate_settings"].items())
         )
     return out
 

@@ -13,6 +13,22 @@ from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
 from promptctl.suite.model import GateConfig
+from promptctl.suite.project import open_project
+
+
+def base_gate_config(root: Path, base: str | None) -> GateConfig:
+    """The ``gate:`` settings a comparison is judged by: the BASE revision's promptctl.yaml, never
+    the head's -- a pull request cannot loosen the gate that judges it (its change of ``gate:`` is
+    reported, and applies once merged). Defaults when the base has no usable configuration."""
+    project = open_project(root, base if base is not None else default_base(root))
+    try:
+        if any(p.is_error for p in project.config.problems):
+            return GateConfig()
+        return project.config.gate
+    finally:
+        close = getattr(project.source, "close", None)
+        if close is not None:
+            close()
 
 
 def compare_revisions(

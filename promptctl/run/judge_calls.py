@@ -12,7 +12,7 @@ from typing import Any
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import ModelRequest, ModelResponse, fingerprint
-from promptctl.run.options import RunOptions, RunStats
+from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
 from promptctl.validate.types import JudgeCall
@@ -81,6 +81,10 @@ class JudgeCalls:
             return ModelResponse(status="error", error=self._offline_judge_error(model_name, row, stale))
         if self.config.untrusted:
             return ModelResponse(status="error", error=self.config.untrusted)
+        over = budget_reached(self.options, self.stats)
+        if over is not None:
+            self.stats.judge_not_run += 1
+            return ModelResponse(status="error", error=over)
         fut = self._judge_inflight.get(fp)
         if fut is not None:
             self.stats.judge_shared += 1

@@ -69,3 +69,12 @@ class RunStats:
         if self.deduplicated or self.judge_shared:
             extra.append(f"{self.deduplicated + self.judge_shared} duplicates sent once")
         return line + f" ({', '.join(extra)})"
+
+
+def budget_reached(options: RunOptions, stats: RunStats) -> str | None:
+    """The one rule of ``--max-cost`` for every kind of call (rows, judge verdicts, embeddings):
+    None while the run's spend is under the cap, else why the next call is not made."""
+    cap = options.max_cost
+    if cap is None or stats.spent < cap:
+        return None
+    return f"not run: --max-cost {cap:g} USD reached (spent {stats.spent:.4f} USD)"

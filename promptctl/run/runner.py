@@ -36,7 +36,7 @@ from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
 from promptctl.run.calls import LiveCalls
 from promptctl.run.judge_calls import JudgeCalls
-from promptctl.run.options import RunOptions, RunStats
+from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.run.pricing import price_stored, unpriced_models
 from promptctl.suite.model import Config
@@ -290,13 +290,9 @@ class Runner:
                 except asyncio.QueueEmpty:
                     return
                 first = group[0]
-                if self._over_budget():
-                    resp = ModelResponse(
-                        status="skipped",
-                        source="live",
-                        error=f"not run: --max-cost {self.options.max_cost} USD reached "
-                        f"(spent {self.stats.spent:.4f} USD)",
-                    )
+                over = budget_reached(self.options, self.stats)
+                if over is not None:
+                    resp = ModelResponse(status="skipped", source="live", error=over)
                     self.stats.not_run += len(group)
                 else:
                     resp = await self._call(first.request())
@@ -335,10 +331,6 @@ class Runner:
         task.result()
         if cancelled:
             raise asyncio.CancelledError
-
-    def _over_budget(self) -> bool:
-        cap = self.options.max_cost
-        return cap is not None and self.stats.spent >= cap
 
     async def _call(self, req: ModelRequest) -> ModelResponse:
         assert self._sem is not None
@@ -379,6 +371,9 @@ class Runner:
             )
         if self.config.untrusted:
             return EmbeddingResponse(status="error", error=self.config.untrusted)
+        over = budget_reached(self.options, self.stats)
+        if over is not None:
+            return EmbeddingResponse(status="error", error=over)
         fut = self._embed_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)

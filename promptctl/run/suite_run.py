@@ -17,6 +17,7 @@ from promptctl.execute.types import RetryPolicy
 from promptctl.run.judge_calls import judge_recording_model
 from promptctl.run.options import RunOptions, RunStats
 from promptctl.run.plan import Row, Selection, build_plan
+from promptctl.run.pricing import Estimate, estimate
 from promptctl.run.runner import RowResult, Runner, run_rows
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, load_checked
@@ -323,22 +324,11 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
     answered: list[Any] = []
     pending = runner._lookup_offline_sources(rows, answered)
     unique = {r.fingerprint: r for r in pending}
-    est_cost: float | None = 0.0
-    unknown_models: set[str] = set()
+    est = Estimate()
     if unique and not opts.offline:
         from promptctl.execute import llm
 
-        for row in unique.values():
-            text = "\n".join(m["content"] for m in row.messages)
-            tin = llm.count_tokens(row.target.model, text)
-            tout = int(row.params.get("max_tokens") or 256)
-            c = llm.estimate_cost(row.target.model, tin, tout, price=row.target.price)
-            if c is None:
-                unknown_models.add(row.target.model)
-            elif est_cost is not None:
-                est_cost += c
-        if unknown_models:
-            est_cost = None
+        est = estimate(list(unique.values()), project.config, llm.count_tokens)
     if runner.cache is not None:
         runner.cache.close()
     return {
@@ -349,8 +339,11 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
         "calls": 0 if opts.offline else len(unique),
         "deduplicated": len(pending) - len(unique),
         "offline_misses": len(pending) if opts.offline else 0,
-        "estimated_cost_usd": est_cost,
-        "estimate_note": "upper bound: output tokens counted as each prompt's max_tokens (256 when unset)",
-        "unknown_price_models": sorted(unknown_models),
+        "judge_calls": est.judge_calls,
+        "embedding_calls": est.embedding_calls,
+        "estimated_cost_usd": est.cost,
+        "estimate_note": "upper bound: output tokens counted as each prompt's max_tokens (256 when unset), "
+        "judge answers as 256, each embedding as twice max_tokens; judge and embedding calls included",
+        "unknown_price_models": sorted(est.unknown),
         "notes": notes,
     }

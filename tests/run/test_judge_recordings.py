@@ -140,3 +140,66 @@ def test_counts_add_up_with_judge_calls(tmp_path: Path, server: FakeServer) -> N
         lines[1]
         == "2 rows: 0 replayed, 2 cached, 0 live; 2 judge verdicts: 0 replayed, 2 cached, 0 live (0 model calls)"
     )
+
+
+def test_max_cost_stops_judge_calls_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--max-cost is one rule for every call: once the rows have spent it, no judge call is made
+    (its verdict is 'not run', counted), and the run exits 3."""
+    monkeypatch.setenv("FAKE_KEY", KEY)
+    asked: list[str] = []
+
+    def counting(body: dict[str, Any]) -> str:
+        asked.append(body["model"])
+        return answer(body)
+
+    with FakeServer(responder=counting) as srv:
+        priced = (
+            "model: fake\njudge_model: grader\nmax_retries: 0\ntimeout: 5\nmodels:\n"
+            f'  fake: {{model: openai/gpt-4o-mini, api_base: "{srv.url}", api_key_env: FAKE_KEY,'
+            " price: {input: 1000000, output: 1000000}}\n"
+            f'  grader: {{model: openai/grader-model, api_base: "{srv.url}", api_key_env: FAKE_KEY,'
+            " price: {input: 1, output: 1}}\n"
+        )
+        root, _ = new_repo(
+            tmp_path / "repo",
+            {"promptctl.yaml": priced, "prompts/echo.yaml": PROMPT, "cases/echo.yaml": CASES},
+        )
+        r = invoke("test", "--max-cost", "0.5", "-j", "1", "--no-cache", cwd=root)
+    assert "grader-model" not in asked, asked
+    assert asked.count("gpt-4o-mini") == 1
+    assert r.exit_code == 3, r.output
+    assert "--max-cost 0.5 USD reached" in r.output
+
+
+def test_dry_run_counts_and_prices_the_judge_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--dry-run's estimate includes the judge calls the outputs will need, at the judge's price;
+    an unpriced judge model makes the estimate unknown (named)."""
+    monkeypatch.setenv("FAKE_KEY", KEY)
+
+    def config(judge_price: str) -> str:
+        return (
+            "model: fake\njudge_model: grader\nmodels:\n"
+            '  fake: {model: openai/gpt-4o-mini, api_base: "http://127.0.0.1:9", api_key_env: FAKE_KEY,'
+            " price: {input: 1, output: 1}}\n"
+            '  grader: {model: openai/grader-model, api_base: "http://127.0.0.1:9", api_key_env: FAKE_KEY'
+            f"{judge_price}}}\n"
+        )
+
+    files = {"prompts/echo.yaml": PROMPT, "cases/echo.yaml": CASES}
+    root, _ = new_repo(tmp_path / "a", {"promptctl.yaml": config(", price: {input: 0, output: 0}"), **files})
+    cheap = json.loads(invoke("test", "--dry-run", "--format", "json", cwd=root).stdout)
+    root2, _ = new_repo(
+        tmp_path / "b", {"promptctl.yaml": config(", price: {input: 1000, output: 1000}"), **files}
+    )
+    dear = json.loads(invoke("test", "--dry-run", "--format", "json", cwd=root2).stdout)
+    assert cheap["calls"] == dear["calls"] == 2 and cheap["judge_calls"] == dear["judge_calls"] == 2
+    assert cheap["estimated_cost_usd"] is not None and dear["estimated_cost_usd"] is not None
+    # two judge calls of >= 456 tokens in and 256 out, at 0.001 USD per token
+    assert dear["estimated_cost_usd"] - cheap["estimated_cost_usd"] >= 2 * (456 + 256) * 0.001
+    root3, _ = new_repo(tmp_path / "c", {"promptctl.yaml": config(""), **files})
+    unknown = json.loads(invoke("test", "--dry-run", "--format", "json", cwd=root3).stdout)
+    assert unknown["estimated_cost_usd"] is None and unknown["unknown_price_models"] == [
+        "openai/grader-model"
+    ]
+    text = invoke("test", "--dry-run", cwd=root2)
+    assert "2 model calls, up to 2 judge calls" in text.output
