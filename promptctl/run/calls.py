@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from promptctl import secrets
 from promptctl.execute.guard import MaskedTokens, masked_response
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
+from promptctl.run.options import RunOptions
+from promptctl.suite.model import Config
 
 if TYPE_CHECKING:
     from promptctl.execute.workers.client import WorkerClient
@@ -31,6 +33,14 @@ class LiveCalls:
         self.worker_pids: list[int] = []  # the warm workers used
         self._client: asyncio.Future[WorkerClient | None] | None = None
         self._litellm_ready = False
+
+    @classmethod
+    def for_run(cls, config: Config, options: RunOptions) -> LiveCalls:
+        """As configured: ``workers:`` / ``worker_idle_timeout:``, the environment, ``options.workers``."""
+        from promptctl.execute.workers.service import resolve_settings
+
+        settings = resolve_settings(config.workers, config.worker_idle_timeout, options.workers)
+        return cls(settings, options.policy)
 
     def start(self, unique: int) -> None:
         """Connect to the warm workers (starting the missing ones, as many as ``unique`` calls

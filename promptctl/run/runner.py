@@ -35,7 +35,7 @@ from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
 from promptctl.run.calls import LiveCalls
-from promptctl.run.judge_calls import JudgeCalls
+from promptctl.run.judge_calls import JudgeCalls, is_missing_key
 from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.run.pricing import price_stored, unpriced_models
@@ -43,7 +43,6 @@ from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
-    from promptctl.execute.workers.service import WorkerSettings
     from promptctl.git.sources import Source
 
 
@@ -58,6 +57,7 @@ class RowResult:
     asserts: list[AssertionResult]
     status: RowStatus
     score: float | None
+    unverified: bool = False  # answered from a recording the pull request changed (a claim)
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
@@ -115,7 +115,13 @@ class Runner:
         self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
         self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
-        self.calls = LiveCalls(self.worker_settings(), options.policy)
+        # rows whose recording is a claim (options.claims): the recorded answer, used only when
+        # no key can verify it; and the rows answered by a claim (theirs or a judge verdict's)
+        self._claimed: dict[str, ModelResponse] = {}
+        self.unverified: set[str] = set()
+        self.judges.unverified = self.unverified  # one set: a row's verdicts mark the row
+        # where the live calls go (warm workers or here); its warnings and worker_pids say how it went
+        self.calls = LiveCalls.for_run(config, options)
         self.elapsed: float | None = None  # wall seconds of the last run_rows
         self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
 
@@ -179,22 +185,6 @@ class Runner:
             self.cache.flush()
         return self.results
 
-    def worker_settings(self) -> WorkerSettings:
-        from promptctl.execute.workers.service import resolve_settings
-
-        cfg = self.config
-        return resolve_settings(cfg.workers, cfg.worker_idle_timeout, self.options.workers)
-
-    @property
-    def warnings(self) -> list[str]:
-        """Once each: why calls ran in this process after all (no usable worker ...)."""
-        return self.calls.warnings
-
-    @property
-    def worker_pids(self) -> list[int]:
-        """The warm model workers this run used."""
-        return self.calls.worker_pids
-
     def _check_budget_can_count(self, rows: list[Row], pending: list[Row]) -> None:
         """Under a budget (``--max-cost``, ``max_cost``) every model this run may call must have
         a price, or its calls would count as free and the budget would never stop anything:
@@ -231,6 +221,9 @@ class Runner:
                 state, resp = self.recordings.lookup(
                     row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint
                 )
+                if resp is not None and self._claim(row, resp):
+                    rest.append(row)  # a claim: the cache, or a live call with a key, verifies it
+                    continue
                 if resp is not None:
                     answered.append((row, resp))
                     self.stats.replays += 1
@@ -250,6 +243,18 @@ class Runner:
                     still.append(row)
             rest = still
         return rest
+
+    def _claim(self, row: Row, resp: ModelResponse) -> bool:
+        """Whether ``row``'s recorded answer is a claim to verify (kept to fall back on)."""
+        key = (row.case.file, row.case.id, row.model_name, row.sample)
+        if key not in self.options.claims:
+            return False
+        if self.options.offline or self.config.untrusted:  # no call allowed: replayed, unverified
+            self.unverified.add(row.key_str)
+            self.stats.claims_unverified += 1
+            return False
+        self._claimed[row.key_str] = resp
+        return True
 
     def _uncount(self, unfinished: list[tuple[Row, ModelResponse]]) -> None:
         """Rows answered but never finished (-x stopped the run first) are not in the counts."""
@@ -409,6 +414,15 @@ class Runner:
     async def _finish(self, row: Row, resp: ModelResponse) -> None:
         from promptctl.validate import case_score, evaluate
 
+        claimed = self._claimed.pop(row.key_str, None)
+        if claimed is not None and is_missing_key(resp):
+            resp = claimed  # no key to verify the pull request's recording: replayed, unverified
+            self.unverified.add(row.key_str)
+            self.stats.replays += 1
+            self.stats.live_rows -= 1
+            self.stats.claims_unverified += 1
+        elif claimed is not None and resp.status == "ok":
+            self.stats.claims_verified += 1
         if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
             resp = self._explain_missing_key(row, resp)
         if resp.source != "live" and resp.cost is None:
@@ -430,7 +444,7 @@ class Runner:
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)
         score = case_score(asserts) if status in ("pass", "fail") else None
-        result = RowResult(row, resp, asserts, status, score)
+        result = RowResult(row, resp, asserts, status, score, row.key_str in self.unverified)
         self.finished += 1
         if self.keep_results:
             self.results.append(result)

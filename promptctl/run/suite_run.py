@@ -51,6 +51,8 @@ class TestOptions:
     # --last-failed: the case keys that failed or errored when they last ran (the caller reads
     # them from the failure set, records.lastfailed).
     previous_failures: set[str] | None = None
+    # recording entries a pull request changed: called live with a key, else replayed unverified
+    claims: frozenset[tuple[str, str, str, int]] = frozenset()
 
 
 @dataclass
@@ -206,6 +208,7 @@ def _runner(
         max_cost_source="--max-cost" if opts.max_cost is not None else "max_cost (promptctl.yaml)",
         allow_unknown_cost=opts.allow_unknown_cost,
         policy=policy,
+        claims=opts.claims,
     )
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None
@@ -270,8 +273,8 @@ def run_tests(
         interrupted=interrupted,
         elapsed_s=runner.elapsed,
         notes=notes,
-        warnings=list(runner.warnings),
-        worker_pids=list(runner.worker_pids),
+        warnings=list(runner.calls.warnings),
+        worker_pids=list(runner.calls.worker_pids),
         suite=suite,
         last_failed_narrowed=narrowed,
     )
