@@ -14,6 +14,7 @@ from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
     from promptctl.records.record import DamagedRecord, Record
+    from promptctl.records.run_record import TestOutcome
     from promptctl.report.formats import ReportFile
     from promptctl.suite.project import Project
 
@@ -143,13 +144,19 @@ def print_record(
     summary_to_stderr: bool = False,
     root: Path | None = None,
     messages: dict[str, list[dict[str, Any]]] | None = None,
+    outcome: TestOutcome | None = None,
 ) -> None:
     """Show a record: in ``fmt`` on stdout unless a bare ``-o FILE`` took that report (then the
     terminal table, as with ``--format table``), and write every ``-o`` report atomically.
     ``summary_to_stderr``: with a machine format on stdout, still say the summary on stderr.
-    ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests)."""
+    ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests).
+    ``outcome``: the run that just wrote ``record``, whose rows are on disk only (a streamed run):
+    the terminal table comes from what it kept, every other report reads the file back."""
     from promptctl.report import text
     from promptctl.report.formats import render_record
+
+    if outcome is not None and (fmt != "table" or reports):
+        record = outcome.full_record()
 
     def render(f: str) -> str:
         if f == "html":
@@ -165,7 +172,7 @@ def print_record(
         if summary_to_stderr:
             echo(text.summary_line(record.summary), err=True)
     else:
-        _print_table_view(record, verbose)
+        _print_table_view(record, verbose, outcome)
     for r, body in rendered:
         _write_report(r, body)
 
@@ -180,11 +187,11 @@ def _write_report(r: ReportFile, body: str) -> None:
     echo(f"{r.fmt} report written to {r.path}", err=True)
 
 
-def _print_table_view(record: Record, verbose: bool) -> None:
+def _print_table_view(record: Record, verbose: bool, outcome: TestOutcome | None = None) -> None:
     from promptctl.report import formatting, text
 
     if verbose:
-        us = text.units(record)
+        us = outcome.units() if outcome is not None else text.units(record)
         table(
             ["STATUS", "PROMPT", "CASE", "MODEL", "PASS", "SCORE"],
             [
@@ -199,7 +206,11 @@ def _print_table_view(record: Record, verbose: bool) -> None:
                 for u in us
             ],
         )
-    fails = text.failures(record)
+    fails = (
+        text.failures_of(outcome.attention, outcome.tally.outcome)
+        if outcome is not None and outcome.tally is not None
+        else text.failures(record)
+    )
     if fails:
         table(
             ["PROMPT", "CASE", "MODEL", "PASSED", "ASSERTION", "REASON", "OUTPUT"],

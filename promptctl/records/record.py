@@ -26,7 +26,7 @@ from promptctl.errors import UsageError
 from promptctl.records.schema import SCHEMA_VERSION, describe, record_problems
 from promptctl.records.summary import summarize
 from promptctl.secrets import current, mask_data
-from promptctl.version import __version__
+from promptctl.version import __version__, installed_version
 
 RUNS_DIR = ".promptctl/runs"
 
@@ -38,41 +38,10 @@ class InvalidRecord(ValueError):
 def _versions() -> dict[str, str]:
     out = {"promptctl": __version__, "python": sys.version.split()[0]}
     for pkg in ("litellm", "jinja2"):
-        v = _installed_version(pkg)
+        v = installed_version(pkg)
         if v is not None:
             out[pkg] = v
     return out
-
-
-def _norm_dist(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
-def _installed_version(name: str) -> str | None:
-    """The version of an installed distribution, as ``importlib.metadata.version`` finds it.
-
-    Read from the ``<name>-<version>.dist-info`` directory name on ``sys.path`` (one directory
-    listing per entry): importing importlib.metadata and parsing the METADATA file cost ~50 ms,
-    a tenth of a whole cached rerun. Falls back to importlib.metadata when no such folder exists
-    (eggs, zips, unusual installs)."""
-    wanted = _norm_dist(name)
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for n in names:
-            if n.endswith(".dist-info"):
-                dist, _, version = n[: -len(".dist-info")].rpartition("-")
-                if version and _norm_dist(dist) == wanted:
-                    return version
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as metadata_version
-
-    try:
-        return metadata_version(name)
-    except PackageNotFoundError:
-        return None
 
 
 @dataclass
@@ -117,6 +86,11 @@ class Record:
         legacy = data.get("incomplete_reason")
         rec._legacy_reason = legacy if isinstance(legacy, str) and legacy else None
         return rec
+
+    def preset_summary(self, summary: dict[str, Any]) -> None:
+        """The summary of the current ``rows`` as computed elsewhere (a streamed run's tally,
+        whose rows are not in memory)."""
+        self._summary = (self.rows, len(self.rows), dict(summary))
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -166,10 +140,15 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def new_record_path(root: Path, record: Record) -> Path:
+    """Where a record written now goes: its folder (commit, dirty hash), a UTC time and a nonce."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return Path(root) / RUNS_DIR / record.folder / f"{stamp}-{os.urandom(3).hex()}.json"
+
+
 def write_record(root: Path, record: Record) -> Path:
     """Write atomically (temporary file + rename) and return the path."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = Path(root) / RUNS_DIR / record.folder / f"{stamp}-{os.urandom(3).hex()}.json"
+    path = new_record_path(root, record)
     # check_circular=False: rows are plain trees; the check costs ~15 % of dumping 1,000 rows.
     data = mask_data(record.to_dict())  # no key value a provider echoed or a message quoted
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), check_circular=False)

@@ -182,10 +182,10 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     for key in plain:
         if key in data:
             setattr(cfg, key, data[key])
-    for key in ("concurrency", "max_retries"):
+    for key in ("concurrency", "max_retries", "workers"):
         if key in data:
             setattr(cfg, key, int(data[key]))
-    for key in ("timeout", "retry_max_wait", "max_cost"):
+    for key in ("timeout", "retry_max_wait", "max_cost", "worker_idle_timeout"):
         if key in data:
             setattr(cfg, key, float(data[key]))
     for key in ("model", "judge_model"):

@@ -194,6 +194,8 @@ class Config:
     retry_max_wait: float = 30.0
     max_cost: float | None = None
     traces: str | None = None  # where the Python API appends call traces (inside the project); off if None
+    workers: int | None = None  # warm model worker processes (0: none); None: automatic
+    worker_idle_timeout: float | None = None  # seconds an idle warm worker waits; None: the default
     models: dict[str, ModelAlias] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
     # Where the model names of promptctl.yaml are written, by dotted key: ``model``,
