@@ -341,7 +341,8 @@ class Runner:
         assert self._sem is not None
         async with self._sem:
             resp = await self.calls.complete(req)
-        self.stats.live_calls += 1
+        if resp.attempts:  # sent (a missing key or a refused parameter sends nothing)
+            self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:
             self.stats.spent += resp.cost
@@ -398,7 +399,8 @@ class Runner:
         finally:
             self._embed_inflight.pop(fp, None)
         fut.set_result(resp)
-        self.stats.live_calls += 1
+        if resp.attempts:
+            self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:
             self.stats.spent += resp.cost
