@@ -420,12 +420,15 @@ async def complete(
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
     secrets.add_key_names(t.api_key_env for t in targets)
-    masking = secrets.current() if mask_output else secrets.Masking()
+    # The answer validators check is masked of key values only; personal data (redact:) is
+    # masked where it is written or shown, which includes the streamed tokens.
+    masking = secrets.key_masking() if mask_output else secrets.Masking()
+    shown = secrets.current() if mask_output else masking
     neutralise_endpoint_env()
     refused = refused_params(req)
     if refused is not None:
         return ModelResponse(status="error", error=refused, answered_by=None)
-    sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
+    sink = MaskedTokens(on_token, shown) if on_token is not None and shown.active else None
     for index, target in enumerate(targets):
         no_key = missing_key_error(lm, target)
         if no_key is not None:

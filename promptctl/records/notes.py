@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 
 from promptctl.git.notes import notes_pull, notes_push, notes_read, notes_write
-from promptctl.records.record import DamagedRecord, Record, list_records, read_record
-from promptctl.secrets import mask_data
+from promptctl.records.record import DamagedRecord, Record, list_records, masked_dict, read_record
 
 
 def _note_records(text: str | None) -> list[Record]:
@@ -55,7 +54,7 @@ def push(
         if rec.commit is None or rec.dirty or not rec.complete:
             continue
         by_commit.setdefault(rec.commit, []).append(
-            json.dumps(mask_data(rec.to_dict()), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            json.dumps(masked_dict(rec), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         )
     added = 0
     for sha, lines in by_commit.items():

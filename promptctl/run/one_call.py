@@ -8,6 +8,7 @@ from typing import Any
 
 from promptctl.errors import InputError, UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
+from promptctl.redact import redact_inputs
 from promptctl.run.plan import check_model_options, model_check, resolve_target
 from promptctl.suggest import suggest
 from promptctl.suite.lint import model_problems
@@ -37,9 +38,15 @@ def run_once(
     if problems:
         raise InputError(problems)
     messages = render_prompt(make_renderer(suite), prompt, variables)
+    # redact.inputs: the model sees placeholders; the answer gets the values back (and is masked
+    # again wherever it is printed)
+    messages, placeholders = redact_inputs(messages, cfg.redact)
     target, fallbacks = resolve_target(model or prompt.model or cfg.model, cfg)
     req = ModelRequest(
         target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
     )
     policy = RetryPolicy.from_config(cfg)
-    return asyncio.run(llm.complete(req, policy, on_token=on_token))
+    resp = asyncio.run(llm.complete(req, policy, on_token=on_token))
+    if placeholders is not None and resp.text:
+        resp.text = placeholders.restore(resp.text)
+    return resp

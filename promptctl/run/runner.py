@@ -2,18 +2,15 @@
 and hand every finished row to the caller as soon as it is done.
 
 Why this shape:
-- Rows answered by recordings or the cache never touch asyncio tasks or litellm, so a fully cached
+- Rows answered by recordings or the cache never touch asyncio tasks or litellm: a fully cached
   rerun costs only a few SQLite lookups and the validators.
-- Live rows go through ``C`` workers pulling from a queue, and every HTTP call (judge calls
-  included) holds one slot of a semaphore of size ``C``: the number of requests in flight never
-  exceeds ``--concurrency``, and memory stays flat at 10,000 rows.
-- Identical requests in one run are sent once: rows are grouped by fingerprint.
-- Results are appended to ``self.results`` the moment they finish, so when the run is cancelled
-  (Ctrl-C, SIGTERM) the caller still holds every finished row and can write them down.
-- With enough unique live requests, the calls themselves run in worker processes
-  (``execute/pool.py``): litellm's CPU per call, not the network, bounds a single process. The
-  runner's structure (queue, semaphore, dedupe, cache, validation) is the same either way; only
-  ``_call`` sends the request elsewhere, and the parent then never imports litellm.
+- Live rows go through ``C`` workers pulling from a queue; every HTTP call (judge calls included)
+  holds a slot of a semaphore of size ``C``: at most ``--concurrency`` requests in flight, and
+  memory flat at 10,000 rows. Identical requests in one run are sent once (grouped by fingerprint).
+- Results are appended to ``self.results`` the moment they finish: a cancelled run (Ctrl-C,
+  SIGTERM) still holds every finished row for the caller to write down.
+- With enough unique live requests, calls run in worker processes (``execute/pool.py``): litellm's
+  CPU per call, not the network, bounds one process. Only ``_call`` differs.
 """
 
 from __future__ import annotations
@@ -459,6 +456,7 @@ class Runner:
             resp = self._explain_missing_key(row, resp)
         if resp.source != "live" and resp.cost is None:
             resp = price_stored(row, resp)
+        resp = row.restored(resp)  # redact.inputs: validators see the row's own values
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -470,7 +468,8 @@ class Runner:
                 response=resp,
                 judge=self.judge,
                 embed=functools.partial(self._embed_for, row.case.file),
-                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra},
+                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra}
+                | {"placeholders": row.placeholders},  # redact.inputs: a judge call continues them
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)

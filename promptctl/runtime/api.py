@@ -30,9 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from promptctl import redact
 from promptctl.errors import UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target, fingerprint
 from promptctl.jsonutil import canonical_json
+from promptctl.redact import Placeholders, RestoringTokens, redact_messages
 from promptctl.run.plan import resolve_target
 from promptctl.runtime import traces as tr
 from promptctl.runtime.bundle import Bundle, read_bundle
@@ -40,6 +42,7 @@ from promptctl.runtime.catalog import LoadedPrompt, load_prompt, opened, resolve
 from promptctl.runtime.completion import Completion, CompletionError
 from promptctl.runtime.files import memory_renderer, short_version
 from promptctl.runtime.streams import AsyncStream, Stream
+from promptctl.secrets import mask_data
 from promptctl.suite.render import Message, render_prompt
 
 __all__ = ["ROOT_ENV", "AsyncStream", "Completion", "CompletionError", "Prompt", "Stream", "get_prompt"]
@@ -292,8 +295,16 @@ class Prompt:
         t0 = time.perf_counter()
         messages: list[Message] | None = None
         resp: ModelResponse | None = None
+        placeholders: Placeholders | None = None
         try:
             messages = self.render(variables)
+            redactor = redact.active()
+            if redactor is not None and redactor.policy.inputs:
+                # redact.inputs: the model (and the cache key) sees placeholders; the application
+                # gets its own values back, in the answer and in the streamed chunks
+                messages, placeholders = redact_messages(messages, redactor)
+                if on_token is not None:
+                    on_token = RestoringTokens(on_token, placeholders)
             req = ModelRequest(
                 target=self._target, messages=messages, params=dict(self.params), fallbacks=self._fallbacks
             )
@@ -317,6 +328,12 @@ class Prompt:
                 resp = await llm.complete(req, self._policy, on_token=on_token, mask_output=False)
                 if resp.status == "ok" and cache is not None:
                     cache.put(fp, resp, model=self._target.model)
+            if placeholders is not None:
+                if isinstance(on_token, RestoringTokens):
+                    on_token.flush()
+                resp = dataclasses.replace(
+                    resp, text=placeholders.restore(resp.text) if resp.text else resp.text
+                )
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "error"
             why = "stopped by the application" if status == "cancelled" else _describe(exc)
@@ -394,7 +411,9 @@ class Prompt:
 
             warnings.warn(f"promptctl: could not build a trace: {exc}", tr.TraceWarning, stacklevel=2)
             return
-        tr.write_trace(self._trace_path, record)
+        # One line, one masking row: key values and the personal data `redact:` chooses
+        # (promptctl.secrets), its placeholders consistent across the line's fields.
+        tr.write_trace(self._trace_path, mask_data(record))
 
 
 def _describe(exc: BaseException) -> str:
