@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from promptctl.execute.recordings.emit import render_file
 from promptctl.execute.recordings.store import RecordingWriter, load
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import WorktreeSource
@@ -115,7 +116,7 @@ def main() -> None:
             cases_dir=project.config.cases_dir,
         )
         rec.source = SOURCE
-        write_text_atomic(path, rec.render())
+        write_text_atomic(path, render_file(rec))
     print("\n".join(written))
 
 

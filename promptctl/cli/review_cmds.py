@@ -112,6 +112,13 @@ def compare(
         float | None,
         typer.Option("--suite-share", min=0, max=1, help="Part of alpha for the suite-wide test."),
     ] = None,
+    allow_removed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-removed",
+            help="Cases the base ran and the head did not only warn (config gate.removed: warn).",
+        ),
+    ] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="When a side must be run: recordings and cache only.")
     ] = False,
@@ -128,7 +135,7 @@ def compare(
     from promptctl.report.budget import COMMENT_BUDGET
     from promptctl.report.compare_markdown import comparison_markdown
     from promptctl.report.formats import render_comparison
-    from promptctl.review.comparison import compare_revisions
+    from promptctl.review.comparison import base_gate_config, compare_revisions
     from promptctl.review.gate import gate_settings
 
     _check_format(fmt, ("table", "markdown", "json", "html"))
@@ -155,7 +162,7 @@ def compare(
     settings = None
     if gate:
         settings = gate_settings(
-            project.config.gate,
+            base_gate_config(project.root, base),
             alpha=alpha,
             correction=correction,
             pass_rate_tolerance=pass_rate_tolerance,
@@ -163,6 +170,7 @@ def compare(
             max_cost_increase=max_cost_increase,
             max_p95_latency_increase=max_latency_increase,
             suite_share=suite_share,
+            removed="warn" if allow_removed else None,
         )
 
     def note(message: str) -> None:
@@ -190,10 +198,13 @@ def compare(
             or u["transition"] != "still_passing"
             or u["output_changed"]
             or u["provider_model_drift"]
+            or u.get("model_changed")
         ]
         if units:
             table(text.UNIT_COLUMNS, [text.unit_cells(u) for u in units])
         for line in text.totals_lines(data):
+            echo(line)
+        for line in text.checks_lines(data):
             echo(line)
         for line in text.gate_lines(data):
             echo(line)

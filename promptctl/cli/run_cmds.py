@@ -190,6 +190,7 @@ def test(
         from promptctl.review.diff import affected_keys
 
         opts.only_keys = affected_keys(project, affected)
+        opts.affected = affected
     selected_nothing = NothingSelected(
         "no cases selected" + _selection_words(paths or [], keyword, tag, shard, last_failed, affected),
         hint="`promptctl list` shows the prompts and how many cases each has; -k matches 'prompt::case-id'",
@@ -213,6 +214,8 @@ def test(
             f"{plan['rows']} rows ({plan['cases']} cases): {plan['replayed']} replayed from recordings, "
             f"{plan['cached']} from the cache, {plan['calls']} model calls"
             + (f" ({plan['deduplicated']} duplicates sent once)" if plan["deduplicated"] else "")
+            + (f", up to {plan['judge_calls']} judge calls" if plan["judge_calls"] else "")
+            + (f", up to {plan['embedding_calls']} embeddings" if plan["embedding_calls"] else "")
         )
         if opts.offline and plan["offline_misses"]:
             echo(f"--offline: {plan['offline_misses']} rows have no usable recording and would error")
@@ -249,7 +252,7 @@ def test(
         outcome.record, fmt, reports, verbose, summary_to_stderr=True, root=project.root, messages=messages
     )
     if run.stopped:
-        echo(f"{run.stopped}; the run record is marked incomplete", err=True)
+        echo(f"{run.stopped}; the run record is marked partial (not the whole suite)", err=True)
     if run.recordings_written:
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if outcome.summary.get("pending"):
@@ -315,11 +318,22 @@ def history(
     limit: Annotated[int, typer.Option("-n", "--limit", min=1, help="Show at most this many records.")] = 20,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run records over time: commit, date, subject, pass rate, mean score, cost."""
+    """Run records over time, local and from git notes: commit, date, subject, whether the run
+    covered the whole suite, pass rate, mean score, cost, where the record came from."""
     from promptctl.records.history import history_rows
+    from promptctl.records.record import scan_local
     from promptctl.report.formatting import fmt_cost, fmt_rate
 
-    rows = history_rows(current_project().root, limit=limit)
+    root = current_project().root
+
+    def warn(message: str) -> None:
+        echo(f"warning: {message}", err=True)
+
+    for w in scan_local(root).warnings:
+        warn(w)
+    skipped: list[Any] = []
+    rows = history_rows(root, limit=limit, warn=warn, skipped=skipped)
+    warn_skipped(root, skipped)
     if as_json:
         print_json(rows)
         return
@@ -327,16 +341,18 @@ def history(
         echo("no run records yet; run `promptctl test`")
         return
     table(
-        ["COMMIT", "DATE", "SUBJECT", "CASES", "PASS RATE", "SCORE", "COST"],
+        ["COMMIT", "DATE", "SUBJECT", "CASES", "RUN", "PASS RATE", "SCORE", "COST", "SOURCE"],
         [
             [
-                r["short"] + ("*" if r["dirty"] else "") + ("" if r["complete"] else " (incomplete)"),
+                r["short"] + ("*" if r["dirty"] else ""),
                 r["date"][:16],
                 (r["subject"] or "")[:50],
                 str(r["units"]),
+                "whole suite" if r["complete"] else "partial: " + "; ".join(r["partial"]),
                 fmt_rate(r["pass_rate"]),
                 "-" if r["mean_score"] is None else f"{r['mean_score']:.3f}",
                 fmt_cost(r["cost"]),
+                r["source"],
             ]
             for r in rows
         ],
@@ -356,6 +372,6 @@ def show(
     reports = report_files(output, fmt)
     root = current_project().root
     skipped: list[Any] = []
-    record = find_record(root, ref, skipped=skipped)
+    record = find_record(root, ref, skipped=skipped, warn=lambda w: echo(f"warning: {w}", err=True))
     warn_skipped(root, skipped)
     print_record(record, fmt, reports, verbose, root=root)

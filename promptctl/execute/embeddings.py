@@ -27,9 +27,11 @@ from typing import Any
 
 from promptctl.execute import model_catalog
 from promptctl.execute.failures import error_message, is_retryable, scrub
+from promptctl.execute.guard import neutralise_endpoint_env, refused_params
 from promptctl.execute.ratelimit import limiter_for
-from promptctl.execute.types import ModelResponse, RetryPolicy, Target
+from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target
 from promptctl.jsonutil import canonical_json
+from promptctl.secrets import add_key_names
 
 VECTOR_PREFIX = "f32:"  # how a vector is written as text: little-endian float32, base64
 
@@ -157,6 +159,11 @@ async def embed(target: Target, text: str, policy: RetryPolicy) -> EmbeddingResp
     from promptctl.execute import llm  # the litellm importer
 
     lm = llm.ensure_litellm()
+    add_key_names([target.api_key_env] if target.api_key_env else [])
+    neutralise_endpoint_env()
+    refused = refused_params(ModelRequest(target=target, messages=[]))
+    if refused is not None:  # the same rule as completions: the endpoint comes only from api_base
+        return EmbeddingResponse(status="error", error=refused)
     no_key = llm.missing_key_error(lm, target)
     if no_key is not None:
         return EmbeddingResponse(status="error", error=no_key)

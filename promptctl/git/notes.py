@@ -17,6 +17,28 @@ if TYPE_CHECKING:
 NOTES_REF = "refs/notes/promptctl"
 _INCOMING_REF = "refs/notes/promptctl-incoming"  # scratch ref notes_pull fetches into
 
+# Notes commits are made by promptctl, not by the user: a fixed identity of their own, so they work
+# where git has none (every CI runner) and never carry whoever happened to run the command.
+NOTES_IDENTITY = {
+    "GIT_AUTHOR_NAME": "promptctl",
+    "GIT_AUTHOR_EMAIL": "records@promptctl.invalid",
+    "GIT_COMMITTER_NAME": "promptctl",
+    "GIT_COMMITTER_EMAIL": "records@promptctl.invalid",
+}
+
+
+def _run_notes(repo: git.Repo, *args: str) -> str:
+    """``git notes ARGS`` as promptctl's own identity (the commands that make notes commits)."""
+    status, out, err = repo.git.execute(
+        ["git", "notes", "--ref", NOTES_REF, *args],
+        with_extended_output=True,
+        with_exceptions=False,
+        env=NOTES_IDENTITY,
+    )
+    if status != 0:
+        raise_from_stderr("notes", int(status), str(err))
+    return str(out)
+
 
 def _note_blob_map(repo: git.Repo, commit_sha: str | None) -> dict[str, str]:
     """{annotated sha: note blob sha} of a notes commit (handles git's fan-out directories)."""
@@ -45,7 +67,7 @@ def _write_note(repo: git.Repo, sha: str, text: str) -> None:
         path = Path(tmp, "note")
         path.write_bytes(text.encode("utf-8"))
         blob = run(repo, "hash-object", "-w", "--", str(path)).strip()
-    run(repo, "notes", "--ref", NOTES_REF, "add", "-f", "-C", blob, sha)
+    _run_notes(repo, "add", "-f", "-C", blob, sha)
 
 
 def notes_write(root: Path, sha: str, text: str) -> None:
@@ -68,6 +90,16 @@ def notes_read(root: Path, sha: str) -> str | None:
         if status != 0 or not blob:
             return None
         return _read_blob(repo, blob)
+
+
+def notes_read_all(root: Path) -> dict[str, str]:
+    """Every promptctl note: {annotated commit sha: text}. One repository, one listing."""
+    with repo_at(root) as repo:
+        if ref_sha(repo, NOTES_REF) is None:
+            return {}
+        out = run(repo, "notes", "--ref", NOTES_REF, "list")
+        pairs = [line.split() for line in out.splitlines()]
+        return {p[1]: _read_blob(repo, p[0]) for p in pairs if len(p) == 2}
 
 
 def notes_list(root: Path) -> list[str]:
@@ -104,7 +136,7 @@ def notes_push(root: Path, remote: str = "origin") -> None:
             raise GitError(
                 "no promptctl notes to push",
                 hint="run `promptctl test` on a committed tree first: "
-                "only complete runs of a clean commit are shared",
+                "only whole-suite runs of a clean commit are shared",
             )
         run(repo, "push", "--quiet", remote, f"{NOTES_REF}:{NOTES_REF}")
 
@@ -193,7 +225,7 @@ def _merge_incoming(repo: git.Repo, merge: NoteMerger) -> list[str]:
             wanted[sha] = _read_blob(repo, rb)  # only remote changed, or local deleted what remote changed
         else:
             wanted[sha] = merge(_read_blob(repo, lb), _read_blob(repo, rb))  # both sides changed
-    run(repo, "notes", "--ref", NOTES_REF, "merge", "--quiet", "-s", "ours", _INCOMING_REF)
+    _run_notes(repo, "merge", "--quiet", "-s", "ours", _INCOMING_REF)
     merged = _note_blob_map(repo, ref_sha(repo, NOTES_REF))
     for sha, text in wanted.items():
         current = merged.get(sha)

@@ -22,14 +22,24 @@ if TYPE_CHECKING:
 
 
 def open_repo(root: Path) -> git.Repo:
+    """The repository ``root`` is in (a project may live in a subdirectory of it)."""
     import git
 
     try:
-        return git.Repo(root)
+        return git.Repo(root, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise GitError(
             f"not a git repository: {root}", hint="run promptctl inside a git checkout (or `git init`)"
         ) from None
+
+
+def project_prefix(repo: git.Repo, root: Path) -> str:
+    """Where the project at ``root`` sits in ``repo``'s tree: ``""`` at its top, else the
+    repository-relative directory with a trailing ``/``. Git speaks repository paths; promptctl
+    speaks project paths."""
+    top = Path(repo.working_tree_dir or root).resolve()
+    inside = Path(root).resolve().relative_to(top).as_posix()
+    return "" if inside == "." else inside + "/"
 
 
 @contextmanager

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import TypedDict
 
 from promptctl.errors import GitError, UsageError
-from promptctl.git.plumbing import find_repo_root, git_cli, ref_sha, repo_at, resolve_rev, run, short_sha
+from promptctl.git.plumbing import (
+    find_repo_root,
+    git_cli,
+    project_prefix,
+    ref_sha,
+    repo_at,
+    resolve_rev,
+    run,
+    short_sha,
+)
 from promptctl.paths import repo_relpath
 
 
@@ -171,8 +180,11 @@ def changed_files(
     T type change. Renames are reported as D + A (``--no-renames``) so every entry has one path.
     ``paths`` optionally restricts to literal pathspecs.
     """
-    specs = [repo_relpath(p) or "." for p in paths] if paths else []
     with repo_at(root) as repo:
+        prefix = project_prefix(repo, root)
+        specs = [(prefix + repo_relpath(p)).rstrip("/") or "." for p in paths or []] or (
+            [prefix.rstrip("/")] if prefix else []
+        )
         base = resolve_rev(repo, base_sha)
         revs = [base] if head is None else [base, resolve_rev(repo, head)]
         out = run(
@@ -187,7 +199,8 @@ def changed_files(
             for f in untracked.split("\0"):
                 if f:
                     result.setdefault(f, "A")
-    return sorted(((s, p) for p, s in result.items()), key=lambda t: t[1])
+    inside = ((s, p[len(prefix) :]) for p, s in result.items() if p.startswith(prefix))
+    return sorted(inside, key=lambda t: t[1])
 
 
 def default_base(root: Path) -> str:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from promptctl.git.plumbing import open_repo, resolve_rev, short_sha
+from promptctl.git.plumbing import open_repo, project_prefix, resolve_rev, short_sha
 from promptctl.paths import real_path_inside, repo_relpath
 
 if TYPE_CHECKING:
@@ -104,6 +104,9 @@ class GitSource:
         self.root = Path(root)
         self._repo = open_repo(self.root)
         try:
+            # The project's place in the repository ("" at its top): paths given and returned are
+            # the project's, the tree is the repository's.
+            self._prefix = project_prefix(self._repo, self.root)
             self.sha = resolve_rev(self._repo, rev)
             self.short = short_sha(self._repo, self.sha)
             self._tree = self._repo.commit(self.sha).tree
@@ -118,7 +121,7 @@ class GitSource:
         self.label = self.short if is_sha else rev
 
     def _lookup(self, relpath: str) -> git.Tree | git.Blob | None:
-        rel = repo_relpath(relpath)
+        rel = (self._prefix + repo_relpath(relpath)).rstrip("/")
         if not rel:
             return self._tree
         try:
@@ -154,8 +157,9 @@ class GitSource:
         obj = self._lookup(reldir)
         if not isinstance(obj, git.Tree):
             return []
+        cut = len(self._prefix)
         out = [
-            str(item.path)
+            str(item.path)[cut:]
             for item in obj.traverse()
             if isinstance(item, git.Blob) and _suffix_ok(item.name, suffixes)
         ]

@@ -24,6 +24,7 @@ def merge_records(root: Path, paths: list[Path]) -> Record:
     for rec in sorted(recs, key=lambda r: r.created_at):
         for row in rec.rows:
             rows[(str(row["case_key"]), str(row["model"]), int(row["sample"]))] = row
+    partial = _merged_partial(recs)
     merged = Record(
         commit=base.commit,
         dirty=base.dirty,
@@ -32,11 +33,38 @@ def merge_records(root: Path, paths: list[Path]) -> Record:
         command=["promptctl", "records", "merge"],
         config=base.config,
         rows=list(rows.values()),
-        complete=all(r.complete for r in recs),
+        complete=not partial,
         selection={
             "merged_from": [str(p) for p in paths],
             "shards": [r.selection.get("shard") for r in recs],
+            "partial": partial,
         },
     )
     write_record(root, merged)
     return merged
+
+
+def _merged_partial(recs: list[Record]) -> list[str]:
+    """Why the merge is not the whole suite: a shard missing, or a shard that was itself partial
+    for another reason (a selection, a --max-cost stop, an interruption)."""
+    other: list[str] = []
+    shards: set[int] = set()
+    totals: set[int] = set()
+    for r in recs:
+        for reason in r.partial:
+            index, sep, total = reason.removeprefix("--shard ").partition("/")
+            if reason.startswith("--shard ") and sep and index.isdigit() and total.isdigit():
+                shards.add(int(index))
+                totals.add(int(total))
+            elif reason not in other:
+                other.append(reason)
+        if not r.partial:
+            return []  # one record is the whole suite already
+    if len(totals) > 1:
+        other.append("shards of different splits: " + ", ".join(f"/{n}" for n in sorted(totals)))
+    elif totals:
+        (n,) = totals
+        missing = sorted(set(range(1, n + 1)) - shards)
+        if missing:
+            other.append(f"shards {', '.join(f'{i}/{n}' for i in missing)} missing")
+    return other

@@ -4,6 +4,11 @@ Layout: ``.promptctl/runs/<sha>/<UTC time>-<nonce>.json`` for a clean tree and
 ``.promptctl/runs/<sha>-dirty-<hash12>/...`` when prompts/, cases/ or the config had uncommitted
 changes (the hash is of their content, so two runs of the same dirty state share a folder).
 A record is plain JSON: readable by jq, diffable, cheap to load, and small enough for a git note.
+
+Only records git does not track are read back: a file under ``.promptctl/runs`` that is in the
+index (``git add -f``: a pull request can commit a "record" of the base that makes its own
+regressions look old) or reached through a symbolic link is ignored, with a warning
+(:func:`scan_local`). Every record read is checked against the record schema (``records.schema``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from typing import Any
 
 from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
+from promptctl.records.schema import SCHEMA_VERSION, describe, record_problems
 from promptctl.records.summary import summarize
 from promptctl.secrets import current, mask_data, row
 from promptctl.version import __version__
 
-SCHEMA_VERSION = 1
 RUNS_DIR = ".promptctl/runs"
+
+
+class InvalidRecord(ValueError):
+    """A stored record that does not match the record schema (the message says where)."""
 
 
 def _versions() -> dict[str, str]:
@@ -80,7 +89,6 @@ class Record:
     rows: list[dict[str, Any]] = field(default_factory=list)
     complete: bool = True
     interrupted: bool = False
-    incomplete_reason: str | None = None  # why rows are missing: -x / --maxfail, an interruption
     selection: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=_versions)
@@ -92,6 +100,9 @@ class Record:
     _summary: tuple[list[dict[str, Any]], int, dict[str, Any]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # Records written before ``selection.partial`` existed may say why they are incomplete in a
+    # field of their own (``incomplete_reason``): read, never written.
+    _legacy_reason: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "path" and not k.startswith("_")}
@@ -103,6 +114,8 @@ class Record:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k != "path" and k[0] != "_"}
         rec = cls(**known)
         rec.path = path
+        legacy = data.get("incomplete_reason")
+        rec._legacy_reason = legacy if isinstance(legacy, str) and legacy else None
         return rec
 
     @property
@@ -112,6 +125,34 @@ class Record:
             memo = (self.rows, len(self.rows), summarize(self.rows))
             self._summary = memo
         return dict(memo[2])
+
+    @property
+    def partial(self) -> list[str]:
+        """Why this record is not the whole suite ([] when it is). Stored by the run
+        (``selection.partial``); derived from the selection for records written before that."""
+        sel = self.selection or {}
+        stored = sel.get("partial")
+        if isinstance(stored, list):
+            return [str(x) for x in stored]
+        out = [f"{k}: {sel[k]}" for k in ("paths", "keywords", "tags", "models") if sel.get(k)]
+        shard = sel.get("shard")
+        if isinstance(shard, list) and len(shard) == 2:
+            out.append(f"--shard {shard[0]}/{shard[1]}")
+        if sel.get("last_failed"):
+            out.append("--last-failed")
+        skipped = sum(r.get("status") == "skipped" for r in self.rows)
+        if self.interrupted:
+            out.append(f"interrupted: {len(self.rows)} rows finished")
+        elif skipped:
+            out.append(f"--max-cost stopped it: {skipped} of {len(self.rows)} rows skipped")
+        elif not self.complete:
+            out.append(self._legacy_reason or "incomplete")
+        return out
+
+    @property
+    def whole(self) -> bool:
+        """The result of the whole suite: every case on its own models, every row finished."""
+        return self.complete and not self.partial
 
     @property
     def folder(self) -> str:
@@ -174,9 +215,11 @@ def masked_record(
     return Record.from_dict(data, path=record.path), None if messages is None else shown
 
 
-class DamagedRecord(UsageError, ValueError):
-    """A run record file that cannot be read back (cut short by a crash or a full disk, edited by
-    hand). A ValueError too, so readers that skip unreadable records keep skipping it."""
+class DamagedRecord(UsageError, InvalidRecord):
+    """A run record file that cannot be read back: cut short by a crash or a full disk, edited by
+    hand, or not matching the record schema (``records.schema``: the one rule of what a sound
+    record is). An InvalidRecord (a ValueError) too, so readers that skip unreadable records keep
+    skipping it."""
 
     def __init__(self, path: Path, why: str) -> None:
         super().__init__(f"{path}: damaged run record ({why})", hint=f"delete it: rm '{path}'")
@@ -184,11 +227,18 @@ class DamagedRecord(UsageError, ValueError):
         self.why = why
 
 
-_REQUIRED = ("commit", "dirty", "content_hash", "created_at", "command", "config")
+def record_from_data(data: object, path: str | None) -> Record:
+    """A record from its parsed JSON, checked against the record schema (InvalidRecord if not)."""
+    problems = record_problems(data)
+    if problems:
+        raise InvalidRecord(describe(problems))
+    assert isinstance(data, dict)
+    return Record.from_dict(data, path)
 
 
 def read_record(path: Path) -> Record:
-    """The record stored at ``path``; DamagedRecord when it is not a whole record."""
+    """The record stored at ``path``; UsageError when a newer promptctl wrote it, DamagedRecord
+    when it is not a sound record (not JSON, or not matching the record schema)."""
     try:
         data = json.loads(Path(path).read_text("utf-8"))
     except UnicodeDecodeError:
@@ -197,37 +247,102 @@ def read_record(path: Path) -> Record:
         raise DamagedRecord(
             path, f"not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    if not isinstance(data, dict):
-        raise DamagedRecord(path, "not a JSON object")
-    version = data.get("schema_version", 0)
-    if isinstance(version, int) and version > SCHEMA_VERSION:
+    version = data.get("schema_version", 0) if isinstance(data, dict) else 0
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise UsageError(f"{path} was written by a newer promptctl (schema {version}); upgrade")
-    missing = [k for k in _REQUIRED if k not in data]
-    rows = data.get("rows", [])
-    if missing:
-        raise DamagedRecord(path, f"missing {', '.join(missing)}")
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and "status" in r for r in rows):
-        raise DamagedRecord(path, "its rows are not a list of result rows")
-    return Record.from_dict(data, str(path))
+    try:
+        return record_from_data(data, str(path))
+    except InvalidRecord as e:
+        raise DamagedRecord(path, str(e)) from None
+
+
+@dataclass
+class LocalRecords:
+    """The record files of ``.promptctl/runs`` that can be trusted, oldest first, and why others
+    were left out (one warning each)."""
+
+    paths: list[Path]
+    warnings: list[str]
+
+
+def _tracked(root: Path, rel: str) -> set[str] | None:
+    """Paths under ``rel`` that git tracks (in the index); None when git cannot say."""
+    from promptctl.errors import GitError
+    from promptctl.git.plumbing import find_repo_root, git_cli
+
+    if find_repo_root(root) is None:
+        return set()  # not a repository: nothing can be committed
+    try:
+        code, out = git_cli(root, "--literal-pathspecs", "ls-files", "-z", "--", rel, ok=(0, 128))
+    except (GitError, OSError):
+        return None
+    if code != 0:
+        return None
+    return {p for p in out.split("\0") if p}
+
+
+def scan_local(root: Path) -> LocalRecords:
+    """Every trustworthy local record file, oldest first (by the timestamp in its name).
+
+    Records are results of runs on this machine, written where git does not look
+    (``.promptctl/`` is ignored). A record file tracked by git came with the checkout, from
+    whoever made the commit, and one reached through a symbolic link could be any file: both are
+    left out with a warning."""
+    root = Path(root)
+    base = root / RUNS_DIR
+    for rel in (".promptctl", RUNS_DIR):
+        if (root / rel).is_symlink():
+            return LocalRecords(
+                [],
+                [
+                    f"{rel} is a symbolic link: no run record is read through it (records are read "
+                    "only from local files git does not track, and from git notes)"
+                ],
+            )
+    if not base.is_dir():
+        return LocalRecords([], [])
+    files = [p for p in base.glob("*/*.json") if not p.name.startswith(".")]
+    if not files:
+        return LocalRecords([], [])
+    tracked = _tracked(root, RUNS_DIR)
+    ok: list[Path] = []
+    committed: list[str] = []
+    linked: list[str] = []
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        if p.is_symlink() or p.parent.is_symlink():
+            linked.append(rel)
+        elif tracked is None or rel in tracked or p.parent.relative_to(root).as_posix() in tracked:
+            committed.append(rel)
+        else:
+            ok.append(p)
+    warnings = []
+    if committed:
+        n = len(committed)
+        why = "git cannot tell whether they are tracked" if tracked is None else "tracked by git"
+        warnings.append(
+            f"ignoring {n} run record{'s' if n != 1 else ''} {why} (records are read only from local "
+            f"files git does not track, and from git notes): {', '.join(sorted(committed))}"
+        )
+    if linked:
+        warnings.append(f"ignoring run records reached through a symbolic link: {', '.join(sorted(linked))}")
+    return LocalRecords(sorted(ok, key=lambda p: (p.name, str(p.parent))), warnings)
 
 
 def list_records(root: Path) -> list[Path]:
-    """Every record file, oldest first (by the timestamp in its name)."""
-    base = Path(root) / RUNS_DIR
-    if not base.is_dir():
-        return []
-    files = [p for p in base.glob("*/*.json") if not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (p.name, str(p.parent)))
+    """Every trusted record file, oldest first (by the timestamp in its name)."""
+    return scan_local(root).paths
 
 
 def records_for_commit(root: Path, sha: str, *, include_dirty: bool = False) -> list[Path]:
-    base = Path(root) / RUNS_DIR
-    out = sorted((base / sha).glob("*.json")) if (base / sha).is_dir() else []
-    if include_dirty:
-        for d in sorted(base.glob(f"{sha}-dirty-*")):
-            out.extend(sorted(d.glob("*.json")))
-        out.sort(key=lambda p: p.name)
-    return out
+    """The trusted record files of ``sha`` (its clean folder; with ``include_dirty`` its dirty
+    worktree states too), oldest first."""
+    prefix = f"{sha}-dirty-"
+    return [
+        p
+        for p in list_records(root)
+        if p.parent.name == sha or (include_dirty and p.parent.name.startswith(prefix))
+    ]
 
 
 def latest_record(
@@ -256,6 +371,19 @@ def latest_record(
     return None
 
 
+def suite_state_paths(root: Path, config: dict[str, Any]) -> list[str]:
+    """The folders and file of the suite whose uncommitted changes make a run dirty (those that
+    exist): prompts, cases, example sets and the config. ``config`` is the resolved config as
+    stored in records (``Config.public_dict``)."""
+    names = [
+        config.get("prompts_dir", "prompts"),
+        config.get("cases_dir", "cases"),
+        config.get("examples_dir", "examples"),
+        "promptctl.yaml",
+    ]
+    return [str(p) for p in names if p and (Path(root) / p).exists()]
+
+
 def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: str | None = None) -> Record:
     """A record stamped with provenance: HEAD (or --ref's commit), the dirty flag and content hash."""
     from promptctl.git.plumbing import find_repo_root
@@ -268,13 +396,7 @@ def new_record(root: Path, *, command: list[str], config: dict[str, Any], ref: s
             commit = resolve(root, ref)
         else:
             commit = head_commit(root)
-            paths = [
-                config.get("prompts_dir", "prompts"),
-                config.get("cases_dir", "cases"),
-                config.get("examples_dir", "examples"),
-                "promptctl.yaml",
-            ]
-            paths = [p for p in paths if (root / p).exists()]
+            paths = suite_state_paths(root, config)
             if commit is None or is_dirty(root, paths):
                 dirty = True
                 dirty_hash = content_hash(root, paths)

@@ -1,6 +1,6 @@
 """``promptctl test`` as a library call: run the suite (``run.suite_run``) and write its record.
 
-Every run writes a record, an interrupted one too (marked incomplete, with every finished row).
+Every run writes a record, an interrupted one too (marked partial, with every finished row).
 The CLI, ``compare`` (which runs whatever revision has no record yet), tests and benchmarks call
 :func:`run_and_record`.
 """
@@ -14,11 +14,13 @@ from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
 from promptctl.records.lastfailed import LASTFAILED, read_failure_set, updated_failure_set, write_failure_set
+from promptctl.records.provenance import state_paths
 from promptctl.records.record import Record, new_record, write_record
 from promptctl.records.summary import unit_outcome
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
-from promptctl.run.suite_run import RunOutcome, TestOptions, run_tests
+from promptctl.run.suite_run import RunOutcome, TestOptions, paths_narrow, run_tests
+from promptctl.suite.load import Suite
 from promptctl.suite.project import Project
 
 
@@ -46,7 +48,7 @@ def run_and_record(
     on_result: Callable[[RowResult], None] | None = None,
 ) -> TestOutcome:
     """Run the selected suite and write its record; an interrupted run's record is written too
-    (marked incomplete) before :class:`Interrupted` is raised."""
+    (marked partial) before :class:`Interrupted` is raised."""
     remember = project.ref is None and opts.write_record  # a run of the worktree's suite
     known, warning = read_failure_set(project.root) if (remember or opts.last_failed) else (set(), None)
     if opts.last_failed and opts.previous_failures is None:
@@ -75,6 +77,10 @@ def run_and_record(
     if warning is not None:
         run.notes.insert(0, f"warning: {warning}")
     record = provenance.result()
+    if project.ref is None and record.commit is not None and run.suite is not None:
+        _mark_dirty_validators(project, record, run.suite)
+    record.rows = [row_to_dict(r) for r in run.results]
+    partial = partial_reasons(opts, run, record.rows, narrowed=paths_narrow(project, opts.paths))
     record.selection = {
         "paths": opts.paths,
         "keywords": opts.keywords,
@@ -83,20 +89,27 @@ def run_and_record(
         "repeat": opts.repeat,
         "shard": list(opts.shard) if opts.shard else None,
         "last_failed": opts.last_failed,
+        "affected": opts.affected,
+        "only_cases": None if opts.only_keys is None else len(opts.only_keys),
         "maxfail": opts.maxfail,
         "rows": run.rows_planned,
+        "partial": partial,
     }
-    record.rows = [row_to_dict(r) for r in run.results]
-    record.complete = not run.interrupted and len(run.results) == run.rows_planned
+    record.complete = not partial
     record.interrupted = run.interrupted
-    if not record.complete:
-        record.incomplete_reason = "interrupted" if run.interrupted else run.stopped
     st = run.stats
     record.stats = {
         "live_calls": st.live_calls,
         "cache_hits": st.cache_hits,
         "replays": st.replays,
+        "live_rows": st.live_rows,
+        "not_run": st.not_run,
         "deduplicated": st.deduplicated,
+        "judge_replays": st.judge_replays,
+        "judge_cache_hits": st.judge_cache_hits,
+        "judge_live": st.judge_live,
+        "judge_shared": st.judge_shared,
+        "judge_not_run": st.judge_not_run,
         "retries": st.retries,
         "spent": st.spent,
         "elapsed_s": run.elapsed_s,
@@ -115,6 +128,54 @@ def run_and_record(
             f"(record {outcome.record_path}); run the same command again to finish the rest"
         )
     return outcome
+
+
+def _mark_dirty_validators(project: Project, record: Record, suite: Suite) -> None:
+    """A run of the worktree is dirty when the files its validators read (a schema, a python
+    module, the judge prompt) have uncommitted changes too, not only prompts, cases or config:
+    its verdicts are then not those of the commit. The content hash covers them as well."""
+    from promptctl.git.repo import content_hash, is_dirty
+
+    paths = state_paths(project.root, project.config, suite)
+    base = state_paths(project.root, project.config)
+    if paths == base:
+        return
+    if not record.dirty and not is_dirty(project.root, paths[len(base) :]):
+        return
+    record.dirty = True
+    record.content_hash = content_hash(project.root, paths)
+
+
+def partial_reasons(
+    opts: TestOptions, run: RunOutcome, rows: list[dict[str, Any]], *, narrowed: bool
+) -> list[str]:
+    """Why a run's record is not the whole suite ([] when it is: every case of the suite on its
+    own models, every row finished). A partial record is stored and shown as such, and never
+    taken by ``compare`` as the result of a revision."""
+    out = []
+    if narrowed:
+        out.append("paths: " + " ".join(opts.paths))
+    out += [f"-k {k}" for k in opts.keywords]
+    out += [f"--tag {t}" for t in opts.tags]
+    out += [f"--model {m}" for m in opts.models]
+    if opts.shard:
+        out.append(f"--shard {opts.shard[0]}/{opts.shard[1]}")
+    if opts.last_failed and run.last_failed_narrowed:
+        out.append("--last-failed")
+    if opts.affected is not None:
+        out.append(f"--affected {opts.affected}")
+    elif opts.only_keys is not None:
+        out.append(f"only {len(opts.only_keys)} selected case(s)")
+    skipped = sum(r["status"] == "skipped" for r in rows)
+    if run.interrupted:
+        out.append(f"interrupted: {len(rows)} of {run.rows_planned} rows finished")
+    elif run.stopped:
+        out.append(run.stopped)  # -x / --maxfail: "stopped after N failing cases (...): M of T rows not run"
+    elif len(rows) != run.rows_planned:
+        out.append(f"{len(rows)} of {run.rows_planned} rows finished")
+    if skipped:
+        out.append(f"--max-cost stopped it: {skipped} of {run.rows_planned} rows skipped")
+    return out
 
 
 class MaxFail:

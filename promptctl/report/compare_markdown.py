@@ -1,7 +1,9 @@
 """``promptctl compare`` as Markdown for a pull request: a summary table of the deltas and of the
-transitions, the gate's verdict, then only the cases that changed verdict or moved significantly,
-grouped like the diffs (cases of one prompt and model with the same transition are one group,
-with a collapsed table of its cases); the cases that did neither are counted, not listed."""
+transitions, the checks that changed between the sides, the gate's verdict (its causes and
+warnings), then only the cases that changed verdict, changed model or moved significantly,
+grouped like the diffs (cases of one prompt and model, ``A → B`` across a model change, with the
+same transition are one group, with a collapsed table of its cases); the cases that did none of
+these are counted, not listed."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ MOVED_PASS_RATE = 0.2
 MOVED_SCORE = 0.1
 #: Gate causes shown; the rest are collapsed (one per regressed case: the case tables list them too).
 KEEP_CAUSES = 10
+#: Cases named in "Checks changed" (the rest are counted: `compare --format json` lists them all).
+KEEP_CHECKS = 20
 
 VERDICT_CHANGES = ("pass_to_fail", "fail_to_pass", "new", "removed")
 CASE_COLUMNS = ["case", "base", "head", "Δ pass", "Δ score", "output", "Δ cost", "Δ latency", "drift"]
@@ -38,8 +42,11 @@ def _significant(data: dict[str, Any]) -> set[tuple[str, str]]:
 
 
 def moved(u: dict[str, Any], significant: set[tuple[str, str]]) -> bool:
-    """Whether a case is listed: its verdict changed, or it moved significantly."""
+    """Whether a case is listed: its verdict changed, its model changed (``A → B``: judged as
+    the same case), or it moved significantly."""
     if u["transition"] in VERDICT_CHANGES or (u["case_key"], u["model"]) in significant:
+        return True
+    if u.get("model_changed"):
         return True
     pr, sc = u.get("pass_rate_delta"), u.get("score_delta")
     return (pr is not None and abs(pr) >= MOVED_PASS_RATE - 1e-12) or (
@@ -151,8 +158,33 @@ def _transitions_table(t: dict[str, Any], listed: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
+def _checks_piece(checks: dict[str, Any] | None) -> Piece | None:
+    """The assertions, validator files and gate settings that differ between the sides (each
+    side is graded by its own): a loosened check must be seen next to the results it changed."""
+    c = checks or {}
+    lines = []
+    if c.get("error"):
+        lines.append(f"- cannot compare the sides' checks: {text(str(c['error']))}")
+    keys = c.get("assertions") or []
+    if keys:
+        more = f" and {len(keys) - KEEP_CHECKS:,} more" if len(keys) > KEEP_CHECKS else ""
+        shown = ", ".join(code(k) for k in keys[:KEEP_CHECKS])
+        lines.append(f"- assertions of {plural(len(keys), 'case')}: {shown}{more}")
+    lines += [f"- {code(f['path'])} ({text(f['kind'])}, {text(f['change'])})" for f in c.get("files") or []]
+    lines += [
+        f"- gate setting {code(k)}: {code(str(v[0]))} → {code(str(v[1]))} (the base's applies until merged)"
+        for k, v in (c.get("gate_settings") or {}).items()
+    ]
+    if not lines:
+        return None
+    return Piece("**Checks changed** (each side is graded by its own):\n\n" + "\n".join(lines) + "\n\n")
+
+
 def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
     out = [Piece("**Gate: failed**\n\n" if g["failed"] else "**Gate: passed**\n\n")]
+    warnings = g.get("warnings") or []
+    if warnings:
+        out.append(Piece("".join(f"- ⚠️ {text(w)}\n" for w in warnings) + "\n"))
     causes = [f"- {text(c)}\n" for c in g["causes"]]
     if causes:
         out.append(Piece("".join(causes[:KEEP_CAUSES])))
@@ -190,6 +222,8 @@ def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Pie
     extra = []
     if t["outputs_changed"]:
         extra.append(f"outputs changed in {plural(t['outputs_changed'], 'case')}")
+    if t.get("model_changes"):
+        extra.append(f"model changed in {plural(t['model_changes'], 'case')}")
     if t["provider_model_drift"]:
         extra.append(f"provider model drift in {plural(t['provider_model_drift'], 'case')}")
     pieces = [
@@ -198,6 +232,9 @@ def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Pie
             + (" · ".join(extra).capitalize() + ".\n\n" if extra else "")
         )
     ]
+    checks = _checks_piece(data.get("checks"))
+    if checks is not None:
+        pieces.append(checks)
     if g is not None:
         pieces += _gate_pieces(g)
     n_listed = sum(len(grp) for grp in groups)

@@ -27,7 +27,7 @@ from promptctl.report.html_page import (
     unit_row_attrs,
     word_diff,
 )
-from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, side_desc, totals_lines
+from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, checks_lines, side_desc, totals_lines
 
 Messages = dict[str, list[dict[str, Any]]]  # request fingerprint -> rendered messages
 
@@ -111,7 +111,8 @@ def record_html(
 ) -> str:
     s = record.summary
     commit = (record.commit or "uncommitted")[:12] + (" (dirty)" if record.dirty else "")
-    meta = f"{commit} · {record.created_at}" + ("" if record.complete else " · INCOMPLETE run")
+    partial = record.partial
+    meta = f"{commit} · {record.created_at}" + (f" · PARTIAL run: {'; '.join(partial)}" if partial else "")
     cards = [
         card(str(s["passed"]), "passed"),
         card(str(s["failed"]), "failed"),
@@ -171,11 +172,22 @@ def _side_by_side(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> str
     return "".join(out)
 
 
+def _checks_html(data: dict[str, Any]) -> str:
+    """The assertions, validator files and gate settings that differ between the sides."""
+    lines = checks_lines(data)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    title = "Checks changed (each side is graded by its own)"
+    return f'<section id="checks"><h2>{title}</h2><ul>{items}</ul></section>'
+
+
 def _gate_html(gate: dict[str, Any] | None) -> str:
     if gate is None:
         return ""
     word = "failed" if gate["failed"] else "passed"
     causes = "".join(f"<li>{esc(c)}</li>" for c in gate["causes"])
+    warnings = "".join(f'<li class="warning">warning: {esc(w)}</li>' for w in gate.get("warnings") or [])
     stats = gate.get("stats") or {}
     cases = sorted(stats.get("cases") or [], key=lambda c: c["p"])
     table = ""
@@ -196,6 +208,7 @@ def _gate_html(gate: dict[str, Any] | None) -> str:
     return (
         f'<section class="verdict {word}" id="gate"><h2>Gate: {word}</h2>'
         + (f"<ul>{causes}</ul>" if causes else "<p>No quality drop versus the base.</p>")
+        + (f'<ul id="gate-warnings">{warnings}</ul>' if warnings else "")
         + f"<pre>{esc(lines)}</pre>{table}</section>"
     )
 
@@ -215,8 +228,9 @@ def comparison_html(
     models: set[str] = set()
     tags: set[str] = set()
     for u in data["units"]:
-        key = (u["case_key"], u["model"])
-        bs, hs = b_out.get(key, []), h_out.get(key, [])
+        # across a model change the sides' rows are under their own model (u["model"] is "A → B")
+        bs = b_out.get((u["case_key"], u.get("base_model") or u["model"]), [])
+        hs = h_out.get((u["case_key"], u.get("head_model") or u["model"]), [])
         unit_tags = _tags(hs or bs)
         prompt = u["prompt"] or ""
         prompts.add(prompt)
@@ -248,6 +262,7 @@ def comparison_html(
         f'<header><h1>{esc(title)}</h1><p class="meta">base: {esc(side_desc(data["base"]))} · '
         f"head: {esc(side_desc(data['head']))}</p></header>"
         f'<section id="summary">{"".join(f"<p>{esc(line)}</p>" for line in totals_lines(data))}</section>'
+        + _checks_html(data)
         + _gate_html(data.get("gate"))
         + history_charts(history)
         + f"<h2>Cases ({len(data['units'])} case × model)</h2>"

@@ -169,6 +169,7 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
         f"{usd(t['cost']['head'])}"
         f" · p95 {ms(t['p95_latency_ms']['base'])} → {ms(t['p95_latency_ms']['head'])}"
         f" · outputs changed {t['outputs_changed']}"
+        + (f" · model changed in {t['model_changes']}" if t.get("model_changes") else "")
         + (f" · provider model drift in {t['provider_model_drift']}" if t["provider_model_drift"] else ""),
     ]
     for m, v in t["metrics"].items():
@@ -178,14 +179,44 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def checks_lines(data: dict[str, Any]) -> list[str]:
+    """The assertions and validator files that differ between the sides (each side is graded by
+    its own): a reviewer must see a loosened check next to the results it changed."""
+    c = data.get("checks") or {}
+    out = []
+    if c.get("error"):
+        out.append(f"checks: cannot compare the sides' checks: {c['error']}")
+    if c.get("assertions"):
+        keys = c["assertions"]
+        out.append(f"checks changed: assertions of {len(keys)} case(s): {', '.join(keys)}")
+    if c.get("files"):
+        out.append(
+            "validator files changed: "
+            + ", ".join(f"{f['path']} ({f['kind']}, {f['change']})" for f in c["files"])
+        )
+    if c.get("gate_settings"):
+        out.append(
+            "gate settings changed in promptctl.yaml (the base's judge this change; the new ones apply "
+            "once it is merged): " + ", ".join(f"{k} {v[0]} → {v[1]}" for k, v in c["gate_settings"].items())
+        )
+    return out
+
+
 def gate_lines(data: dict[str, Any]) -> list[str]:
     g = data["gate"]
     if g is None:
         return []
     head = "gate: FAILED — quality drop" if g["failed"] else "gate: passed — no quality drop"
-    return [head, *(f"  ✗ {c}" for c in g["causes"]), *g["pvalues"]]
+    warnings = [f"  warning: {w}" for w in g.get("warnings") or []]
+    return [head, *(f"  ✗ {c}" for c in g["causes"]), *warnings, *g["pvalues"]]
 
 
 def side_desc(s: dict[str, Any]) -> str:
-    origin = {"record": "local record", "git-note": "git note", "ran": "ran now"}[s["origin"]]
-    return f"{s['label']} ({origin})"
+    origin = {
+        "record": "local record",
+        "git-note": "git note",
+        "combined": f"combined from {len(s.get('pieces') or [])} records",
+        "ran": "ran now",
+    }[s["origin"]]
+    partial = s.get("partial") or []
+    return f"{s['label']} ({origin})" + (f" — partial: {'; '.join(partial)}" if partial else "")

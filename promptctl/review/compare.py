@@ -54,7 +54,9 @@ class SideUnit:
 
 @dataclass(frozen=True)
 class ComparisonPair:
-    """One case x model present on either side: its transition and what moved."""
+    """One case x model present on either side: its transition and what moved. Across a model
+    change the case is paired with itself (``base_model`` → ``head_model``) and judged like any
+    other pair; ``model`` is the label ("gpt-4o-mini", or "gpt-4o → gpt-4o-mini")."""
 
     case_key: str
     prompt: str | None
@@ -64,6 +66,14 @@ class ComparisonPair:
     base: SideUnit | None
     head: SideUnit | None
     output_changed: bool | None
+    base_model: str | None = None
+    head_model: str | None = None
+
+    @property
+    def model_changed(self) -> bool:
+        return (
+            self.base_model is not None and self.head_model is not None and self.base_model != self.head_model
+        )
 
     @property
     def pass_rate_delta(self) -> float | None:
@@ -85,7 +95,12 @@ class ComparisonPair:
     def provider_model_drift(self) -> bool:
         b, h = self.base, self.head
         return bool(
-            b and h and b.provider_models and h.provider_models and b.provider_models != h.provider_models
+            not self.model_changed
+            and b
+            and h
+            and b.provider_models
+            and h.provider_models
+            and b.provider_models != h.provider_models
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +109,9 @@ class ComparisonPair:
             "prompt": self.prompt,
             "case": self.case,
             "model": self.model,
+            "base_model": self.base_model,
+            "head_model": self.head_model,
+            "model_changed": self.model_changed,
             "transition": self.transition,
             "base": self.base.to_dict() if self.base else None,
             "head": self.head.to_dict() if self.head else None,
@@ -115,12 +133,50 @@ def _sample_outputs(samples: list[dict[str, Any]]) -> list[str | None]:
     return [r.get("output") for r in sorted(samples, key=lambda r: int(r["sample"]))]
 
 
+UnitPairing = tuple[str, str | None, str | None]  # (case key, base model, head model)
+
+
+def pair_units(
+    base_units: dict[tuple[str, str], Any], head_units: dict[tuple[str, str], Any]
+) -> list[UnitPairing]:
+    """Which case × model of the base each case × model of the head is compared with.
+
+    Models of one case with the same name pair up. What is left pairs across a model change
+    when it is unambiguous — one model left on each side (the config's default, the prompt's
+    ``model`` or the case file's ``models`` changed): the same case, run on another model. More
+    than one left on a side cannot be told apart: the base's are reported removed and the head's
+    new (so the gate, failing on removed cases, still cannot be passed by swapping models)."""
+    by_case: dict[str, tuple[list[str], list[str]]] = {}
+    for ck, m in head_units:
+        by_case.setdefault(ck, ([], []))[1].append(m)
+    for ck, m in base_units:
+        by_case.setdefault(ck, ([], []))[0].append(m)
+    out: list[UnitPairing] = []
+    for ck, (bms, hms) in by_case.items():
+        out += [(ck, m, m) for m in hms if m in bms]
+        rest_b = [m for m in bms if m not in hms]
+        rest_h = [m for m in hms if m not in bms]
+        if len(rest_b) == 1 and len(rest_h) == 1:
+            out.append((ck, rest_b[0], rest_h[0]))
+        else:
+            out += [(ck, None, m) for m in rest_h]
+            out += [(ck, m, None) for m in rest_b]
+    return out
+
+
+def model_label(base_model: str | None, head_model: str | None) -> str:
+    if base_model is not None and head_model is not None and base_model != head_model:
+        return f"{base_model} → {head_model}"
+    return str(head_model if head_model is not None else base_model)
+
+
 def compare_units(base: Record, head: Record) -> list[ComparisonPair]:
-    """One pair per case × model on either side, regressions first."""
+    """One pair per case × model on either side (paired across model changes), regressions first."""
     bu, hu = group_units(base.rows), group_units(head.rows)
     out = []
-    for key in list(hu) + [k for k in bu if k not in hu]:
-        bs, hs = bu.get(key), hu.get(key)
+    for ck, bm, hm in pair_units(bu, hu):
+        bs = bu.get((ck, bm)) if bm is not None else None
+        hs = hu.get((ck, hm)) if hm is not None else None
         first = (hs or bs or [{}])[0]
         b = SideUnit.of(bs) if bs else None
         h = SideUnit.of(hs) if hs else None
@@ -134,7 +190,18 @@ def compare_units(base: Record, head: Record) -> list[ComparisonPair]:
             transition = "fail_to_pass" if h.status == "pass" else "still_failing"
         changed = (_sample_outputs(bs) != _sample_outputs(hs)) if bs and hs else None
         out.append(
-            ComparisonPair(key[0], first.get("prompt"), first.get("case"), key[1], transition, b, h, changed)
+            ComparisonPair(
+                ck,
+                first.get("prompt"),
+                first.get("case"),
+                model_label(bm, hm),
+                transition,
+                b,
+                h,
+                changed,
+                bm,
+                hm,
+            )
         )
     order = {t: i for i, t in enumerate(TRANSITIONS)}
     out.sort(key=lambda p: order[p.transition])
@@ -162,4 +229,5 @@ def totals(base: Record, head: Record, pairs: list[ComparisonPair]) -> dict[str,
         "p95_latency_ms": _pair(sb["p95_latency_ms"], sh["p95_latency_ms"]),
         "outputs_changed": sum(bool(p.output_changed) for p in pairs),
         "provider_model_drift": sum(p.provider_model_drift for p in pairs),
+        "model_changes": sum(p.model_changed for p in pairs),
     }

@@ -7,11 +7,28 @@ from pathlib import Path
 from typing import Any
 
 from promptctl.git.repo import default_base
-from promptctl.records.record import Record
+from promptctl.records.record import Record, scan_local
+from promptctl.review.checks import changed_checks
 from promptctl.review.compare import compare_units, totals
 from promptctl.review.gate import gate_pvalue_lines, run_gate
 from promptctl.review.sides import Note, obtain
 from promptctl.suite.model import GateConfig
+from promptctl.suite.project import open_project
+
+
+def base_gate_config(root: Path, base: str | None) -> GateConfig:
+    """The ``gate:`` settings a comparison is judged by: the BASE revision's promptctl.yaml, never
+    the head's -- a pull request cannot loosen the gate that judges it (its change of ``gate:`` is
+    reported, and applies once merged). Defaults when the base has no usable configuration."""
+    project = open_project(root, base if base is not None else default_base(root))
+    try:
+        if any(p.is_error for p in project.config.problems):
+            return GateConfig()
+        return project.config.gate
+    finally:
+        close = getattr(project.source, "close", None)
+        if close is not None:
+            close()
 
 
 def compare_revisions(
@@ -31,6 +48,8 @@ def compare_revisions(
     outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
     keys elsewhere."""
     base_rev = base if base is not None else default_base(root)
+    for w in scan_local(root).warnings:
+        note(f"warning: {w}")
     trust = {"trust_ref_config": trust_ref_config}
     b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
     h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
@@ -42,6 +61,7 @@ def compare_revisions(
         "head": h.to_dict(),
         "totals": totals(b.record, h.record, pairs),
         "units": [p.to_dict() for p in pairs],
+        "checks": changed_checks(root, b.sha or base_rev, None if head is None else h.sha),
         "gate": None,
     }
     if gate is not None:
@@ -49,6 +69,8 @@ def compare_revisions(
         data["gate"] = {
             "failed": res.failed,
             "causes": res.causes,
+            "warnings": res.warnings,
+            "removed": res.removed,
             "pvalues": gate_pvalue_lines(res),
             **res.details,
         }

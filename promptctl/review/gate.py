@@ -12,7 +12,7 @@ from promptctl.errors import UsageError
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, summarize, unit_outcome
 from promptctl.review.compare import ComparisonPair
-from promptctl.review.stats import CaseCounts, Correction
+from promptctl.review.stats import CaseCounts, Correction, ScoreTest, rank_sum_one_sided
 from promptctl.review.stats import gate as stats_gate
 from promptctl.suite.model import GateConfig
 
@@ -26,6 +26,8 @@ def gate_settings(cfg: GateConfig, **overrides: Any) -> GateConfig:
         raise UsageError(f"alpha must be between 0 and 1, got {s.alpha}")
     if not 0.0 <= s.suite_share <= 1.0:
         raise UsageError(f"suite share must be between 0 and 1, got {s.suite_share}")
+    if s.removed not in ("fail", "warn"):
+        raise UsageError(f"unknown gate.removed '{s.removed}'; use fail or warn")
     return s
 
 
@@ -34,6 +36,13 @@ class GateResult:
     failed: bool
     causes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # "case [model]" the base ran and the head did not
+
+
+def _listed(names: list[str], most: int = 10) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def _fmt_p(p: float) -> str:
@@ -53,17 +62,36 @@ def _finite(v: float | None) -> float | None:
 
 
 def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateConfig) -> GateResult:
-    """Decide whether HEAD is a quality drop versus BASE. Only case × model present on both sides
-    count (a new case is not a regression; a removed one is reported, not gated)."""
+    """Decide whether HEAD is a quality drop versus BASE. Every case × model present on both sides
+    is judged, across a model change too (``compare.pair_units``); a new case is not a regression;
+    a case × model the base ran and the head did not fails the gate unless ``removed: warn``."""
     causes: list[str] = []
+    warnings: list[str] = []
     bu, hu = group_units(base.rows), group_units(head.rows)
-    common = [k for k in hu if k in bu]
-    by_key = {(p.case_key, p.model): p for p in pairs}
+    both = [p for p in pairs if p.base is not None and p.head is not None]
+    rows_of = {
+        (p.case_key, p.model): (bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))])
+        for p in both
+    }
+    common = list(rows_of)
+    by_key = {(p.case_key, p.model): p for p in both}
+    removed = [f"{p.case_key} [{p.model}]" for p in pairs if p.head is None]
+    if removed:
+        what = f"removed at head: {len(removed)} case × model that base ran: {_listed(removed)}"
+        if s.removed == "warn":
+            warnings.append(f"{what} (allowed by gate.removed: warn / --allow-removed)")
+        else:
+            causes.append(
+                f"{what} — a case missing at head is not judged; if the removal is on purpose, set "
+                "`gate.removed: warn` in promptctl.yaml or pass --allow-removed"
+            )
 
     # 1. single-sample cases: a plain transition; repeated ones: significance.
     single, counts = [], []
+    score_tests: list[ScoreTest] = []
+    scored: list[tuple[tuple[str, str], str, list[float], list[float]]] = []
     for k in common:
-        bs, hs = bu[k], hu[k]
+        bs, hs = rows_of[k]
         if len(bs) == 1 and len(hs) == 1:
             single.append(k)
             pair = by_key[k]
@@ -74,10 +102,18 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             nb = sum(r["status"] in ("pass", "fail") for r in bs)  # a base error is missing data
             ph = sum(r["status"] == "pass" for r in hs)
             counts.append(CaseCounts(f"{k[0]}\x00{k[1]}", pb, nb, ph, len(hs)))  # head errors = not passing
+            for m in sorted(_metrics_of(bs) & _metrics_of(hs)):
+                sc_b, sc_h = _metric_scores(bs, m, head=False), _metric_scores(hs, m, head=True)
+                scored.append((k, m, sc_b, sc_h))
+                score_tests.append(ScoreTest(f"{k[0]}\x00{k[1]}\x00{m}", rank_sum_one_sided(sc_b, sc_h)))
     stats_out: dict[str, Any] | None = None
     if counts:
         g = stats_gate(
-            counts, alpha=s.alpha, correction=cast(Correction, s.correction), suite_share=s.suite_share
+            counts,
+            alpha=s.alpha,
+            correction=cast(Correction, s.correction),
+            suite_share=s.suite_share,
+            scores=score_tests,
         )
         cases_out = []
         for c, t in zip(counts, g.cases, strict=True):
@@ -101,6 +137,31 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
                     f"{c.pass_head}/{c.n_head} at head (one-sided Fisher p={_fmt_p(t.p)}, "
                     f"{s.correction}-adjusted {_fmt_p(t.p_adj)} < {g.alpha_cases:g})"
                 )
+        scores_out = []
+        for (k, m, sc_b, sc_h), t in zip(scored, g.scores, strict=True):
+            mb, mh = _mean(sc_b), _mean(sc_h)
+            dropped = mb is not None and mh is not None and mh < mb - s.score_tolerance - 1e-12
+            scores_out.append(
+                {
+                    "case_key": k[0],
+                    "model": k[1],
+                    "metric": m,
+                    "base": mb,
+                    "head": mh,
+                    "n_base": len(sc_b),
+                    "n_head": len(sc_h),
+                    "p": t.p,
+                    "p_adj": t.p_adj,
+                    "significant": t.significant and dropped,
+                }
+            )
+            if t.significant and dropped:
+                causes.append(
+                    f"metric '{m}' of {k[0]} [{k[1]}] dropped from {mb:.3f} to {mh:.3f} over "
+                    f"{len(sc_b)}/{len(sc_h)} samples (one-sided rank-sum p={_fmt_p(t.p)}, "
+                    f"{s.correction}-adjusted {_fmt_p(t.p_adj)} < {g.alpha_cases:g}; "
+                    f"tolerance {s.score_tolerance:g})"
+                )
         if g.suite_significant:
             causes.append(
                 f"suite-wide drop in pass counts across {len(counts)} repeated case(s) "
@@ -114,14 +175,15 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "suite_p": g.suite_p,
             "suite_significant": g.suite_significant,
             "cases": cases_out,
+            "scores": scores_out,
         }
 
     # 2. overall pass rate of the single-sample cases (repeated ones are judged by the tests above:
     #    their raw rate moves with sampling noise).
     rate_out: dict[str, Any] | None = None
     if single:
-        rb = sum(unit_outcome(bu[k]).status == "pass" for k in single) / len(single)
-        rh = sum(unit_outcome(hu[k]).status == "pass" for k in single) / len(single)
+        rb = sum(unit_outcome(rows_of[k][0]).status == "pass" for k in single) / len(single)
+        rh = sum(unit_outcome(rows_of[k][1]).status == "pass" for k in single) / len(single)
         rate_out = {"base": rb, "head": rh, "delta": rh - rb, "units": len(single)}
         if rh < rb - s.pass_rate_tolerance - 1e-12:
             causes.append(
@@ -129,18 +191,26 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
                 f"(tolerance {s.pass_rate_tolerance:.1%})"
             )
 
-    # 3. metrics, cost and latency over the cases present on both sides.
-    rows_b = [r for k in common for r in bu[k]]
-    rows_h = [r for k in common for r in hu[k]]
+    # 3. metrics: the mean score over the single-sample cases against the tolerance (repeated
+    #    cases are judged per case by the rank-sum tests above: their raw mean moves with sampling
+    #    noise), reported over every case; then cost and latency over the cases on both sides.
+    rows_b = [r for k in common for r in rows_of[k][0]]
+    rows_h = [r for k in common for r in rows_of[k][1]]
     sb, sh = summarize(rows_b), summarize(rows_h)
+    one_b = summarize([r for k in single for r in rows_of[k][0]])["metrics"]
+    one_h = summarize([r for k in single for r in rows_of[k][1]])["metrics"]
     metrics_out = {}
     for m in sorted(set(sb["metrics"]) & set(sh["metrics"])):
         a, b = sb["metrics"][m], sh["metrics"][m]
         metrics_out[m] = {"base": a, "head": b, "delta": b - a}
-        if b < a - s.score_tolerance - 1e-12:
-            causes.append(
-                f"metric '{m}' mean score dropped from {a:.3f} to {b:.3f} (tolerance {s.score_tolerance:g})"
-            )
+        if m in one_b and m in one_h:
+            a1, b1 = one_b[m], one_h[m]
+            metrics_out[m]["single_sample"] = {"base": a1, "head": b1, "delta": b1 - a1}
+            if b1 < a1 - s.score_tolerance - 1e-12:
+                causes.append(
+                    f"metric '{m}' mean score dropped from {a1:.3f} to {b1:.3f} over the single-sample "
+                    f"case(s) (tolerance {s.score_tolerance:g})"
+                )
     cost_inc = _rel_increase(sb["cost"], sh["cost"])
     if s.max_cost_increase is not None and cost_inc is not None and cost_inc > s.max_cost_increase + 1e-12:
         causes.append(
@@ -160,6 +230,7 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
     details = {
         "settings": asdict(s),
         "common_units": len(common),
+        "model_changes": sum(p.model_changed for p in both),
         "single_sample_units": len(single),
         "stats": stats_out,
         "pass_rate": rate_out,
@@ -171,7 +242,29 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "relative_increase": _finite(lat_inc),
         },
     }
-    return GateResult(failed=bool(causes), causes=causes, details=details)
+    return GateResult(failed=bool(causes), causes=causes, details=details, warnings=warnings, removed=removed)
+
+
+def _metrics_of(rows: list[dict[str, Any]]) -> set[str]:
+    return {a["metric"] for r in rows for a in r.get("asserts", []) if a.get("metric") and not a.get("error")}
+
+
+def _metric_scores(rows: list[dict[str, Any]], metric: str, *, head: bool) -> list[float]:
+    """One score per sample: the mean of its ``metric`` assertions. A sample without one (the
+    call failed, the check errored) is missing data at the base and a 0 at the head, as errors
+    count against the head in the pass counts."""
+    out = []
+    for r in sorted(rows, key=lambda r: int(r["sample"])):
+        vals = [a["score"] for a in r.get("asserts", []) if a.get("metric") == metric and not a.get("error")]
+        if vals:
+            out.append(sum(vals) / len(vals))
+        elif head:
+            out.append(0.0)
+    return out
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def gate_pvalue_lines(res: GateResult) -> list[str]:
@@ -189,5 +282,11 @@ def gate_pvalue_lines(res: GateResult) -> list[str]:
             f"  {c['case_key']} [{c['model']}]: {c['pass_base']}/{c['n_base']} → "
             f"{c['pass_head']}/{c['n_head']}, p={_fmt_p(c['p'])}, adjusted {_fmt_p(c['p_adj'])}"
             + (" (significant)" if c["significant"] else "")
+        )
+    for c in sorted(st.get("scores") or [], key=lambda c: c["p"])[:5]:
+        lines.append(
+            f"  {c['case_key']} [{c['model']}] metric {c['metric']}: mean {c['base']:.3f} → "
+            f"{c['head']:.3f}, rank-sum p={_fmt_p(c['p'])}, adjusted {_fmt_p(c['p_adj'])}"
+            + (" (a drop beyond the tolerance)" if c["significant"] else "")
         )
     return lines

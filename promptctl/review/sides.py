@@ -1,26 +1,40 @@
 """One side of a comparison: the record of a revision (or of the worktree), from the cheapest
-place that has it — a local run record, then a record shared through git notes, and only then a
-run of the suite at that revision (through the cache and the committed recordings, so re-running
-an unchanged base costs nothing)."""
+place that has it — a local run record, then a record shared through git notes, then the rows of
+earlier partial runs of that revision (shards, ``-k``, ``--affected``, a run ``--max-cost``
+stopped) when together they cover the suite exactly, and only then a run of what is still
+missing (through the cache and the committed recordings, so re-running an unchanged base costs
+nothing).
+
+A partial record is never taken as the whole side: a case it did not run would show as removed.
+Rows of partial records are used only where they answer the very request the suite plans now
+(same case, model, sample and request fingerprint)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from promptctl.errors import PromptctlError, UsageError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
-from promptctl.records.notes import record_from_notes
-from promptctl.records.record import Record, read_record, records_for_commit
+from promptctl.records.notes import records_from_notes
+from promptctl.records.provenance import state_paths
+from promptctl.records.record import (
+    DamagedRecord,
+    Record,
+    now_iso,
+    read_record,
+    records_for_commit,
+    write_record,
+)
 from promptctl.records.run_record import run_and_record
-from promptctl.run.suite_run import TestOptions
-from promptctl.suite.project import open_project
+from promptctl.run.suite_run import TestOptions, plan_tests
+from promptctl.suite.load import Suite
+from promptctl.suite.project import Project, open_project
 
 Note = Callable[[str], None]
-
-# Selection keys that make a record cover only part of the suite (not usable as "the" result).
-_PARTIAL_SELECTION = ("paths", "keywords", "tags", "models", "shard", "last_failed")
+RowKey = tuple[str, str, int]
 
 
 @dataclass
@@ -32,7 +46,8 @@ class SideResult:
     sha: str | None
     dirty: bool
     record: Record
-    origin: str  # "record" | "git-note" | "ran"
+    origin: str  # "record" | "git-note" | "combined" | "ran"
+    pieces: list[str] = field(default_factory=list)  # the records a combined side was made of
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,45 +58,144 @@ class SideResult:
             "origin": self.origin,
             "record": self.record.path,
             "created_at": self.record.created_at,
-            "complete": self.record.complete,
+            "complete": self.record.whole,
+            "partial": self.record.partial,
+            "pieces": self.pieces,
         }
 
 
-def _is_full(rec: Record) -> bool:
-    sel = rec.selection or {}
-    return rec.complete and not any(sel.get(k) for k in _PARTIAL_SELECTION)
-
-
-def _best_local(paths: list[Path]) -> Record | None:
-    """The newest complete, whole-suite record among ``paths`` (they are sorted oldest first)."""
-    for p in reversed(paths):
+def _read_all(paths: list[Path], note: Note) -> list[Record]:
+    """The records at ``paths``; a damaged one is passed over with a warning (as ``show`` does)."""
+    out = []
+    for p in paths:
         try:
-            rec = read_record(p)
-        except (OSError, ValueError):
-            continue
-        if _is_full(rec):
-            return rec
-    return None
+            out.append(read_record(p))
+        except DamagedRecord as exc:
+            note(f"warning: skipped {exc.path}: damaged run record ({exc.why}); delete it")
+        except (OSError, UsageError):
+            continue  # unreadable, or written by a newer promptctl
+    return out
 
 
-def _run(root: Path, ref: str | None, offline: bool, note: Note, trust_ref_config: bool = False) -> Record:
+def _newest_whole(recs: list[Record]) -> Record | None:
+    whole = [r for r in recs if r.whole]
+    return max(whole, key=lambda r: r.created_at) if whole else None
+
+
+def _close(project: Project) -> None:
+    close = getattr(project.source, "close", None)
+    if close is not None:
+        close()
+
+
+def _run(
+    root: Path,
+    ref: str | None,
+    offline: bool,
+    note: Note,
+    only: set[str] | None = None,
+    trust_ref_config: bool = False,
+) -> Record:
     project = open_project(root, ref, trust_config=trust_ref_config)
     try:
         outcome = run_and_record(
             project,
-            TestOptions(offline=offline),
+            TestOptions(offline=offline, only_keys=only),
             argv=["promptctl", "test", *(["--ref", ref] if ref else [])],
         )
     finally:
-        close = getattr(project.source, "close", None)
-        if close is not None:
-            close()
-    st = outcome.run.stats
-    note(
-        f"  {outcome.run.rows_planned} rows: {st.replays} replayed, {st.cache_hits} cached, "
-        f"{st.live_calls} live calls"
-    )
+        _close(project)
+    note("  " + outcome.run.stats.counts_line(len(outcome.run.results)))
     return outcome.record
+
+
+def _planned(root: Path, ref: str | None) -> tuple[dict[RowKey, str], dict[str, Any]]:
+    """Every row the suite at ``ref`` plans (key -> request fingerprint), in plan order, and the
+    resolved config. Loads and renders; calls nothing."""
+    project = open_project(root, ref)
+    try:
+        _suite, rows, _notes = plan_tests(project, TestOptions())
+    finally:
+        _close(project)
+    return {(r.case.key, r.model_name, r.sample): r.fingerprint for r in rows}, project.config.public_dict()
+
+
+def _take(
+    pieces: list[Record], wanted: dict[RowKey, str]
+) -> tuple[dict[RowKey, dict[str, Any]], list[Record]]:
+    """The newest finished row of each planned key among ``pieces``, only where it answered the
+    very request planned now; and the records that gave any."""
+    have: dict[RowKey, dict[str, Any]] = {}
+    used = []
+    for rec in sorted(pieces, key=lambda r: r.created_at, reverse=True):
+        took = 0
+        for row in rec.rows:
+            key = (row["case_key"], row["model"], row["sample"])
+            if key in have or row["status"] == "skipped" or wanted.get(key) != row.get("fingerprint"):
+                continue
+            have[key] = row
+            took += 1
+        if took:
+            used.append(rec)
+    return have, used
+
+
+def _assemble(
+    root: Path,
+    ref: str | None,
+    label: str,
+    pieces: list[Record],
+    *,
+    offline: bool,
+    note: Note,
+    state: tuple[str | None, bool, str | None],
+    trust_ref_config: bool = False,
+) -> tuple[Record, str, list[str]]:
+    """The side's record from the rows of earlier partial runs, running what they miss. ``state``
+    is what the pieces are records of: (commit, dirty, content hash)."""
+    wanted, config = _planned(root, ref)
+    have, used = _take(pieces, wanted)
+    if not have:
+        at = f" at {state[0][:10]}" if ref is not None and state[0] else ""
+        note(f"{label}: running the suite{at} (no record of it yet)")
+        return _run(root, ref, offline, note, trust_ref_config=trust_ref_config), "ran", []
+    missing = {key[0] for key in wanted if key not in have}
+    where = [r.path or "?" for r in used]
+    if missing:
+        note(
+            f"{label}: {len(have)} of {len(wanted)} rows from earlier partial runs; running the "
+            f"{len(missing)} missing case(s) (through the cache and recordings)"
+        )
+        fresh = _run(root, ref, offline, note, only=missing, trust_ref_config=trust_ref_config)
+        for row in fresh.rows:
+            key = (row["case_key"], row["model"], row["sample"])
+            if key[0] in missing and key in wanted:
+                have[key] = row
+        where.append(fresh.path or "?")
+    else:
+        note(f"{label}: all {len(wanted)} rows from {len(used)} earlier partial runs")
+    record = Record(
+        commit=state[0],
+        dirty=state[1],
+        content_hash=state[2],
+        created_at=now_iso(),
+        command=["promptctl", "compare"],
+        config=config,
+        ref=ref,
+    )
+    record.rows = [have[k] for k in wanted if k in have]
+    lacking = len(wanted) - len(record.rows)
+    partial = [f"{lacking} of {len(wanted)} rows missing"] if lacking else []
+    partial += [f"--max-cost stopped it: {n} rows skipped" for n in [_skipped(record.rows)] if n]
+    record.complete = not partial
+    record.selection = {"combined_from": where, "rows": len(wanted), "partial": partial}
+    if record.whole:
+        write_record(root, record)  # the next compare takes it as it is
+    return record, "combined", where
+
+
+def _skipped(rows: list[dict[str, Any]]) -> int:
+    return sum(r["status"] == "skipped" for r in rows)
 
 
 def obtain(
@@ -93,12 +207,17 @@ def obtain(
     note: Note = lambda _m: None,
     trust_ref_config: bool = False,
 ) -> SideResult:
-    """The record for ``ref`` (None: the worktree): local record, git note, else a run (whose live
-    calls are refused when the revision's config sends keys elsewhere, unless ``trust_ref_config``)."""
+    """The record for ``ref`` (None: the worktree): a whole local record, a whole git note, else
+    the rows of partial records completed by a run of what they miss, else a run (whose live calls
+    are refused when the revision's config sends keys elsewhere, unless ``trust_ref_config``)."""
     if ref is None:
         head = head_commit(root)
-        cfg = open_project(root).config
-        paths = [p for p in (cfg.prompts_dir, cfg.cases_dir, "promptctl.yaml") if (root / p).exists()]
+        project = open_project(root)
+        try:
+            suite: Suite | None = project.load()
+        except PromptctlError:
+            suite = None  # the run below reports it
+        paths = state_paths(root, project.config, suite)
         if head is not None and not is_dirty(root, paths):
             side = obtain(
                 root, head, offline=offline, rerun=rerun, note=note, trust_ref_config=trust_ref_config
@@ -106,21 +225,46 @@ def obtain(
             side.label, side.ref = f"HEAD ({head[:10]})", None
             return side
         if head is not None and not rerun:
-            folder = f"{head}-dirty-{content_hash(root, paths)[:12]}"
-            mine = [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder]
-            rec = _best_local(mine)
+            digest = content_hash(root, paths)
+            folder = f"{head}-dirty-{digest[:12]}"
+            mine = _read_all(
+                [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder],
+                note,
+            )
+            rec = _newest_whole(mine)
             if rec is not None:
                 return SideResult("worktree", None, head, True, rec, "record")
+            if mine:
+                rec, origin, pieces = _assemble(
+                    root, None, "worktree", mine, offline=offline, note=note, state=(head, True, digest)
+                )
+                return SideResult("worktree", None, head, True, rec, origin, pieces)
         note("worktree: running the suite (uncommitted changes, no record of this state yet)")
         return SideResult("worktree", None, head, True, _run(root, None, offline, note), "ran")
     sha = resolve(root, ref)
     label = ref if ref != sha else sha[:10]
-    if not rerun:
-        rec = _best_local(records_for_commit(root, sha))
-        if rec is not None:
-            return SideResult(label, ref, sha, False, rec, "record")
-        rec = record_from_notes(root, sha)
-        if rec is not None and _is_full(rec):
-            return SideResult(label, ref, sha, False, rec, "git-note")
-    note(f"{label}: running the suite at {sha[:10]} (no record of it yet)")
-    return SideResult(label, ref, sha, False, _run(root, ref, offline, note, trust_ref_config), "ran")
+    if rerun:
+        note(f"{label}: running the suite at {sha[:10]} (--rerun)")
+        rec = _run(root, ref, offline, note, trust_ref_config=trust_ref_config)
+        return SideResult(label, ref, sha, False, rec, "ran")
+    local = _read_all(records_for_commit(root, sha), note)
+    rec = _newest_whole(local)
+    if rec is not None:
+        return SideResult(label, ref, sha, False, rec, "record")
+    noted, warnings = records_from_notes(root, sha)
+    for w in warnings:
+        note(f"warning: {w}")
+    rec = _newest_whole(noted)
+    if rec is not None:
+        return SideResult(label, ref, sha, False, rec, "git-note")
+    rec, origin, pieces = _assemble(
+        root,
+        ref,
+        label,
+        local + noted,
+        offline=offline,
+        note=note,
+        state=(sha, False, None),
+        trust_ref_config=trust_ref_config,
+    )
+    return SideResult(label, ref, sha, False, rec, origin, pieces)

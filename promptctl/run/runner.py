@@ -21,7 +21,7 @@ import functools
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from promptctl.errors import UsageError
@@ -29,7 +29,9 @@ from promptctl.execute.cache import ResponseCache
 from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprint, from_response, to_response
 from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, RetryPolicy, fingerprint
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
+from promptctl.run.judge_calls import JudgeCalls
+from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.run.pricing import price_stored, unpriced_models
 from promptctl.suite.model import Config
@@ -37,26 +39,10 @@ from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
     from promptctl.execute.pool import WorkerPool
+    from promptctl.git.sources import Source
 
 
 RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
-
-
-@dataclass
-class RunOptions:
-    concurrency: int = 8
-    use_cache: bool = True
-    use_recordings: bool = True  # False with --live
-    offline: bool = False  # no model call at all
-    record: bool = False  # write recordings
-    max_cost: float | None = None
-    max_cost_source: str = "--max-cost"  # or "max_cost in promptctl.yaml": named in messages
-    allow_unknown_cost: bool = False  # run under max_cost even with models that have no known price
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-    refresh_hint: str = "promptctl test --record"
-    # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
-    # when there are enough unique live requests), 0 or 1 = in this process.
-    workers: int | None = None
 
 
 @dataclass
@@ -66,16 +52,6 @@ class RowResult:
     asserts: list[AssertionResult]
     status: RowStatus
     score: float | None
-
-
-@dataclass
-class RunStats:
-    live_calls: int = 0
-    cache_hits: int = 0
-    replays: int = 0
-    deduplicated: int = 0
-    spent: float = 0.0
-    retries: int = 0
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
@@ -107,8 +83,10 @@ class Runner:
         embeddings: EmbeddingRecordings | None = None,
         validation_extra: dict[str, Any] | None = None,
         stop_when: Callable[[RowResult], str | None] | None = None,
+        source: Source | None = None,
     ) -> None:
         self.config = config
+        self.source = source  # what validators read their files from (None: the worktree)
         self.validation_extra = dict(validation_extra or {})  # e.g. the review files, for `human`
         self.options = options
         self.cache = cache
@@ -123,7 +101,7 @@ class Runner:
         self.results: list[RowResult] = []
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
-        self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
         self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
         self.pool: WorkerPool | None = None
@@ -152,8 +130,9 @@ class Runner:
 
                 llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
         try:
-            for row, resp in answered:
+            for i, (row, resp) in enumerate(answered):
                 if self.stopped:
+                    self._uncount(answered[i:])
                     break
                 await self._finish(row, resp)
             if live and not self.stopped:
@@ -161,6 +140,7 @@ class Runner:
                     for row in (r for group in live.values() for r in group):
                         if self.stopped:
                             break
+                        self.stats.not_run += 1
                         await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
@@ -244,6 +224,14 @@ class Runner:
             rest = still
         return rest
 
+    def _uncount(self, unfinished: list[tuple[Row, ModelResponse]]) -> None:
+        """Rows answered but never finished (-x stopped the run first) are not in the counts."""
+        for _row, resp in unfinished:
+            if resp.source == "recording":
+                self.stats.replays -= 1
+            else:
+                self.stats.cache_hits -= 1
+
     def _offline_error(self, row: Row) -> ModelResponse:
         why = (
             "its recording is stale (the prompt, vars or params changed since it was recorded)"
@@ -276,15 +264,13 @@ class Runner:
                 except asyncio.QueueEmpty:
                     return
                 first = group[0]
-                if self._over_budget():
-                    resp = ModelResponse(
-                        status="skipped",
-                        source="live",
-                        error=f"not run: --max-cost {self.options.max_cost} USD reached "
-                        f"(spent {self.stats.spent:.4f} USD)",
-                    )
+                over = budget_reached(self.options, self.stats)
+                if over is not None:
+                    resp = ModelResponse(status="skipped", source="live", error=over)
+                    self.stats.not_run += len(group)
                 else:
                     resp = await self._call(first.request())
+                    self.stats.live_rows += len(group)
                     if resp.status == "ok" and self.cache is not None:
                         self.cache.put(first.fingerprint, resp, model=first.target.model)
                 await self._finish_despite_cancel(group, resp)
@@ -321,10 +307,6 @@ class Runner:
         if cancelled:
             raise asyncio.CancelledError
 
-    def _over_budget(self) -> bool:
-        cap = self.options.max_cost
-        return cap is not None and self.stats.spent >= cap
-
     async def _call(self, req: ModelRequest) -> ModelResponse:
         from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
         from promptctl.execute.pool import PoolUnavailable
@@ -348,44 +330,6 @@ class Runner:
         self.stats.retries += resp.retries
         if resp.cost is not None:
             self.stats.spent += resp.cost
-        return resp
-
-    async def judge(
-        self, model_name: str, messages: list[dict[str, str]], params: dict[str, Any]
-    ) -> ModelResponse:
-        """A model call on behalf of a validator (LLM-as-judge): same cache, retries, concurrency."""
-        target, fallbacks = resolve_target(model_name, self.config)
-        merged = {**target.params_dict, **params}
-        fp = fingerprint(target.model, target.api_base, messages, merged, 0)
-        if self.cache is not None and self.options.use_cache:
-            hit = self.cache.get(fp)
-            if hit is not None:
-                return hit
-        if self.options.offline:
-            return ModelResponse(
-                status="error", error=f"--offline: judge call to '{model_name}' is not cached"
-            )
-        if self.config.untrusted:
-            return ModelResponse(status="error", error=self.config.untrusted)
-        fut = self._judge_inflight.get(fp)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._judge_inflight[fp] = fut
-        try:
-            resp = await self._call(
-                ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
-            )
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._judge_inflight.pop(fp, None)
-        fut.set_result(resp)
-        if resp.status == "ok" and self.cache is not None:
-            self.cache.put(fp, resp, model=target.model)
         return resp
 
     async def embed(self, model_name: str, text: str, case_file: str) -> EmbeddingResponse:
@@ -417,6 +361,9 @@ class Runner:
             )
         if self.config.untrusted:
             return EmbeddingResponse(status="error", error=self.config.untrusted)
+        over = budget_reached(self.options, self.stats)
+        if over is not None:
+            return EmbeddingResponse(status="error", error=over)
         fut = self._embed_inflight.get(fp)
         if fut is not None:
             return await asyncio.shield(fut)
@@ -466,10 +413,11 @@ class Runner:
                 config=self.config,
                 model=row.target.model,
                 response=resp,
-                judge=self.judge,
+                judge=self.judges.for_row(row),
                 embed=functools.partial(self._embed_for, row.case.file),
                 extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra}
                 | {"placeholders": row.placeholders},  # redact.inputs: a judge call continues them
+                source=self.source,
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)

@@ -14,8 +14,11 @@ from typing import Any
 
 from promptctl.errors import UsageError
 from promptctl.execute.types import RetryPolicy
+from promptctl.run.judge_calls import judge_recording_model
+from promptctl.run.options import RunOptions, RunStats
 from promptctl.run.plan import Row, Selection, build_plan
-from promptctl.run.runner import RowResult, Runner, RunOptions, RunStats, run_rows
+from promptctl.run.pricing import Estimate, estimate
+from promptctl.run.runner import RowResult, Runner, run_rows
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, load_checked
 
@@ -32,7 +35,8 @@ class TestOptions:
     concurrency: int | None = None
     last_failed: bool = False
     shard: tuple[int, int] | None = None
-    only_keys: set[str] | None = None
+    only_keys: set[str] | None = None  # --affected (or compare running what its records miss)
+    affected: str | None = None  # --affected BASE, as given (the record's selection says so)
     use_cache: bool = True
     live: bool = False
     offline: bool = False
@@ -59,7 +63,9 @@ class RunOutcome:
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
+    suite: Suite | None = None  # what was run (its validators' files decide the record's dirty flag)
     stopped: str | None = None  # why -x / --maxfail stopped the run before every row ran
+    last_failed_narrowed: bool = False  # --last-failed ran only known failures (not all selected)
 
 
 def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], list[str]]:
@@ -81,6 +87,14 @@ def _normalise_paths(project: Project, paths: list[str]) -> tuple[list[str], lis
     return case_paths, prompt_names
 
 
+def paths_narrow(project: Project, paths: list[str]) -> bool:
+    """Whether PATH arguments select less than the whole suite (``.``, the prompts or the cases
+    folder select everything)."""
+    case_paths, prompt_names = _normalise_paths(project, paths)
+    cdir = project.config.cases_dir.rstrip("/")
+    return any(p != cdir for p in case_paths) or any(prompt_names)
+
+
 def selection_for(
     project: Project, opts: TestOptions
 ) -> tuple[Selection, list[str] | None, list[str], list[str]]:
@@ -95,7 +109,7 @@ def selection_for(
 def plan_tests(project: Project, opts: TestOptions) -> tuple[Suite, list[Row], list[str]]:
     """Load + lint (exit 2 on any error) + select + render every row."""
     sel, only, prompt_names, notes = selection_for(project, opts)
-    suite, rows = _plan(project, opts, sel, only, prompt_names, notes)
+    suite, rows, _narrowed = _plan(project, opts, sel, only, prompt_names, notes)
     return suite, rows, notes
 
 
@@ -106,7 +120,8 @@ def _plan(
     only: list[str] | None,
     prompt_names: list[str],
     notes: list[str],
-) -> tuple[Suite, list[Row]]:
+) -> tuple[Suite, list[Row], bool]:
+    """The suite, its planned rows, and whether --last-failed narrowed the selection."""
     from promptctl.run.plan import model_check
     from promptctl.suite.render import make_renderer
     from promptctl.validate import lint_assertion_in
@@ -129,20 +144,19 @@ def _plan(
             if any(n == "" or c.prompt == n or c.prompt.startswith(n + "/") for n in prompt_names)
         }
         sel.only_keys = keep if sel.only_keys is None else sel.only_keys & keep
-    if opts.last_failed:
-        _select_last_failed(suite, sel, set(opts.previous_failures or ()), notes)
+    narrowed = opts.last_failed and _select_last_failed(suite, sel, set(opts.previous_failures or ()), notes)
     rows = build_plan(
         suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat
     )
-    return suite, rows
+    return suite, rows, narrowed
 
 
-def _select_last_failed(suite: Suite, sel: Selection, failed: set[str], notes: list[str]) -> None:
-    """--last-failed narrows the selection to its known failures; with none among the selected
-    cases it runs them all and says so (as pytest's --lf does)."""
+def _select_last_failed(suite: Suite, sel: Selection, failed: set[str], notes: list[str]) -> bool:
+    """--last-failed narrows the selection to its known failures (True); with none among the
+    selected cases it runs them all and says so (as pytest's --lf does)."""
     if not failed:
         notes.append("--last-failed: no known failures; running everything selected")
-        return
+        return False
     selected = {
         c.key for c in suite.cases if c.prompt in suite.prompts and sel.matches(c, suite.prompts[c.prompt])
     }
@@ -152,13 +166,14 @@ def _select_last_failed(suite: Suite, sel: Selection, failed: set[str], notes: l
             f"--last-failed: none of the {len(failed)} known failure(s) is among the selected cases; "
             "running everything selected"
         )
-        return
+        return False
     sel.only_keys = rerun
     rest = len(failed) - len(rerun)
     notes.append(
         f"--last-failed: rerunning {len(rerun)} case(s) that failed or errored when they last ran"
         + (f" ({rest} more known failure(s) not selected)" if rest else "")
     )
+    return True
 
 
 def _runner(
@@ -198,6 +213,7 @@ def _runner(
         recordings=recordings,
         writer=writer,
         on_result=on_result,
+        source=project.source,
         embeddings=embeddings,
         validation_extra={"reviews": ReviewBook(project.source, cases_dir=cfg.cases_dir)},
         stop_when=stop_when,
@@ -220,7 +236,8 @@ def run_tests(
         raise UsageError("--record writes recordings into the worktree; it cannot be combined with --ref")
     if opts.record and opts.offline:
         raise UsageError("--record needs model calls; it cannot be combined with --offline")
-    suite, rows, notes = plan_tests(project, opts)
+    sel, only, prompt_names, notes = selection_for(project, opts)
+    suite, rows, narrowed = _plan(project, opts, sel, only, prompt_names, notes)
     if on_plan is not None:
         on_plan(rows)
     runner = _runner(project, opts, on_result, stop_when)
@@ -243,6 +260,8 @@ def run_tests(
         interrupted=interrupted,
         elapsed_s=runner.elapsed,
         notes=notes,
+        suite=suite,
+        last_failed_narrowed=narrowed,
     )
     if runner.stopped and len(outcome.results) < len(rows):
         outcome.stopped = f"{runner.stopped}: {len(rows) - len(outcome.results)} of {len(rows)} rows not run"
@@ -274,6 +293,13 @@ def _prune_recordings(suite: Suite, rows: list[Row], runner: Runner, opts: TestO
     for cf in suite.case_files:
         if cf.path in planned_files:
             keys = [(r.case.id, r.model_name, r.sample) for r in rows if r.case.file == cf.path]
+            keys += [  # the judges' verdicts, recorded next to their row's output
+                (r.case.id, judge_recording_model(r.model_name, i), r.sample)
+                for r in rows
+                if r.case.file == cf.path
+                for i, a in enumerate(r.case.asserts)
+                if a.type == "judge"
+            ]
             runner.writer.prune(cf.path, keys)
             if runner.embeddings is not None:
                 runner.embeddings.prune(cf.path)
@@ -286,22 +312,11 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
     answered: list[Any] = []
     pending = runner._lookup_offline_sources(rows, answered)
     unique = {r.fingerprint: r for r in pending}
-    est_cost: float | None = 0.0
-    unknown_models: set[str] = set()
+    est = Estimate()
     if unique and not opts.offline:
         from promptctl.execute import llm
 
-        for row in unique.values():
-            text = "\n".join(m["content"] for m in row.messages)
-            tin = llm.count_tokens(row.target.model, text)
-            tout = int(row.params.get("max_tokens") or 256)
-            c = llm.estimate_cost(row.target.model, tin, tout, price=row.target.price)
-            if c is None:
-                unknown_models.add(row.target.model)
-            elif est_cost is not None:
-                est_cost += c
-        if unknown_models:
-            est_cost = None
+        est = estimate(list(unique.values()), project.config, llm.count_tokens)
     if runner.cache is not None:
         runner.cache.close()
     return {
@@ -312,8 +327,11 @@ def dry_run(project: Project, opts: TestOptions) -> dict[str, Any]:
         "calls": 0 if opts.offline else len(unique),
         "deduplicated": len(pending) - len(unique),
         "offline_misses": len(pending) if opts.offline else 0,
-        "estimated_cost_usd": est_cost,
-        "estimate_note": "upper bound: output tokens counted as each prompt's max_tokens (256 when unset)",
-        "unknown_price_models": sorted(unknown_models),
+        "judge_calls": est.judge_calls,
+        "embedding_calls": est.embedding_calls,
+        "estimated_cost_usd": est.cost,
+        "estimate_note": "upper bound: output tokens counted as each prompt's max_tokens (256 when unset), "
+        "judge answers as 256, each embedding as twice max_tokens; judge and embedding calls included",
+        "unknown_price_models": sorted(est.unknown),
         "notes": notes,
     }

@@ -42,7 +42,8 @@ from promptctl.runtime.catalog import LoadedPrompt, load_prompt, opened, resolve
 from promptctl.runtime.completion import Completion, CompletionError
 from promptctl.runtime.files import memory_renderer, short_version
 from promptctl.runtime.streams import AsyncStream, Stream
-from promptctl.secrets import mask_data
+from promptctl.secrets import add_key_names, row
+from promptctl.suite.config import endpoint_changes
 from promptctl.suite.render import Message, render_prompt
 
 __all__ = ["ROOT_ENV", "AsyncStream", "Completion", "CompletionError", "Prompt", "Stream", "get_prompt"]
@@ -104,6 +105,7 @@ def get_prompt(
     *,
     traces: str | os.PathLike[str] | bool | None = None,
     cache: str | os.PathLike[str] | bool = False,
+    trust_config: bool = False,
 ) -> Prompt:
     """The prompt ``name`` (its path under ``prompts/`` without the extension).
 
@@ -117,6 +119,11 @@ def get_prompt(
     ``PROMPTCTL_TRACES``, else the project's ``traces:`` setting, else none.
     ``cache``: ``True`` answers repeated identical calls from the project's response cache
     (``.promptctl/cache``), a path uses that SQLite file; off by default.
+    ``trust_config``: a prompt read from a commit (``ref``/``label``) whose ``promptctl.yaml``
+    sends keys elsewhere than the worktree's (another ``api_base`` or ``api_key_env`` for an
+    alias) renders but refuses live calls (:class:`~promptctl.errors.UsageError`, listing the
+    change) unless this is True: a key goes where a revision says only once you have read it. A
+    bundle is the configuration the application chose to deploy: used as written.
 
     A prompt read from a commit is kept in memory (a commit never changes), so calling this per
     request costs the label's resolution (a few git commands), not a re-read. Raises
@@ -133,7 +140,7 @@ def get_prompt(
                 "cache=True needs a project (its .promptctl/cache); a bundle has none",
                 hint="pass cache=PATH for a cache file of your own",
             )
-        return Prompt(
+        return Prompt(  # the file the application chose to deploy: its configuration, as written
             loaded,
             origin="bundle",
             trace_path=tr.configured_path(traces, None, None),
@@ -155,11 +162,26 @@ def get_prompt(
     loaded = loaded_or_none
     if revision.label != loaded.label or revision.ref != loaded.ref:  # the same commit, named otherwise
         loaded = dataclasses.replace(loaded, ref=revision.ref, label=revision.label)
+    changes = endpoint_changes(base, loaded.config) if revision.commit is not None else []
+    at = f"label '{revision.label}'" if revision.label else f"'{revision.ref or revision.commit}'"
     return Prompt(
         loaded,
+        untrusted=None if trust_config else _untrusted(at, changes),
         origin="worktree" if revision.commit is None else "git",
         trace_path=tr.configured_path(traces, base.traces, project_root),
         cache_path=_cache_path(cache, project_root),
+    )
+
+
+def _untrusted(where: str, changes: list[str]) -> str | None:
+    """Why live calls are refused for a prompt read from ``where`` (None: they are not)."""
+    if not changes:
+        return None
+    listed = "; ".join(changes)
+    return (
+        f"refusing a live model call: the configuration of {where} sends keys elsewhere than the "
+        f"worktree's promptctl.yaml ({listed}); pass trust_config=True to get_prompt once you "
+        "have read that change"
     )
 
 
@@ -186,7 +208,13 @@ class Prompt:
     """
 
     def __init__(
-        self, loaded: LoadedPrompt, *, origin: str, trace_path: Path | None, cache_path: Path | None
+        self,
+        loaded: LoadedPrompt,
+        *,
+        origin: str,
+        trace_path: Path | None,
+        cache_path: Path | None,
+        untrusted: str | None = None,
     ) -> None:
         spec, cfg = loaded.spec, loaded.config
         self._loaded = loaded
@@ -195,6 +223,7 @@ class Prompt:
         self._cache_path = cache_path
         self._cache: Any = None
         self._lock = threading.Lock()
+        self._untrusted = untrusted
         self.origin = origin
         self.name = spec.name
         self.version = loaded.version
@@ -316,6 +345,8 @@ class Prompt:
                 if on_token is not None and resp.text:
                     on_token(resp.text)
             else:
+                if self._untrusted is not None:
+                    raise UsageError(self._untrusted)
                 from promptctl.execute import llm
 
                 if not _warm.is_set():
@@ -377,43 +408,43 @@ class Prompt:
             return
         try:
             targets: list[Target] = [self._target, *self._fallbacks]
-            secrets = tr.secret_values(t.api_key_env for t in targets if t.api_key_env)
-            record = {
-                "trace_id": trace_id,
-                "time": started.isoformat(timespec="milliseconds"),
-                "prompt": self.name,
-                "version": self.version,
-                "label": self.label,
-                "commit": self.commit,
-                "ref": self.ref,
-                "origin": self.origin,
-                "vars": tr.mask_vars(variables, secrets),
-                "messages_hash": None
-                if messages is None
-                else hashlib.sha256(canonical_json(messages).encode("utf-8")).hexdigest(),
-                "status": status,
-                "output": tr.mask(resp.text, secrets) if resp is not None else None,
-                "error": tr.mask(error, secrets) if error else None,
-                "model": self.model,
-                "answered_by": resp.answered_by if resp is not None else None,
-                "provider_model": resp.provider_model if resp is not None else None,
-                "input_tokens": resp.input_tokens if resp is not None else None,
-                "output_tokens": resp.output_tokens if resp is not None else None,
-                "cost": resp.cost if resp is not None else None,
-                "latency_ms": round((time.perf_counter() - t0) * 1000.0, 3),
-                "cached": resp is not None and resp.source == "cache",
-                "stream": stream,
-                "attempts": resp.attempts if resp is not None else 0,
-                "retries": resp.retries if resp is not None else 0,
-            }
+            add_key_names(t.api_key_env for t in targets)
+            # one line, one masking row: the placeholders of `redact:` are consistent across its fields
+            with row():
+                record = {
+                    "trace_id": trace_id,
+                    "time": started.isoformat(timespec="milliseconds"),
+                    "prompt": self.name,
+                    "version": self.version,
+                    "label": self.label,
+                    "commit": self.commit,
+                    "ref": self.ref,
+                    "origin": self.origin,
+                    "vars": tr.mask_vars(variables),
+                    "messages_hash": None
+                    if messages is None
+                    else hashlib.sha256(canonical_json(messages).encode("utf-8")).hexdigest(),
+                    "status": status,
+                    "output": tr.masked(resp.text) if resp is not None else None,
+                    "error": tr.masked(error) if error else None,
+                    "model": self.model,
+                    "answered_by": resp.answered_by if resp is not None else None,
+                    "provider_model": resp.provider_model if resp is not None else None,
+                    "input_tokens": resp.input_tokens if resp is not None else None,
+                    "output_tokens": resp.output_tokens if resp is not None else None,
+                    "cost": resp.cost if resp is not None else None,
+                    "latency_ms": round((time.perf_counter() - t0) * 1000.0, 3),
+                    "cached": resp is not None and resp.source == "cache",
+                    "stream": stream,
+                    "attempts": resp.attempts if resp is not None else 0,
+                    "retries": resp.retries if resp is not None else 0,
+                }
         except Exception as exc:  # a trace must never break the call
             import warnings
 
             warnings.warn(f"promptctl: could not build a trace: {exc}", tr.TraceWarning, stacklevel=2)
             return
-        # One line, one masking row: key values and the personal data `redact:` chooses
-        # (promptctl.secrets), its placeholders consistent across the line's fields.
-        tr.write_trace(self._trace_path, mask_data(record))
+        tr.write_trace(self._trace_path, record)
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,10 +8,10 @@ is appended (one ``write`` of a file opened for appending, so lines from several
 interleave) after the call has its answer, and any failure -- a full disk, a directory that is
 not there, no permission -- is a :class:`TraceWarning`, never an exception.
 
-Keys are never written: every string in a trace (vars, messages, output, error) has the values of
-the environment's key variables (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD`` and each
-alias's ``api_key_env``) replaced by ``***``, and a variable whose name says it holds a secret
-(``api_key``, ``token``, ``password``...) is written as ``***`` whatever its value.
+Keys are never written: every string in a trace (vars, output, error) goes through the one masking
+rule of :mod:`promptctl.secrets` (the values of provider key variables, of each alias's
+``api_key_env`` and of credential-looking variables become ``***``), and a variable whose name says
+it holds a secret (``api_key``, ``token``, ``password``...) is written as ``***`` whatever its value.
 """
 
 from __future__ import annotations
@@ -22,23 +22,18 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from promptctl import secrets
 from promptctl.errors import UsageError
 from promptctl.paths import confined
 from promptctl.records.summary import _percentile as percentile
 
 TRACES_ENV = "PROMPTCTL_TRACES"
-MASK = "***"
-# Values shorter than this are not masked: real keys are far longer, and masking a short value
-# ("1234") would blank out every occurrence of it in outputs.
-MIN_SECRET_LEN = 8
-_SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|_PASSWORD)$", re.IGNORECASE)
-_SECRET_VAR = re.compile(r"api[_-]?key|token|secret|passw(or)?d|authorization|credential", re.IGNORECASE)
+MASK = secrets.MASK
 
 
 class TraceWarning(UserWarning):
@@ -74,31 +69,21 @@ def configured_path(
 
 
 # -- masking ------------------------------------------------------------------------------------
-def secret_values(extra_env_names: Iterable[str] = ()) -> list[str]:
-    """The values to mask: the environment's key variables and the named ones, longest first."""
-    names = {n for n in os.environ if _SECRET_ENV.search(n)} | set(extra_env_names)
-    values = {os.environ.get(n, "") for n in names}
-    return sorted((v for v in values if len(v) >= MIN_SECRET_LEN), key=len, reverse=True)
+# Key values are masked by the one rule every writer uses (promptctl.secrets); on top of it, a
+# variable whose NAME says it holds a secret is written as *** whatever its value.
+_SECRET_VAR = re.compile(r"api[_-]?key|token|secret|passw(or)?d|authorization|credential", re.IGNORECASE)
 
 
-def mask(value: Any, secrets: list[str]) -> Any:
-    """``value`` with every secret replaced in every string it holds (dicts and lists walked)."""
-    if isinstance(value, str):
-        for s in secrets:
-            if s in value:
-                value = value.replace(s, MASK)
-        return value
-    if isinstance(value, dict):
-        return {k: mask(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [mask(v, secrets) for v in value]
-    return value
+def masked(value: Any) -> Any:
+    """``value`` with every key value masked (:func:`promptctl.secrets.mask_data`)."""
+    return secrets.mask_data(value)
 
 
-def mask_vars(variables: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+def mask_vars(variables: dict[str, Any]) -> dict[str, Any]:
     """The call's variables as a trace holds them: secret-named ones blanked, key values masked."""
     return {
-        k: MASK if _SECRET_VAR.search(str(k)) else mask(_jsonable(v), secrets) for k, v in variables.items()
+        k: MASK if _SECRET_VAR.search(str(k)) else secrets.mask_data(_jsonable(v))
+        for k, v in variables.items()
     }
 
 

@@ -173,6 +173,7 @@ class GateConfig:
     max_cost_increase: float | None = None  # relative, e.g. 0.2 = +20 %
     max_p95_latency_increase: float | None = None  # relative
     suite_share: float = 0.5  # share of alpha given to the suite-wide test (the rest: per-case tests)
+    removed: str = "fail"  # fail | warn: a case (or a model of one) the base ran and the head did not
 
 
 @dataclass

@@ -6,6 +6,12 @@ importing) and calls the function in the promptctl process, with its privileges.
 tests of a repository you do not trust is as dangerous as running its ``pytest`` suite.
 (The model *output* is only passed to the function as a string; it is never executed.)
 
+At a revision (``test --ref``, a side of ``compare``) the module comes from that revision: its
+Python files are written from the git objects into a temporary directory (once per run), which
+is the import root for that side only. The modules a side imported are forgotten when another
+root is used, so the two sides of a comparison never see each other's modules (helpers they
+import included).
+
 The function is called as ``fn(output, case=<Case>, context={...})``; functions taking only
 ``(output)`` or ``(output, context)`` work too (decided from the signature). ``context`` holds
 ``vars``, ``expected``, ``model``, ``prompt``, ``case_id``, ``metadata``, ``response`` (latency,
@@ -19,17 +25,20 @@ may be omitted, not both). An exception, or any other return value, is an *error
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
+import itertools
 import math
 import os
 import re
 import sys
+import tempfile
+import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from promptctl.git.sources import Source, WorktreeSource
 from promptctl.suite.model import Assertion, Case, Prompt
 from promptctl.validate.registry import CheckError, Opt, Outcome, graded, one_line, show, validator
 from promptctl.validate.types import ValidationContext
@@ -71,16 +80,56 @@ def _evict_foreign(module: str, root: str) -> None:
         del sys.modules[name]
 
 
-def load_function(ref: str, root: str) -> Callable[..., Any]:
-    """Import ``module.path:function`` from the repository at ``root``."""
+# Modules imported while loading checks, per import scope (an import root, and the source of the
+# run using it); when another scope is used, the other scopes' modules are forgotten, so the sides
+# of a compare never share a module and every run imports the files as they are now.
+_OWNED: dict[tuple[str, int], set[str]] = {}
+_current_scope: tuple[str, int] | None = None
+_RUN_TOKENS: weakref.WeakKeyDictionary[Source, int] = weakref.WeakKeyDictionary()
+_NEXT_TOKEN = itertools.count(1)
+
+
+def _scope(root: str, source: Source | None) -> tuple[str, int]:
+    if source is None:
+        return (root, 0)
+    token = _RUN_TOKENS.get(source)
+    if token is None:
+        token = _RUN_TOKENS[source] = next(_NEXT_TOKEN)
+    return (root, token)
+
+
+def _enter(scope: tuple[str, int]) -> None:
+    global _current_scope
+    if _current_scope == scope:
+        return
+    for other, names in _OWNED.items():
+        if other != scope:
+            for name in names:
+                sys.modules.pop(name, None)
+            names.clear()
+    _current_scope = scope
+
+
+def load_function(
+    ref: str, root: str, *, hide: str | None = None, source: Source | None = None
+) -> Callable[..., Any]:
+    """Import ``module.path:function`` from the repository at ``root``. ``hide``: a directory
+    (the worktree, while a revision is graded) kept off ``sys.path`` during the import;
+    ``source``: the run's file source (a new one starts from fresh imports)."""
     if not _REF_RE.match(ref):
         raise CheckError(f"python check must be 'module.path:function', got {ref!r}")
     mod_name, _, attr = ref.partition(":")
     root = os.path.abspath(root)
+    scope = _scope(root, source)
+    _enter(scope)
     _evict_foreign(mod_name, root)
-    inserted = root not in sys.path
-    if inserted:
+    saved = list(sys.path)
+    if hide is not None:
+        hidden = os.path.realpath(hide)
+        sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.getcwd()) != hidden]
+    if root not in sys.path:
         sys.path.insert(0, root)
+    before = set(sys.modules)
     try:
         if mod_name not in sys.modules:
             importlib.invalidate_caches()  # the file may be newer than the import system's listing
@@ -88,9 +137,10 @@ def load_function(ref: str, root: str) -> Callable[..., Any]:
     except (Exception, SystemExit) as e:  # a module calling sys.exit() must not end promptctl
         raise CheckError(f"cannot import {mod_name!r}: {type(e).__name__}: {one_line(str(e), 150)}") from e
     finally:
-        if inserted:
-            with contextlib.suppress(ValueError):  # the imported code may have removed it itself
-                sys.path.remove(root)
+        _OWNED.setdefault(scope, set()).update(
+            n for n in set(sys.modules) - before if _under(getattr(sys.modules[n], "__file__", None), root)
+        )
+        sys.path[:] = saved  # whatever the imported code did to it
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -99,6 +149,30 @@ def load_function(ref: str, root: str) -> Callable[..., Any]:
     if not callable(obj):
         raise CheckError(f"{ref!r} is not callable")
     return obj  # type: ignore[no-any-return]
+
+
+# The Python files of a revision, written out once per source (removed when it is collected or
+# at exit): the import root of the side graded at that revision.
+_MATERIALISED: weakref.WeakKeyDictionary[Source, tempfile.TemporaryDirectory[str]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _materialised(source: Source) -> str:
+    tmp = _MATERIALISED.get(source)
+    if tmp is None:
+        tmp = tempfile.TemporaryDirectory(prefix="promptctl-checks-")
+        for rel in source.list_files("", (".py",)):
+            try:
+                text = source.read_text(rel)
+            except (OSError, UnicodeDecodeError):
+                continue  # not a module this revision can import
+            path = os.path.join(tmp.name, *rel.split("/"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        _MATERIALISED[source] = tmp
+    return tmp.name
 
 
 def check_ref(ref: str, root: str) -> str | None:
@@ -188,7 +262,11 @@ def interpret(result: Any, threshold: float, ref: str) -> Outcome:
 async def python(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
     """A repository Python function decides (RUNS repository code)."""
     ref = str(a.value)
-    fn = load_function(ref, ctx.config.root)
+    source = ctx.source
+    if source is None or isinstance(source, WorktreeSource):
+        fn = load_function(ref, ctx.config.root, source=source)
+    else:
+        fn = load_function(ref, _materialised(source), hide=ctx.config.root, source=source)
     context = {
         "vars": ctx.case.vars,
         "expected": ctx.case.expected,

@@ -12,7 +12,8 @@ inject template code).
 The judge must answer ``{"score": <0..1>, "reason": "..."}`` (a ```json fence around it is
 tolerated). Anything else - prose, a missing or out-of-range score - is an *error* result,
 never a pass: a judge we cannot read has not approved anything. Calls go through
-``ctx.judge`` (the model layer: cache, retries, recordings) at temperature 0.
+``ctx.judge`` (the model layer: recordings, cache, retries) at temperature 0; the verdict is
+recorded under the assertion's position in the case (``slot``), next to the row's output.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import weakref
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from promptctl.errors import InputError
-from promptctl.git.sources import WorktreeSource
+from promptctl.git.sources import Source, WorktreeSource
 from promptctl.jsonutil import canonical_json
 from promptctl.redact import redact_inputs
 from promptctl.suite.load import parse_prompt_text
@@ -59,21 +61,50 @@ def _load(root: str | None, prompts_dir: str, mtime: int) -> tuple[Prompt, Rende
         except (OSError, UnicodeDecodeError) as e:
             raise CheckError(f"cannot read judge prompt {where}: {e}") from e
         renderer = renderer_for(source, prompts_dir)
-    try:
-        prompt = parse_prompt_text(text, where, "_judge")
-    except InputError as e:
-        first = next((p for p in e.problems if p.is_error), None)
-        raise CheckError(f"invalid judge prompt: {first.format() if first else e.message}") from e
-    return prompt, renderer
+    return _parse_judge(text, where), renderer
 
 
 def _no_includes(relpath: str) -> str:
     raise FileNotFoundError(relpath)
 
 
+# The judge prompt of a revision being graded, per source (its files never change meanwhile).
+_AT_REVISION: weakref.WeakKeyDictionary[Source, tuple[Prompt, Renderer]] = weakref.WeakKeyDictionary()
+
+
+def _at_revision(source: Source, prompts_dir: str) -> tuple[Prompt, Renderer]:
+    """``<prompts_dir>/_judge.yaml`` as the revision has it (else the built-in prompt), rendered
+    with that revision's partials."""
+    hit = _AT_REVISION.get(source)
+    if hit is not None:
+        return hit
+    where = f"{prompts_dir}/{OVERRIDE_NAME}"
+    if not source.exists(where):
+        out = _load(None, prompts_dir, 0)
+    else:
+        try:
+            text = source.read_text(where)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckError(f"cannot read judge prompt {where} at {source.label}: {e}") from e
+        out = (_parse_judge(text, where), renderer_for(source, prompts_dir))
+    _AT_REVISION[source] = out
+    return out
+
+
+def _parse_judge(text: str, where: str) -> Prompt:
+    try:
+        return parse_prompt_text(text, where, "_judge")
+    except InputError as e:
+        first = next((p for p in e.problems if p.is_error), None)
+        raise CheckError(f"invalid judge prompt: {first.format() if first else e.message}") from e
+
+
 def judge_prompt(ctx: ValidationContext) -> tuple[Prompt, Renderer]:
-    """The repository's ``<prompts_dir>/_judge.yaml`` when there is one, else the built-in."""
+    """The repository's ``<prompts_dir>/_judge.yaml`` when there is one, else the built-in; at a
+    revision (``--ref``, a side of ``compare``), that revision's."""
     prompts_dir = ctx.config.prompts_dir.rstrip("/")
+    if ctx.source is not None and not isinstance(ctx.source, WorktreeSource):
+        return _at_revision(ctx.source, prompts_dir)
     override = os.path.join(ctx.config.root, prompts_dir, OVERRIDE_NAME)
     try:
         mtime = os.stat(override).st_mtime_ns
@@ -165,9 +196,10 @@ async def judge(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
     messages, placeholders = redact_inputs(
         render_messages(judge_prompt(ctx), variables), ctx.config.redact, ctx.extra.get("placeholders")
     )
-    resp = await ctx.judge(model, messages, dict(JUDGE_PARAMS))
+    slot = next((i for i, x in enumerate(ctx.case.asserts) if x is a), 0)
+    resp = await ctx.judge(model, messages, dict(JUDGE_PARAMS), slot=slot)
     if resp.status != "ok":
-        raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 160)}")
+        raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 240)}")
     score, reason = parse_verdict(resp.text)
     reason = placeholders.restore(reason) if placeholders is not None and reason else reason
     th = float(a.threshold) if a.threshold is not None else DEFAULT_THRESHOLD

@@ -17,10 +17,12 @@ import ast
 import json
 import os
 import re
+import weakref
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from promptctl.git.sources import Source, WorktreeSource
 from promptctl.jsonutil import canonical_json
 from promptctl.paths import confined, real_path_inside
 from promptctl.suite.model import Assertion, Case, Prompt
@@ -112,6 +114,8 @@ def load_schema(a: Assertion, ctx: ValidationContext) -> dict[str, Any] | bool:
         rel = confined(v)
         if rel is None:
             raise CheckError(f"schema path {v!r} must be relative to the repository root and stay inside it")
+        if ctx.source is not None and not isinstance(ctx.source, WorktreeSource):
+            return _schema_at_revision(ctx.source, rel, v)  # graded at a revision: its own file
         try:
             real = real_path_inside(Path(ctx.config.root), rel)
         except PermissionError as e:
@@ -139,10 +143,17 @@ def _load_schema_file(path: str, shown: str) -> dict[str, Any] | bool:
 @lru_cache(maxsize=64)
 def _read_schema(path: str, mtime: int, shown: str) -> Any:
     """Parsed schema file, cached per (path, mtime): a run checks thousands of rows."""
-    problems: list[Any] = []
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
+    except OSError as e:
+        raise CheckError(f"cannot load schema file {shown!r}: {one_line(str(e))}") from e
+    return _parse_schema(text, path, shown)
+
+
+def _parse_schema(text: str, path: str, shown: str) -> Any:
+    problems: list[Any] = []
+    try:
         if path.endswith((".yaml", ".yml")):
             from promptctl.suite.yamlio import load_yaml  # its limits: nesting, alias expansion
 
@@ -150,13 +161,32 @@ def _read_schema(path: str, mtime: int, shown: str) -> Any:
             data = doc.data
         else:
             data = json.loads(text)
-    except Exception as e:  # OSError, JSONDecodeError, RecursionError
+    except Exception as e:  # JSONDecodeError, RecursionError
         raise CheckError(f"cannot load schema file {shown!r}: {one_line(str(e))}") from e
     if problems:
         raise CheckError(f"cannot load schema file {shown!r}: {one_line(problems[0].format())}")
     if not isinstance(data, (dict, bool)):
         raise CheckError(f"schema file {shown!r} does not hold a JSON schema object")
     return data
+
+
+# Parsed schema files of a revision, per source (a revision's files never change while it is read).
+_AT_REVISION: weakref.WeakKeyDictionary[Source, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _schema_at_revision(source: Source, rel: str, shown: str) -> dict[str, Any] | bool:
+    """A schema file as the revision being graded has it (read from its tree, not the worktree)."""
+    cache = _AT_REVISION.setdefault(source, {})
+    if rel not in cache:
+        try:
+            text = source.read_text(rel)
+        except (OSError, UnicodeDecodeError) as e:
+            raise CheckError(
+                f"cannot read schema file {shown!r} at {source.label}: {one_line(str(e))}"
+            ) from e
+        cache[rel] = _parse_schema(text, rel, shown)
+    schema: dict[str, Any] | bool = cache[rel]
+    return schema
 
 
 @lru_cache(maxsize=64)

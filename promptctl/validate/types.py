@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from promptctl.execute.embeddings import EmbeddingResponse
 from promptctl.execute.types import ModelResponse
 from promptctl.suite.model import Case, Config, Prompt
 
-# A hook the judge validator uses to call a model through the model layer (cache, retries...).
-# Arguments: judge model name (alias or litellm string), rendered messages, params.
-JudgeCall = Callable[[str, list[dict[str, str]], dict[str, Any]], Awaitable[ModelResponse]]
+if TYPE_CHECKING:
+    from promptctl.git.sources import Source
+
+
+class JudgeCall(Protocol):
+    """A hook the judge validator uses to call a model through the model layer (recordings, cache,
+    retries...). Arguments: judge model name (alias or litellm string), rendered messages, params;
+    ``slot`` is the judging assertion's position among the case's assertions (what its verdict
+    is recorded under)."""
+
+    def __call__(
+        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], *, slot: int = 0
+    ) -> Awaitable[ModelResponse]: ...
+
+
 # A hook the similar validator uses to embed a text through the model layer (recordings, cache,
 # retries). Arguments: embedding model name (alias or litellm string), the text.
 EmbedCall = Callable[[str, str], Awaitable[EmbeddingResponse]]
@@ -29,6 +41,9 @@ class ValidationContext:
     judge: JudgeCall | None = None
     embed: EmbedCall | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where the suite being graded was read from (the worktree, or a revision): validators read
+    # their files (schemas, python modules, the judge prompt) from it. None: the worktree.
+    source: Source | None = None
 
 
 @dataclass

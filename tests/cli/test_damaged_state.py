@@ -71,10 +71,29 @@ def test_show_with_only_a_damaged_record_is_a_clear_error(proj: Path) -> None:
 def test_history_lists_the_readable_records(proj: Path) -> None:
     invoke("test", cwd=proj)
     invoke("test", "--no-cache", cwd=proj)
-    _truncate(list_records(proj)[-1])
-    result = invoke("history", cwd=proj)
+    damaged = list_records(proj)[-1]
+    _truncate(damaged)
+    result = invoke("history", "--json", cwd=proj)
     assert result.exit_code == 0, result.output
     assert "internal error" not in result.output
+    assert len(json.loads(result.stdout)) == 1
+    rel = damaged.relative_to(proj).as_posix()
+    assert f"warning: skipped {rel}: damaged run record (not valid JSON" in result.stderr
+
+
+def test_a_record_that_breaks_the_schema_is_damaged_too(proj: Path) -> None:
+    """Valid JSON is not enough: the record schema decides (here `rows` is a string)."""
+    invoke("test", cwd=proj)
+    invoke("test", "--no-cache", cwd=proj)
+    newer = list_records(proj)[-1]
+    data = json.loads(newer.read_text("utf-8"))
+    newer.write_text(json.dumps({**data, "rows": "all good"}), "utf-8")
+    result = invoke("show", cwd=proj)
+    assert result.exit_code == 0, result.output
+    rel = newer.relative_to(proj).as_posix()
+    assert (
+        f"warning: skipped {rel}: damaged run record (rows: expected a list, got 'all good')" in result.stderr
+    )
 
 
 def test_last_failed_uses_the_newest_readable_record(proj: Path, server: FakeServer) -> None:

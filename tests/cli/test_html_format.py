@@ -33,7 +33,13 @@ def test_test_writes_one_page_with_messages_and_history(proj: Path) -> None:
 def test_show_renders_the_messages_again_at_the_records_revision(proj: Path) -> None:
     assert invoke("test", cwd=proj).exit_code == 0
     sha = git(proj, "rev-parse", "HEAD").strip()
-    write_files(proj, {"prompts/echo.yaml": 'inputs: {text: {}}\ntemplate: "changed {{ text }}"\n'})
+    write_files(
+        proj,
+        {
+            "prompts/echo.yaml": 'inputs: {text: {}}\ntemplate: "changed {{ text }}"\n',
+            ".gitignore": ".promptctl/\n",  # a committed record would be ignored (not trusted)
+        },
+    )
     commit_all(proj, "change the prompt")
     r = invoke("show", "--format", "html", "-o", "out.html", cwd=proj)
     assert r.exit_code == 0, r.output

@@ -59,8 +59,22 @@ def test_x_stops_starting_calls_after_the_first_failing_case(proj: Path, server:
     assert "stopped after 1 failing case (-x/--maxfail 1): 8 of 10 rows not run" in r.stderr
     assert "1 passed, 1 failed" in r.stdout
     rec = _record(proj)
-    assert rec["complete"] is False and "8 of 10 rows not run" in str(rec["incomplete_reason"])
+    # the one place a record says why it is not the suite: selection.partial (no incomplete_reason)
+    assert rec["complete"] is False and "incomplete_reason" not in rec
+    assert rec["selection"]["partial"] == [
+        "stopped after 1 failing case (-x/--maxfail 1): 8 of 10 rows not run"
+    ]
     assert [row["case"] for row in rec["rows"]] == ["c0", "c1"]
+
+
+def test_x_on_replayed_rows_counts_only_what_finished(proj: Path) -> None:
+    """The record's counts add up to its rows when -x stops before rows already answered by the
+    cache are validated (they were looked up, never finished: not counted)."""
+    assert invoke("test", cwd=proj).exit_code == 1  # fills the cache
+    assert invoke("test", "-x", cwd=proj).exit_code == 1
+    rec = _record(proj)
+    st = rec["stats"]
+    assert len(rec["rows"]) == 2 and st["cache_hits"] + st["replays"] + st["live_rows"] + st["not_run"] == 2
 
 
 def test_maxfail_n_counts_failing_cases(proj: Path, server: FakeServer) -> None:
@@ -103,7 +117,7 @@ def test_a_passing_run_under_x_is_complete(proj: Path) -> None:
     r = invoke("test", "-x", cwd=proj)
     assert r.exit_code == 0 and "stopped" not in r.stderr
     rec = _record(proj)
-    assert rec["complete"] is True and rec["incomplete_reason"] is None
+    assert rec["complete"] is True and rec["selection"]["partial"] == []
 
 
 # -- --last-failed -------------------------------------------------------------------------------------
@@ -143,6 +157,29 @@ def test_last_failed_keeps_a_failure_set_across_runs(proj: Path) -> None:
     r = invoke("test", "--last-failed", cwd=proj)
     assert r.exit_code == 0 and "4 passed" in r.stdout
     assert "--last-failed: no known failures; running everything selected" in r.stderr
+
+
+def test_last_failed_is_partial_only_when_it_narrowed_the_run(proj: Path) -> None:
+    """A --last-failed run of known failures is not the suite; one that ran everything selected
+    (no known failures) is, and compare may take it as the commit's result."""
+    _fix(proj, "PF")
+    _ran(proj)
+    _ran(proj, "--lf")
+    rec = _record(proj)
+    assert rec["complete"] is False and rec["selection"]["partial"] == ["--last-failed"]
+    _fix(proj, "PP")
+    _ran(proj, "--lf")  # c1 passes now: the set is empty
+    r = invoke("test", "--lf", cwd=proj)
+    assert "no known failures; running everything selected" in r.stderr
+    rec = _record(proj)
+    assert rec["complete"] is True and rec["selection"]["partial"] == []
+    _fix(proj, "PPF")
+    _ran(proj)
+    _fix(proj, "PP")  # the known failure's case is gone: --lf runs the whole suite
+    r = invoke("test", "--lf", cwd=proj)
+    assert "none of the 1 known failure(s) is among the selected cases" in r.stderr
+    rec = _record(proj)
+    assert rec["complete"] is True and rec["selection"]["partial"] == []
 
 
 def test_known_failures_outside_the_selection_run_everything_selected(proj: Path) -> None:

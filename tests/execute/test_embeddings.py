@@ -5,6 +5,7 @@ retries on 429, a key that never leaks into an error, a missing key variable, pe
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -72,3 +73,30 @@ def test_the_stored_form_round_trips() -> None:
     back = embeddings.from_response(stored, "cache")
     assert back is not None and back.vector == (0.25, -0.5) and back.source == "cache" and back.cost == 0.001
     assert embeddings.from_response(ModelResponse(text="plain completion"), "cache") is None
+
+
+def test_embed_refuses_endpoint_params_like_completions(srv: FakeServer) -> None:
+    """The endpoint comes only from api_base: a params entry that would move it (or the key) is
+    refused before any call, as for completions."""
+    bad = Target(
+        name="emb",
+        model="openai/embed-model",
+        api_base=srv.url,
+        api_key_env=KEY_ENV,
+        params=(("base_url", srv.url),),
+    )
+    r = asyncio.run(embeddings.embed(bad, "x", FAST))
+    assert r.status == "error" and r.error and "'base_url' not allowed in params" in r.error
+    assert srv.stats()["embedding_bodies"] == []
+
+
+def test_embed_ignores_endpoint_variables_of_the_environment(
+    srv: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeServer() as elsewhere:
+        monkeypatch.setenv("OPENAI_BASE_URL", elsewhere.url)
+        monkeypatch.setenv("OPENAI_API_BASE", elsewhere.url)
+        r = asyncio.run(embeddings.embed(target(srv), "hello", FAST))
+        assert r.status == "ok", r.error
+        assert elsewhere.stats()["embedding_bodies"] == []
+    assert "OPENAI_BASE_URL" not in os.environ and "OPENAI_API_BASE" not in os.environ

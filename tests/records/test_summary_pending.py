@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from promptctl.errors import EXIT_FAILED, EXIT_OK
+from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK
 from promptctl.records.run_record import exit_code_for
 from promptctl.records.summary import summarize, unit_outcome
 from promptctl.report.junit import record_junit
@@ -86,3 +86,12 @@ def test_compare_and_the_gate_treat_pending_as_not_passed() -> None:
     gate = run_gate(base, head, pairs, GateConfig())
     assert gate.failed
     assert "regression: p::b [m] passed at base, pending at head" in gate.causes
+
+
+def test_exit_code_failures_beat_errors_unless_forgiven() -> None:
+    """As pytest: failures and errors in one run exit 1; --fail-under forgives the failures, never
+    the errors (then 3)."""
+    s = summarize([row("a"), row("b", "fail", score=0.0), row("c", "error")])
+    assert (s["failed"], s["errors"]) == (1, 1)
+    assert exit_code_for(s) == EXIT_FAILED
+    assert exit_code_for(s, fail_under=0.3) == EXIT_EXECUTION

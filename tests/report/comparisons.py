@@ -41,6 +41,8 @@ def comparison(
         data["gate"] = {
             "failed": res.failed,
             "causes": res.causes,
+            "warnings": res.warnings,
+            "removed": res.removed,
             "pvalues": gate_pvalue_lines(res),
             **res.details,
         }

@@ -45,8 +45,10 @@ def test_summary_tables_then_only_changed_cases_grouped() -> None:
 def test_the_gate_causes_after_ten_are_collapsed() -> None:
     md = comparison_markdown(a_pull_request(), max_bytes=None)
     visible = md[md.index("**Gate: failed**") : md.index("<details><summary>")]
-    assert visible.count("- regression:") == 10
-    assert "<details><summary>21 more causes</summary>" in md  # 20 regressions + the pass rate
+    # the removed case fails the gate too (gate.removed: fail), and is the first cause
+    assert visible.count("- ") == 10 and visible.count("- regression:") == 9
+    assert "- removed at head: 1 case × model that base ran: triage::gone [m]" in visible
+    assert "<details><summary>22 more causes</summary>" in md  # 21 regressions + the pass rate
 
 
 def test_within_a_budget_the_case_tables_go_first() -> None:
@@ -81,3 +83,37 @@ def test_untrusted_text_stays_text() -> None:
     assert "- regression: p::x&lt;/details&gt;&lt;img src=y&gt;\\|z [m] passed at base, fail at head" in md
     assert "| `x</details><img src=y>\\|z` | pass 1/1 | fail 0/1 |" in md
     assert md.count("<details><summary>") == md.count("\n</details>\n")  # the id's is inside code
+
+
+def test_checks_changed_gate_warnings_and_a_model_change() -> None:
+    """The gate's additions in the grouped layout: the checks that grade the sides differently, the
+    gate's warnings, and cases paired across a model change listed as ``A → B`` even when their
+    verdict held."""
+    base = [row("a", model="strong"), row("b", model="strong"), row("gone", model="strong")]
+    head = [row("a", model="weak"), row("b", "fail", model="weak")]
+    data = comparison(base, head)
+    data["checks"] = {
+        "assertions": ["p::a", "p::b"],
+        "files": [{"path": "schemas/x|y.json", "kind": "json_schema", "change": "modified"}],
+        "gate_settings": {"removed": ["fail", "warn"]},
+    }
+    data["gate"]["warnings"] = ["removed at head: 1 case × model that base ran: p::gone [strong] (allowed)"]
+    md = comparison_markdown(data, max_bytes=None)
+    checks = md[
+        md.index("**Checks changed** (each side is graded by its own):") : md.index("**Gate: failed**")
+    ]
+    assert "- assertions of 2 cases: `p::a`, `p::b`\n" in checks
+    assert "- `schemas/x|y.json` (json_schema, modified)\n" in checks
+    assert "- gate setting `removed`: `fail` → `warn`\n" in checks
+    assert "- ⚠️ removed at head: 1 case × model that base ran: p::gone [strong] (allowed)\n" in md
+    assert "**pass→fail** · `p` · `strong → weak` · 1 case" in md
+    assert "**still passing** · `p` · `strong → weak` · 1 case" in md  # listed: its model changed
+    assert "Model changed in 2 cases." in md
+    assert "**removed** · `p` · `strong` · 1 case" in md
+
+
+def test_many_changed_assertions_are_counted() -> None:
+    data = comparison([row("a")], [row("a")])
+    data["checks"] = {"assertions": [f"p::c{i:02d}" for i in range(25)]}
+    md = comparison_markdown(data, max_bytes=None)
+    assert "- assertions of 25 cases: `p::c00`," in md and "`p::c19` and 5 more\n" in md and "c20" not in md

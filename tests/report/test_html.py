@@ -126,3 +126,28 @@ def test_comparison_page_without_records_still_renders() -> None:
     assert "Outputs not available." in page and "Gate: failed" in page and "regression &lt;x&gt;" in page
     assert "b&lt;1&gt;" in page and "b<1>" not in page
     assert comparison_html(data) == page
+
+
+def test_a_partial_run_says_why_and_a_comparison_shows_the_gates_additions() -> None:
+    """The record page names why a run is not the suite; the comparison page shows the checks
+    that changed, the gate's warnings, and a model change's outputs from each side's own rows."""
+    rec = record([row("a")])
+    rec.complete, rec.selection = False, {"partial": ["-k a<b>"]}
+    page = record_html(rec)
+    assert "PARTIAL run: -k a&lt;b&gt;" in page and "a<b>" not in page
+    assert "PARTIAL" not in record_html(record([row("a")]))
+    from tests.report.comparisons import comparison
+
+    base = [row("c", model="strong", output="fine answer")]
+    head = [row("c", "fail", model="weak", output="bad answer")]
+    data = comparison(base, head)
+    data["checks"] = {
+        "assertions": ["p::c"],
+        "files": [{"path": "v<1>.py", "kind": "python", "change": "modified"}],
+    }
+    data["gate"]["warnings"] = ["removed at head: x <y>"]
+    page = comparison_html(data, base=record(base), head=record(head))
+    assert "<td>strong → weak</td>" in page and "Outputs not available" not in page
+    assert "<del>fine</del>" in page and "<ins>bad</ins>" in page  # the word diff of the two sides
+    assert "Checks changed" in page and "v&lt;1&gt;.py (python, modified)" in page
+    assert "warning: removed at head: x &lt;y&gt;" in page

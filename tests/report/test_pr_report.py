@@ -77,7 +77,7 @@ def test_the_comment_stays_under_the_limit_and_links_the_full_report() -> None:
     )
     # what stays: verdict, summary tables, the first causes, the group headers, the largest change
     assert md.startswith("**promptctl gate: failed**")
-    assert "| pass→fail | 30 | 30 |" in md and "- regression: reply::r09 [m]" in md
+    assert "| pass→fail | 30 | 30 |" in md and "- regression: reply::r08 [m]" in md  # after "removed at head"
     assert "**pass→fail** · `reply` · `m` · 30 cases" in md
     assert "**Change 1** · `p` · 500 cases" in md and "+Be very brief." in md
     # a budget that leaves little: still whole blocks, still the verdict and the tables

@@ -84,11 +84,16 @@ def test_transitions_gate_and_reuse(tmp_path: Path, server: FakeServer) -> None:
     assert table.exit_code == 1 and server.stats()["requests"] == 0
     assert "pass→fail" in table.stdout and "gate: FAILED" in table.stdout
     assert "✗ regression: echo::bye [fake]" in table.stdout
-    # c1 -> c2: fixed again, one case swapped; improvements never fail the gate
-    data = compare_json(root, c1, c2, "--gate")
+    # c1 -> c2: fixed again, one case swapped; improvements never fail the gate, a case the head
+    # no longer has does (unless allowed)
+    data = compare_json(root, c1, c2, "--gate", code=1)
     u = units(data)
     assert u["echo::hello"]["transition"] == "fail_to_pass"
     assert u["echo::fresh"]["transition"] == "new" and u["echo::other"]["transition"] == "removed"
+    assert [c.split(" — ")[0] for c in data["gate"]["causes"]] == [
+        "removed at head: 1 case × model that base ran: echo::other [fake]"
+    ]
+    data = compare_json(root, c1, c2, "--gate", "--allow-removed")
     assert data["gate"]["failed"] is False and data["gate"]["causes"] == []
     # c0 -> c2 without --gate: exit 0, markdown report to a file
     out = tmp_path / "report.md"
@@ -179,6 +184,7 @@ def test_shards_merged_equal_unsharded_run(tmp_path: Path, server: FakeServer) -
         return sorted((r["case_key"], r["model"], r["sample"], r["status"], r["output"]) for r in rec["rows"])
 
     assert key(merged) == key(full) and len(full["rows"]) == 8
+    assert merged["complete"] is True and merged["selection"]["partial"] == []
     assert merged["summary"]["passed"] == full["summary"]["passed"]
 
 
@@ -228,3 +234,34 @@ def test_diff_shows_recorded_output_changes(tmp_path: Path, server: FakeServer) 
     write_files(root, {"prompts/echo.yaml": ECHO_PROMPT.replace('"{{ text }}"', '"{{ text }} (v3)"')})
     data = json.loads(invoke("diff", c0, "--format", "json", cwd=root).stdout)
     assert all(e["output_group"] is None for e in data["affected"]) and data["output_groups"] == []
+
+
+def test_a_pull_request_cannot_loosen_the_gate_that_judges_it(tmp_path: Path, server: FakeServer) -> None:
+    """The gate is judged by the BASE's `gate:` settings: a change that breaks cases and, in the same
+    commit, sets alpha near 1, a huge tolerance and `removed: warn` still fails; the change of
+    settings is reported."""
+    root, c0 = echo_repo(tmp_path / "repo", server)
+    loose = config(server.url) + (
+        "\ngate: {alpha: 0.999, pass_rate_tolerance: 1.0, score_tolerance: 1.0, removed: warn, suite_share: 0.99}\n"
+    )
+    c1 = commit(
+        root,
+        {
+            "promptctl.yaml": loose,
+            "prompts/echo.yaml": ECHO_PROMPT.replace('"{{ text }}"', '"{{ text | upper }}"'),
+            "cases/echo.yaml": ECHO_CASES.replace(
+                "      - {id: other, vars: {text: anything}, assert: [not_empty]}\n", ""
+            ),
+        },
+        "break the cases, delete one, loosen the gate",
+    )
+    data = compare_json(root, c0, c1, "--gate", code=1)
+    assert data["gate"]["failed"] is True
+    assert any("echo::hello [fake] passed at base, fail at head" in c for c in data["gate"]["causes"])
+    assert any("removed at head" in c for c in data["gate"]["causes"])
+    assert data["checks"]["gate_settings"]["removed"] == ["fail", "warn"]
+    table = invoke("compare", c0, c1, "--gate", cwd=root)
+    assert table.exit_code == 1 and "the base's judge this change" in table.output
+    # once merged (the loose settings are the base's), they apply
+    c2 = commit(root, {"prompts/echo.yaml": ECHO_PROMPT}, "unbreak")
+    assert compare_json(root, c1, c2, "--gate")["gate"]["failed"] is False

@@ -68,9 +68,23 @@ def test_cost_budget_and_unknown_cost() -> None:
     assert not _gate(base, unknown, max_cost_increase=0.2).failed  # an unknown price cannot be compared
 
 
-def test_new_and_removed_cases_are_not_regressions() -> None:
-    res = _gate([row("old")], [row("new", "fail")])
-    assert not res.failed and res.details["common_units"] == 0
+def test_a_new_case_is_no_regression_a_removed_one_fails_unless_allowed() -> None:
+    res = _gate([row("old")], [row("old"), row("new", "fail")])
+    assert not res.failed and res.details["common_units"] == 1
+    res = _gate([row("old"), row("gone", "fail")], [row("old")])
+    assert res.failed and res.removed == ["p::gone [m]"]
+    assert res.causes[0].startswith("removed at head: 1 case × model that base ran: p::gone [m]")
+    res = _gate([row("old"), row("gone", "fail")], [row("old")], removed="warn")
+    assert not res.failed and res.warnings[0].startswith("removed at head: 1 case × model")
+
+
+def test_pairs_across_a_model_change() -> None:
+    res = _gate(
+        [row("a", model="big"), row("b", model="big")],
+        [row("a", model="small"), row("b", "fail", model="small")],
+    )
+    assert res.failed and res.details["model_changes"] == 2 and res.removed == []
+    assert res.causes[0] == "regression: p::b [big → small] passed at base, fail at head"
 
 
 @pytest.mark.parametrize(
@@ -79,6 +93,7 @@ def test_new_and_removed_cases_are_not_regressions() -> None:
         ({"correction": "bonferroni"}, "unknown correction 'bonferroni'"),
         ({"alpha": 1.5}, "alpha must be between 0 and 1"),
         ({"suite_share": 2.0}, "suite share must be between 0 and 1"),
+        ({"removed": "ignore"}, "unknown gate.removed 'ignore'"),
     ],
 )
 def test_settings_are_checked(overrides: dict[str, object], message: str) -> None:
@@ -91,3 +106,41 @@ def test_settings_take_the_config_then_the_command_line() -> None:
     s = gate_settings(cfg, score_tolerance=None, pass_rate_tolerance=0.1)
     assert (s.alpha, s.score_tolerance, s.pass_rate_tolerance) == (0.01, 0.2, 0.1)
     assert cfg.pass_rate_tolerance == 0.0  # the config itself is left alone
+
+
+def _sampled(passes: dict[str, int], n: int = 10, score: float | None = None) -> list[dict[str, Any]]:
+    """``n`` samples per case, the first ``passes[case]`` passing; the metric 'accuracy' is the
+    0/1 verdict (or ``score`` for every sample)."""
+    return [
+        row(
+            case,
+            "pass" if i < k else "fail",
+            sample=i,
+            min_pass_rate=0.5,
+            metric=("accuracy", score if score is not None else (1.0 if i < k else 0.0)),
+        )
+        for case, k in passes.items()
+        for i in range(n)
+    ]
+
+
+def test_metric_noise_over_repeated_samples_does_not_fail() -> None:
+    # the real-model test's samples: accuracy 0.667 -> 0.600, every per-case p >= 0.5
+    res = _gate(_sampled({"france": 10, "sea": 3, "color": 7}), _sampled({"france": 9, "sea": 2, "color": 7}))
+    assert res.details["metrics"]["accuracy"]["delta"] == pytest.approx(-0.0667, abs=1e-3)  # reported
+    assert not res.failed, res.causes
+    tests = res.details["stats"]["scores"]
+    assert len(tests) == 3 and all(t["p"] >= 0.5 and not t["significant"] for t in tests)
+
+
+def test_a_real_metric_drop_over_repeated_samples_fails_with_its_statistic() -> None:
+    base = _sampled({"a": 10, "b": 10, "c": 10}, score=0.9)
+    head = [{**r, "asserts": [{**r["asserts"][0], "score": 0.5 + 0.01 * r["sample"]}]} for r in base]
+    res = _gate(base, head)
+    assert res.failed and not res.details["stats"]["suite_significant"]  # pass counts did not move
+    causes = _causes(res, "metric 'accuracy' of p::a [m] dropped from 0.900 to 0.545 over 10/10 samples")
+    assert causes and "one-sided rank-sum p=" in causes[0] and "holm-adjusted" in causes[0]
+    # a significant drop within the tolerance is not a quality drop
+    small = [{**r, "asserts": [{**r["asserts"][0], "score": 0.88 + 0.001 * r["sample"]}]} for r in base]
+    assert not _gate(base, small).failed
+    assert _gate(base, small, score_tolerance=0.0).failed

@@ -220,3 +220,67 @@ def test_stats_imports_no_scipy() -> None:
         "import sys, promptctl.review.stats; assert 'scipy' not in sys.modules and 'numpy' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------- rank-sum (metric scores)
+
+
+def brute_force_rank_sum(base: list[float], head: list[float]) -> Fraction:
+    """P(head rank sum <= observed) over every split of the pooled scores, by enumeration."""
+    from itertools import combinations
+
+    pooled = sorted(base + head)
+    ranks = {v: Fraction(2 * pooled.index(v) + 1 + pooled.count(v), 2) for v in pooled}
+    observed = sum(ranks[v] for v in head)
+    splits = list(combinations(range(len(pooled)), len(head)))
+    low = sum(1 for idx in splits if sum(ranks[pooled[i]] for i in idx) <= observed)
+    return Fraction(low, len(splits))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_rank_sum_matches_enumeration(seed: int) -> None:
+    rng = random.Random(seed)
+    levels = [0.0, 0.25, 0.5, 0.75, 1.0] if seed % 2 else [rng.random() for _ in range(30)]
+    base = [rng.choice(levels) for _ in range(rng.randint(1, 7))]
+    head = [rng.choice(levels) - (0.2 if seed % 3 == 0 else 0.0) for _ in range(rng.randint(1, 7))]
+    assert stats.rank_sum_one_sided(base, head) == pytest.approx(
+        float(brute_force_rank_sum(base, head)), rel=1e-12
+    )
+
+
+def test_rank_sum_on_pass_fail_scores_is_fisher() -> None:
+    for pb, ph in [(8, 3), (6, 7), (10, 0), (0, 0), (5, 5)]:
+        base = [1.0] * pb + [0.0] * (10 - pb)
+        head = [1.0] * ph + [0.0] * (10 - ph)
+        assert stats.rank_sum_one_sided(base, head) == pytest.approx(
+            fisher_exact_one_sided(pb, 10, ph, 10), rel=1e-12
+        )
+
+
+def test_rank_sum_direction_and_edges() -> None:
+    assert stats.rank_sum_one_sided([0.9] * 10, [0.1] * 10) < 1e-5  # a clear drop
+    assert stats.rank_sum_one_sided([0.1] * 10, [0.9] * 10) == 1.0  # an improvement: no evidence
+    assert stats.rank_sum_one_sided([0.5] * 10, [0.5] * 10) == 1.0  # all tied: no evidence
+    assert stats.rank_sum_one_sided([], [0.1]) == 1.0 and stats.rank_sum_one_sided([0.5], []) == 1.0
+    with pytest.raises(ValueError, match="finite"):
+        stats.rank_sum_one_sided([float("nan")], [0.5])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rank_sum_normal_path_is_close_to_exact(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    base = [round(rng.random(), 1) for _ in range(25)]
+    head = [round(rng.random() * (0.8 + 0.1 * seed), 1) for _ in range(25)]
+    approx = stats.rank_sum_one_sided(base, head)  # 50 samples: the normal approximation
+    monkeypatch.setattr(stats, "_RANK_EXACT_LIMIT", 50)
+    exact = stats.rank_sum_one_sided(base, head)
+    assert approx == pytest.approx(exact, abs=0.01)
+
+
+def test_score_tests_share_the_case_alpha() -> None:
+    counts = [CaseCounts("a", 9, 10, 9, 10)]
+    res = gate(counts, alpha=0.05, scores=[stats.ScoreTest("a:quality", 0.02)])
+    # Holm over two tests at alpha_cases 0.025: 0.02 * 2 = 0.04 > 0.025, not significant
+    assert res.scores[0].p_adj == pytest.approx(0.04) and not res.scores[0].significant and not res.failed
+    res = gate(counts, alpha=0.05, scores=[stats.ScoreTest("a:quality", 0.001)])
+    assert res.scores[0].significant and res.failed and not res.cases[0].significant

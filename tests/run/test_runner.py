@@ -11,8 +11,9 @@ from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import WorktreeSource
+from promptctl.run.options import RunOptions
 from promptctl.run.plan import Row, build_plan
-from promptctl.run.runner import RowResult, Runner, RunOptions, row_status, run_rows
+from promptctl.run.runner import RowResult, Runner, row_status, run_rows
 from promptctl.suite.config import load_config
 from promptctl.suite.load import load_suite
 from promptctl.suite.render import make_renderer

@@ -118,7 +118,8 @@ def test_the_record_of_a_run(proj: Path) -> None:
     out = _run(proj, keywords=["alpha"])
     rec = out.record
     assert out.record_path is not None and Path(out.record_path).is_file()
-    assert rec.complete and not rec.interrupted and rec.selection["keywords"] == ["alpha"]
+    assert not rec.complete and not rec.interrupted and rec.selection["keywords"] == ["alpha"]
+    assert rec.selection["partial"] == ["-k alpha"] and rec.partial == ["-k alpha"]
     assert rec.selection["rows"] == 1 and rec.stats["replays"] == 1
     assert [r["case_key"] for r in rec.rows] == ["echo::alpha"]
     assert rec.rows[0]["output"] == "out alpha one" and rec.rows[0]["source"] == "recording"

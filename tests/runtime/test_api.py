@@ -23,7 +23,7 @@ from promptctl.runtime.catalog import UnknownPrompt
 from promptctl.runtime.files import version_id
 from tests.fakeserver import FakeServer
 from tests.helpers import invoke
-from tests.runtime.project import KEY, KEY_ENV, edit, make_project
+from tests.runtime.project import KEY, KEY_ENV, config, edit, make_project
 
 
 @pytest.fixture
@@ -385,3 +385,26 @@ def test_prompts_read_from_commits_are_memoised_within_a_bound(
     # a memoised prompt is the commit's, whatever the worktree holds now
     (proj / "prompts/greet.yaml").write_text("template: changed\n")
     assert promptctl.get_prompt("greet", ref=shas[2], root=proj).render(name="x")[0]["content"] == "v2 x"
+
+
+def test_a_labelled_config_that_moves_keys_is_refused_until_trusted(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit's promptctl.yaml that points an alias elsewhere renders, but its live calls are
+    refused (the key would follow the revision's api_base) until the application trusts it."""
+    monkeypatch.setenv(KEY_ENV, KEY)
+    root = make_project(tmp_path / "p", server.url)
+    with FakeServer() as elsewhere:
+        edit(root, {"promptctl.yaml": config(elsewhere.url)}, "point fake elsewhere")
+        invoke("label", "set", "production", cwd=root)
+        edit(root, {"promptctl.yaml": config(server.url)}, "back")
+        prompt = promptctl.get_prompt("greet", label="production", root=root)
+        assert prompt.render(name="Ada")[0]["content"] == "Hello Ada!"
+        with pytest.raises(
+            UsageError, match=r"sends keys elsewhere.*alias 'fake': api_base .*trust_config=True"
+        ):
+            prompt.complete(name="Ada")
+        assert elsewhere.stats()["requests"] == 0
+        trusted = promptctl.get_prompt("greet", label="production", root=root, trust_config=True)
+        assert trusted.complete(name="Ada").text == "Hello Ada!"
+        assert elsewhere.stats()["requests"] == 1

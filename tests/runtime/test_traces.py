@@ -129,6 +129,23 @@ def test_keys_are_never_written(proj: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert trace["vars"]["name"] == "key ***" and "***" in str(trace["output"])
 
 
+def test_traces_use_the_one_masking_rule(proj: Path) -> None:
+    """A masker registered with promptctl.secrets (what every writer goes through) masks traces too."""
+    from promptctl import secrets
+
+    unregister = secrets.register_masker(lambda text: text.replace("TOPSECRET-42", "[gone]"))
+    try:
+        prompt = promptctl.get_prompt("greet", root=proj)
+        answer = prompt.complete(name="TOPSECRET-42")
+    finally:
+        unregister()
+    assert "TOPSECRET-42" in answer.text  # the application still sees its own output
+    raw = (proj / ".promptctl/traces.jsonl").read_text()
+    assert "TOPSECRET-42" not in raw
+    trace = json.loads(raw)
+    assert trace["vars"]["name"] == "[gone]" and "[gone]" in trace["output"]
+
+
 def test_a_full_disk_is_a_warning_never_a_failure(proj: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full on this system")

@@ -15,7 +15,9 @@ from promptctl.validate.registry import Outcome, unregister, validator
 from tests.validate.util import A, make_ctx, run
 
 
-async def _judge_09(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ModelResponse:
+async def _judge_09(
+    model: str, messages: list[dict[str, str]], params: dict[str, Any], *, slot: int = 0
+) -> ModelResponse:
     return ModelResponse(text='{"score": 0.9, "reason": "fine"}')
 
 

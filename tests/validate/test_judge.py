@@ -19,10 +19,12 @@ class FakeJudge:
     def __init__(self, text: str | None = None, *, status: str = "ok", error: str | None = None) -> None:
         self.response = ModelResponse(status=status, text=text, error=error)  # type: ignore[arg-type]
         self.calls: list[tuple[str, list[dict[str, str]], dict[str, Any]]] = []
+        self.slots: list[int] = []
 
     async def __call__(
-        self, model: str, messages: list[dict[str, str]], params: dict[str, Any]
+        self, model: str, messages: list[dict[str, str]], params: dict[str, Any], *, slot: int = 0
     ) -> ModelResponse:
+        self.slots.append(slot)
         self.calls.append((model, messages, params))
         return self.response
 
@@ -125,14 +127,21 @@ def test_judges_run_concurrently() -> None:
     started = 0
     both = asyncio.Event()
 
-    async def judge(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> ModelResponse:
+    slots: list[int] = []
+
+    async def judge(
+        model: str, messages: list[dict[str, str]], params: dict[str, Any], *, slot: int = 0
+    ) -> ModelResponse:
         nonlocal started
         started += 1
+        slots.append(slot)
         if started == 2:
             both.set()
         await asyncio.wait_for(both.wait(), timeout=5)
         return ModelResponse(text='{"score": 1, "reason": "ok"}')
 
     ctx = make_ctx("x", judge=judge)
-    results = asyncio.run(evaluate([A("judge", rubric="a"), A("judge", rubric="b")], ctx))
-    assert [r.passed for r in results] == [True, True]
+    ctx.case.asserts = [A("contains", "x"), A("judge", rubric="a"), A("judge", rubric="b")]
+    results = asyncio.run(evaluate(ctx.case.asserts, ctx))
+    assert [r.passed for r in results] == [True, True, True]
+    assert sorted(slots) == [1, 2]  # each verdict is recorded under its assertion's position
