@@ -137,21 +137,26 @@ def test_every_writer_redacts_personal_data_consistently_within_a_row(
         # the Python API hands the application its own answer; its trace line is redacted
         answer = promptctl.get_prompt("reply", root=root).complete(note=NOTE)
         assert JANE in answer.text
-    notes = git(root, "notes", "--ref=promptctl", "show", "HEAD")
+        # a change between two commits: diff and compare reports, made from masked data
+        prompt_file = root / "prompts/reply.yaml"
+        prompt_file.write_text(prompt_file.read_text().replace("Handle this note:", "Please handle:"))
+        commit_all(root, "reword")
+        for fmt in ("json", "markdown"):
+            outputs.append(invoke("diff", "HEAD~1", "--format", fmt, "-o", f"d.{fmt}", cwd=root))
+            assert outputs[-1].exit_code == 0, outputs[-1].output
+        for fmt in ("json", "markdown", "html"):
+            outputs.append(invoke("compare", "HEAD~1", "--format", fmt, "-o", f"c.{fmt}", cwd=root))
+            assert outputs[-1].exit_code in (0, 1), outputs[-1].output
+    notes = git(root, "notes", "--ref=promptctl", "show", "HEAD~1")  # pushed before "reword"
     # every file but the case file the user wrote the values into
     found = {name: leaks(blob) for name, blob in every_file(root).items() if name != "cases/reply.yaml"}
     found.update({f"output {i}": leaks(r.output) for i, r in enumerate(outputs)})
     found["git note"] = leaks(notes)
     assert {k: v for k, v in found.items() if v} == {}
     written = every_file(root)
-    for name in (
-        "r.json",
-        "r.md",
-        "r.xml",
-        "r.html",
-        ".promptctl/traces.jsonl",
-        "cases/__recordings__/reply.yaml",
-    ):
+    assert {"c.json", "c.markdown", "c.html"} <= set(written)  # compare wrote (no value in them: above)
+    reports = ("r.json", "r.md", "r.xml", "r.html", "d.json", "d.markdown")
+    for name in (*reports, ".promptctl/traces.jsonl", "cases/__recordings__/reply.yaml"):
         assert name in written, sorted(written)  # each writer did write, and ...
         assert b"<EMAIL_1>" in written[name] or b"&lt;EMAIL_1&gt;" in written[name], name  # ... redacted
     # The row: its output and the reasons of its checks share one numbering.
