@@ -155,8 +155,8 @@ def test_every_writer_redacts_personal_data_consistently_within_a_row(
     assert {k: v for k, v in found.items() if v} == {}
     written = every_file(root)
     assert {"c.json", "c.markdown", "c.html"} <= set(written)  # compare wrote (no value in them: above)
-    reports = ("r.json", "r.md", "r.xml", "r.html", "d.json", "d.markdown")
-    for name in (*reports, ".promptctl/traces.jsonl", "cases/__recordings__/reply.yaml"):
+    written_reports = ("r.json", "r.md", "r.xml", "r.html", "d.json", "d.markdown")
+    for name in (*written_reports, ".promptctl/traces.jsonl", "cases/__recordings__/reply.yaml"):
         assert name in written, sorted(written)  # each writer did write, and ...
         assert b"<EMAIL_1>" in written[name] or b"&lt;EMAIL_1&gt;" in written[name], name  # ... redacted
     # The row: its output and the reasons of its checks share one numbering.
