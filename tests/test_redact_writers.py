@@ -62,6 +62,7 @@ def project(url: str, redact: str) -> dict[str, str]:
         "promptctl.yaml": f"""
             model: prov
             judge_model: prov
+            embedding_model: emb
             max_retries: 0
             traces: .promptctl/traces.jsonl
             models:
@@ -69,6 +70,7 @@ def project(url: str, redact: str) -> dict[str, str]:
                 model: openai/test-model
                 api_base: {url}
                 api_key_env: PROV_KEY
+              emb: {{model: openai/text-embedding-fake, api_base: {url}, api_key_env: PROV_KEY}}
             redact:
               {redact}
         """,
@@ -93,6 +95,7 @@ def project(url: str, redact: str) -> dict[str, str]:
                   note: {json.dumps(other)}
                 assert:
                   - {{type: contains, value: ann.lee@example.net}}
+                  - {{type: similar, value: "Customer ann.lee@example.net asks", threshold: 0.1}}
         """,
     }
 
@@ -207,6 +210,9 @@ def test_inputs_true_redacts_the_request_and_restores_the_answer(
         # validators saw the answer with each row's own values restored: both `contains` pass
         assert rows["jane"]["asserts"][0]["passed"] and rows["ann"]["asserts"][0]["passed"]
         assert rows["jane"]["fingerprint"] == rows["ann"]["fingerprint"]
+        # the embeddings of `similar` (ann's answer and reference) are of the redacted texts too
+        embedded = json.dumps(srv.stats()["embedding_bodies"])
+        assert "Customer <EMAIL_1> asks" in embedded and "ann.lee" not in embedded and leaks(embedded) == []
         # the answer held placeholders only: it is cached, and a cached run restores it the same way
         again = invoke("test", "--live", "-o", "json=r2.json", cwd=root)
         assert srv.stats()["requests"] == 2, again.output
