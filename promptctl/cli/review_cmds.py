@@ -86,7 +86,12 @@ def compare(
     head: HeadArg = None,
     fmt: CompareFormatOpt = "table",
     output: OutOpt = None,
-    gate: Annotated[bool, typer.Option("--gate", help="Exit 1 on a quality drop versus BASE.")] = False,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            "--gate", help="Exit 1 on a quality drop versus BASE; 3 when rows could not be evaluated."
+        ),
+    ] = False,
     alpha: Annotated[
         float | None, typer.Option("--alpha", help="Gate false-alarm rate (config gate.alpha).")
     ] = None,
@@ -126,6 +131,14 @@ def compare(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="List unchanged cases too.")] = False,
     max_bytes: MaxBytesOpt = None,
     trust_ref_config: TrustOpt = False,
+    trust_pr_recordings: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pr-recordings",
+            help="Accept the recordings HEAD changed relative to BASE without a call verifying them "
+            "(config gate.trust_pr_recordings, read from BASE).",
+        ),
+    ] = False,
 ) -> None:
     """Compare the results of two revisions per case × model: transitions, pass-rate and score
     deltas, output changes, cost and latency, provider model drift. Each side uses a local run
@@ -187,6 +200,7 @@ def compare(
         note=note,
         records=records,
         trust_ref_config=trust_ref_config,
+        trust_pr_recordings=trust_pr_recordings,
     )
     data = masked_report_data(data)
     if fmt == "table":
@@ -199,12 +213,15 @@ def compare(
             or u["output_changed"]
             or u["provider_model_drift"]
             or u.get("model_changed")
+            or (u.get("head") or {}).get("unverified")
         ]
         if units:
             table(text.UNIT_COLUMNS, [text.unit_cells(u) for u in units])
         for line in text.totals_lines(data):
             echo(line)
         for line in text.checks_lines(data):
+            echo(line)
+        for line in text.claims_lines(data):
             echo(line)
         for line in text.gate_lines(data):
             echo(line)
@@ -226,8 +243,8 @@ def compare(
             emit(render_comparison(data, fmt), output)
         for line in text.gate_lines(data):
             echo(line, err=True)
-    if data["gate"] is not None and data["gate"]["failed"]:
-        raise typer.Exit(1)
+    if data["gate"] is not None and data["gate"]["exit_code"]:
+        raise typer.Exit(data["gate"]["exit_code"])  # 1: a quality drop; 3: cannot evaluate
 
 
 def _report_json(path: Path | None, option: str, keys: tuple[str, ...]) -> dict[str, Any] | None:

@@ -282,4 +282,6 @@ def row_to_dict(result: RowResult) -> dict[str, Any]:
         "retries": resp.retries,
         "tags": row.case.tags,
         "asserts": [a.to_dict() for a in result.asserts],
+        # answered by a recording the pull request changed, with no key to verify it (review.claims)
+        **({"unverified": True} if result.unverified else {}),
     }

@@ -50,6 +50,7 @@ _ROW_FIELDS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("output", (_STR, _NULL), False),
     ("error", (_STR, _NULL), False),
     ("source", (_STR, _NULL), False),
+    ("unverified", (_BOOL,), False),
     ("answered_by", (_STR, _NULL), False),
     ("provider_model", (_STR, _NULL), False),
     ("latency_ms", (_NUM, _NULL), False),

@@ -14,7 +14,13 @@ from promptctl.report.budget import COMMENT_BUDGET, Piece, fit
 from promptctl.report.diff_markdown import code, fenced
 from promptctl.report.diff_text import plural
 from promptctl.report.formatting import md_escape, ms, num, pct, usd
-from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, side_desc
+from promptctl.report.text import (
+    TRANSITION_LABELS,
+    TRANSITIONS,
+    UNVERIFIED_NEXT,
+    cannot_evaluate_summary,
+    side_desc,
+)
 
 #: A case whose verdict did not change is listed when its pass rate moved by at least this much
 #: (20 points: 1 of 5 samples), its score by at least MOVED_SCORE, or the gate found its drop
@@ -26,7 +32,8 @@ KEEP_CAUSES = 10
 #: Cases named in "Checks changed" (the rest are counted: `compare --format json` lists them all).
 KEEP_CHECKS = 20
 
-VERDICT_CHANGES = ("pass_to_fail", "fail_to_pass", "new", "removed")
+VERDICT_CHANGES = ("pass_to_fail", "cannot_evaluate", "fail_to_pass", "new", "removed")
+VERDICT_ICONS = {"failed": "❌ ", "cannot_evaluate": "⛔ ", "passed": "✅ "}
 CASE_COLUMNS = ["case", "base", "head", "Δ pass", "Δ score", "output", "Δ cost", "Δ latency", "drift"]
 
 
@@ -43,11 +50,12 @@ def _significant(data: dict[str, Any]) -> set[tuple[str, str]]:
 
 def moved(u: dict[str, Any], significant: set[tuple[str, str]]) -> bool:
     """Whether a case is listed: its verdict changed, its model changed (``A → B``: judged as
-    the same case), or it moved significantly."""
+    the same case), its head result is unverified (a pull request's own recording), or it moved
+    significantly."""
     if u["transition"] in VERDICT_CHANGES or (u["case_key"], u["model"]) in significant:
         return True
-    if u.get("model_changed"):
-        return True
+    if u.get("model_changed") or (u.get("head") or {}).get("unverified"):
+        return True  # a model change, or a result only the pull request's own recordings give
     pr, sc = u.get("pass_rate_delta"), u.get("score_delta")
     return (pr is not None and abs(pr) >= MOVED_PASS_RATE - 1e-12) or (
         sc is not None and abs(sc) >= MOVED_SCORE - 1e-12
@@ -55,7 +63,9 @@ def moved(u: dict[str, Any], significant: set[tuple[str, str]]) -> bool:
 
 
 def _side(x: dict[str, Any] | None) -> str:
-    return "-" if x is None else f"{x['status']} {x['passes']}/{x['samples']}"
+    if x is None:
+        return "-"
+    return f"{x['status']} {x['passes']}/{x['samples']}" + (" (unverified)" if x.get("unverified") else "")
 
 
 def _case_row(u: dict[str, Any]) -> str:
@@ -180,8 +190,60 @@ def _checks_piece(checks: dict[str, Any] | None) -> Piece | None:
     return Piece("**Checks changed** (each side is graded by its own):\n\n" + "\n".join(lines) + "\n\n")
 
 
+def _claims_piece(c: dict[str, Any] | None) -> Piece | None:
+    """The recordings the head changed: claims, not evidence, each with the `source:` it states."""
+    if not c or not c.get("files"):
+        return None
+    how = (
+        "trusted as they are (`gate.trust_pr_recordings` / `--trust-pr-recordings`)"
+        if c.get("trusted")
+        else f"{plural(c.get('verified', 0), 'row')} verified by a call, "
+        f"{plural(c.get('unverified', 0), 'row')} replayed unverified"
+    )
+    lines = [
+        f"- {code(f['path'])} ({text(f['change'])}, {f['entries']:,} "
+        f"{'entry' if f['entries'] == 1 else 'entries'} changed) — "
+        + (f"source: {text(f['source'])}" if f.get("source") else "no `source:` header")
+        for f in c["files"]
+    ]
+    return Piece(
+        f"**Recordings changed by this pull request** ({plural(c['rows'], 'row')}: {how}):\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+    )
+
+
 def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
-    out = [Piece("**Gate: failed**\n\n" if g["failed"] else "**Gate: passed**\n\n")]
+    verdict = g.get("verdict") or ("failed" if g["failed"] else "passed")
+    title = {
+        "failed": "**Gate: failed** — quality drop",
+        "cannot_evaluate": "**Gate: cannot evaluate** — not a quality drop: "
+        + text(cannot_evaluate_summary(g)),
+        "passed": "**Gate: passed**",
+    }[verdict]
+    out = [Piece(title + "\n\n")]
+    ce = g.get("cannot_evaluate") or {}
+    if ce.get("reasons"):
+        intro = (
+            f"Also, {plural(ce['rows'], 'row')} could not be evaluated (the drop decides the exit code):\n\n"
+            if verdict == "failed"
+            else f"{plural(ce['rows'], 'row')} could not be evaluated (an error is not a quality drop):\n\n"
+        )
+        items = "".join(
+            f"- ⛔ {text(r['reason'])}\n  - **next step:** {text(r['next_step'])}\n" for r in ce["reasons"]
+        )
+        out.append(Piece(intro + items + "\n"))
+    uv = g.get("unverified") or {}
+    if uv.get("rows") and not uv.get("trusted"):
+        cases = ", ".join(code(c) for c in uv["cases"][:KEEP_CHECKS])
+        more = f" and {len(uv['cases']) - KEEP_CHECKS:,} more" if len(uv["cases"]) > KEEP_CHECKS else ""
+        out.append(
+            Piece(
+                f"- ⛔ **unverified:** {plural(uv['rows'], 'row')} answered only by recordings this pull "
+                f"request changed, with no key to call the model (their results below are the "
+                f"author's claim): {cases}{more}\n  - **next step:** {text(UNVERIFIED_NEXT)}\n\n"
+            )
+        )
     warnings = g.get("warnings") or []
     if warnings:
         out.append(Piece("".join(f"- ⚠️ {text(w)}\n" for w in warnings) + "\n"))
@@ -208,7 +270,7 @@ def _gate_pieces(g: dict[str, Any]) -> list[Piece]:
 def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Piece]:
     """The comparison report as budget pieces (see ``report.budget``)."""
     g = data.get("gate")
-    icon = "" if g is None else ("❌ " if g["failed"] else "✅ ")
+    icon = "" if g is None else VERDICT_ICONS[g.get("verdict") or ("failed" if g["failed"] else "passed")]
     t = data["totals"]
     groups, rest = case_groups(data)
     listed: dict[str, int] = {}
@@ -235,6 +297,9 @@ def comparison_pieces(data: dict[str, Any], *, heading: str = "###") -> list[Pie
     checks = _checks_piece(data.get("checks"))
     if checks is not None:
         pieces.append(checks)
+    claims = _claims_piece(data.get("claims"))
+    if claims is not None:
+        pieces.append(claims)
     if g is not None:
         pieces += _gate_pieces(g)
     n_listed = sum(len(grp) for grp in groups)

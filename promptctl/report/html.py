@@ -27,7 +27,15 @@ from promptctl.report.html_page import (
     unit_row_attrs,
     word_diff,
 )
-from promptctl.report.text import TRANSITION_LABELS, TRANSITIONS, checks_lines, side_desc, totals_lines
+from promptctl.report.text import (
+    TRANSITION_LABELS,
+    TRANSITIONS,
+    checks_lines,
+    claims_lines,
+    side_desc,
+    totals_lines,
+    unverified_lines,
+)
 
 Messages = dict[str, list[dict[str, Any]]]  # request fingerprint -> rendered messages
 
@@ -174,7 +182,7 @@ def _side_by_side(base: list[dict[str, Any]], head: list[dict[str, Any]]) -> str
 
 def _checks_html(data: dict[str, Any]) -> str:
     """The assertions, validator files and gate settings that differ between the sides."""
-    lines = checks_lines(data)
+    lines = checks_lines(data) + claims_lines(data)
     if not lines:
         return ""
     items = "".join(f"<li>{esc(line)}</li>" for line in lines)
@@ -185,7 +193,9 @@ def _checks_html(data: dict[str, Any]) -> str:
 def _gate_html(gate: dict[str, Any] | None) -> str:
     if gate is None:
         return ""
-    word = "failed" if gate["failed"] else "passed"
+    word = {"failed": "failed", "cannot_evaluate": "cannot evaluate", "passed": "passed"}[
+        gate.get("verdict") or ("failed" if gate["failed"] else "passed")
+    ]
     causes = "".join(f"<li>{esc(c)}</li>" for c in gate["causes"])
     warnings = "".join(f'<li class="warning">warning: {esc(w)}</li>' for w in gate.get("warnings") or [])
     stats = gate.get("stats") or {}
@@ -205,9 +215,14 @@ def _gate_html(gate: dict[str, Any] | None) -> str:
             + "</table>"
         )
     lines = "\n".join(gate.get("pvalues") or [])
+    not_evaluated = "".join(
+        f"<li>cannot evaluate: {esc(r['reason'])} — next step: {esc(r['next_step'])}</li>"
+        for r in (gate.get("cannot_evaluate") or {}).get("reasons") or []
+    ) + "".join(f"<li>{esc(line.strip().removeprefix('? '))}</li>" for line in unverified_lines(gate))
     return (
-        f'<section class="verdict {word}" id="gate"><h2>Gate: {word}</h2>'
+        f'<section class="verdict {word.replace(" ", "-")}" id="gate"><h2>Gate: {word}</h2>'
         + (f"<ul>{causes}</ul>" if causes else "<p>No quality drop versus the base.</p>")
+        + (f'<ul id="gate-not-evaluated">{not_evaluated}</ul>' if not_evaluated else "")
         + (f'<ul id="gate-warnings">{warnings}</ul>' if warnings else "")
         + f"<pre>{esc(lines)}</pre>{table}</section>"
     )
@@ -239,7 +254,11 @@ def comparison_html(
         label = TRANSITION_LABELS[u["transition"]]
 
         def side(x: dict[str, Any] | None) -> str:
-            return "-" if x is None else f"{x['status']} {x['passes']}/{x['samples']}"
+            if x is None:
+                return "-"
+            return f"{x['status']} {x['passes']}/{x['samples']}" + (
+                " unverified" if x.get("unverified") else ""
+            )
 
         changed = {True: "changed", False: "same", None: "-"}[u["output_changed"]]
         detail = f"<h3>{esc(u['case_key'])} [{esc(u['model'])}] — {esc(label)}</h3>" + (

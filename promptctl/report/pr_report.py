@@ -16,7 +16,8 @@ VERDICTS = {
     "0": "**promptctl gate: passed**: no quality drop versus the base commit.",
     "1": "**promptctl gate: failed**: quality drop versus the base commit.",
     "2": "**promptctl gate: invalid input** (exit 2): fix the problems below.",
-    "3": "**promptctl gate: cannot evaluate** (exit 3): see the errors below.",
+    "3": "**promptctl gate: cannot evaluate** (exit 3): not a quality drop — some results could not be "
+    "evaluated; the reasons and next steps are below.",
 }
 #: Lines of compare's messages shown (the last ones), and under a tight budget.
 LOG_LINES = 60

@@ -107,9 +107,18 @@ def units(record: Record) -> list[dict[str, Any]]:
 
 
 # -- comparisons -----------------------------------------------------------------------------------
-TRANSITIONS = ("pass_to_fail", "still_failing", "fail_to_pass", "new", "removed", "still_passing")
+TRANSITIONS = (
+    "pass_to_fail",
+    "cannot_evaluate",
+    "still_failing",
+    "fail_to_pass",
+    "new",
+    "removed",
+    "still_passing",
+)
 TRANSITION_LABELS = {
     "pass_to_fail": "pass→fail",
+    "cannot_evaluate": "cannot evaluate",
     "fail_to_pass": "fail→pass",
     "still_failing": "still failing",
     "still_passing": "still passing",
@@ -120,7 +129,9 @@ TRANSITION_LABELS = {
 
 def unit_cells(u: dict[str, Any]) -> list[str]:
     def side(x: dict[str, Any] | None) -> str:
-        return "-" if x is None else f"{x['status']} {x['passes']}/{x['samples']}"
+        if x is None:
+            return "-"
+        return f"{x['status']} {x['passes']}/{x['samples']}" + (" unverified" if x.get("unverified") else "")
 
     drift = ""
     if u["provider_model_drift"]:
@@ -162,7 +173,7 @@ def totals_lines(data: dict[str, Any]) -> list[str]:
     t = data["totals"]
     tr = t["transitions"]
     lines = [
-        ", ".join(f"{tr[k]} {TRANSITION_LABELS[k]}" for k in TRANSITIONS if tr[k]) or "no cases",
+        ", ".join(f"{tr[k]} {TRANSITION_LABELS[k]}" for k in TRANSITIONS if tr.get(k)) or "no cases",
         f"pass rate {pct(t['pass_rate']['base'])} → {pct(t['pass_rate']['head'])} "
         f"({pct(t['pass_rate']['delta'], True)}) · mean score {num(t['mean_score']['base'], '{:.3f}')} → "
         f"{num(t['mean_score']['head'], '{:.3f}')} · cost {usd(t['cost']['base'])} → "
@@ -206,9 +217,79 @@ def gate_lines(data: dict[str, Any]) -> list[str]:
     g = data["gate"]
     if g is None:
         return []
-    head = "gate: FAILED — quality drop" if g["failed"] else "gate: passed — no quality drop"
+    verdict = g.get("verdict") or ("failed" if g["failed"] else "passed")
+    head = {
+        "failed": "gate: FAILED — quality drop",
+        "cannot_evaluate": "gate: CANNOT EVALUATE — not a quality drop: " + cannot_evaluate_summary(g),
+        "passed": "gate: passed — no quality drop",
+    }[verdict]
     warnings = [f"  warning: {w}" for w in g.get("warnings") or []]
-    return [head, *(f"  ✗ {c}" for c in g["causes"]), *warnings, *g["pvalues"]]
+    lines = [head, *(f"  ✗ {c}" for c in g["causes"])]
+    ce = g.get("cannot_evaluate") or {}
+    if ce.get("rows") and verdict == "failed":
+        lines.append(
+            f"  and cannot evaluate {plural_rows(ce['rows'])} (the drop above decides the exit code):"
+        )
+    for r in ce.get("reasons") or []:
+        lines += [f"  ? {r['reason']}", f"    next: {r['next_step']}"]
+    lines += unverified_lines(g)
+    return [*lines, *warnings, *g["pvalues"]]
+
+
+def plural_rows(n: int) -> str:
+    return f"{n} row{'' if n == 1 else 's'}"
+
+
+def cannot_evaluate_summary(g: dict[str, Any]) -> str:
+    """The verdict's reason: "cannot evaluate 5 rows", "unverified: 2 rows from recordings
+    changed by this PR", or both, then "(exit 3)"."""
+    ce = g.get("cannot_evaluate") or {}
+    uv = g.get("unverified") or {}
+    parts = []
+    if ce.get("rows"):
+        parts.append(f"cannot evaluate {plural_rows(ce['rows'])}")
+    if uv.get("rows") and not uv.get("trusted"):
+        parts.append(f"unverified: {plural_rows(uv['rows'])} from recordings changed by this PR")
+    return "; ".join(parts) + " (exit 3)"
+
+
+UNVERIFIED_NEXT = (
+    "verify them with a key: a maintainer runs the gate with it (`promptctl compare --gate BASE HEAD`, "
+    "where HEAD is the pull request's commit), or the branch is pushed to the repository itself, "
+    "whose pull requests get the key; or accept them: `gate.trust_pr_recordings: true` on the base "
+    "branch, or --trust-pr-recordings"
+)
+
+
+def unverified_lines(g: dict[str, Any]) -> list[str]:
+    uv = g.get("unverified") or {}
+    if not uv.get("rows") or uv.get("trusted"):
+        return []
+    shown = ", ".join(uv["cases"][:10]) + (
+        f" and {len(uv['cases']) - 10} more" if len(uv["cases"]) > 10 else ""
+    )
+    return [
+        f"  ? unverified: {plural_rows(uv['rows'])} answered only by recordings this pull request "
+        f"changed, no key to call the model: {shown}",
+        f"    next: {UNVERIFIED_NEXT}",
+    ]
+
+
+def claims_lines(data: dict[str, Any]) -> list[str]:
+    """The recordings the head changed (claims), with the `source:` each says it came from."""
+    c = data.get("claims") or {}
+    if not c.get("files"):
+        return []
+    how = (
+        "trusted"
+        if c.get("trusted")
+        else f"{c.get('verified', 0)} verified by a call, {c.get('unverified', 0)} replayed unverified"
+    )
+    out = [f"recordings changed by this pull request: {c['rows']} row(s) — {how}"]
+    for f in c["files"]:
+        src = f"source: {f['source']}" if f.get("source") else "no source: header"
+        out.append(f"  {f['path']} ({f['change']}, {f['entries']} entries changed; {src})")
+    return out
 
 
 def side_desc(s: dict[str, Any]) -> str:

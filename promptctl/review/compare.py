@@ -11,6 +11,7 @@ from typing import Any
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, summarize, unit_outcome
 from promptctl.report.text import TRANSITIONS
+from promptctl.review.evaluable import split_rows
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SideUnit:
     cost: float | None
     latency_ms: float | None
     provider_models: list[str]
+    unverified: int = 0  # samples only a recording the pull request changed answered (review.claims)
 
     @classmethod
     def of(cls, samples: list[dict[str, Any]]) -> SideUnit:
@@ -46,6 +48,7 @@ class SideUnit:
             cost=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
             latency_ms=statistics.fmean(lats) if lats else None,
             provider_models=sorted({r["provider_model"] for r in samples if r.get("provider_model")}),
+            unverified=sum(bool(r.get("unverified")) for r in samples),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,14 +183,7 @@ def compare_units(base: Record, head: Record) -> list[ComparisonPair]:
         first = (hs or bs or [{}])[0]
         b = SideUnit.of(bs) if bs else None
         h = SideUnit.of(hs) if hs else None
-        if b is None:
-            transition = "new"
-        elif h is None:
-            transition = "removed"
-        elif b.status == "pass":
-            transition = "still_passing" if h.status == "pass" else "pass_to_fail"
-        else:
-            transition = "fail_to_pass" if h.status == "pass" else "still_failing"
+        transition = _transition(bs, hs)
         changed = (_sample_outputs(bs) != _sample_outputs(hs)) if bs and hs else None
         out.append(
             ComparisonPair(
@@ -206,6 +202,28 @@ def compare_units(base: Record, head: Record) -> list[ComparisonPair]:
     order = {t: i for i, t in enumerate(TRANSITIONS)}
     out.sort(key=lambda p: order[p.transition])
     return out
+
+
+def judged_status(samples: list[dict[str, Any]]) -> str | None:
+    """A side's status over its rows that could be evaluated (None: none could)."""
+    ok, _bad = split_rows(samples)
+    return unit_outcome(ok).status if ok else None
+
+
+def _transition(bs: list[dict[str, Any]] | None, hs: list[dict[str, Any]] | None) -> str:
+    """The transition of one pair, judged on the rows that could be evaluated: a head with no
+    such row, or a base with none while the head does not pass, cannot be evaluated — an error
+    is not a regression."""
+    if not bs:
+        return "new"
+    if not hs:
+        return "removed"
+    b, h = judged_status(bs), judged_status(hs)
+    if h is None or (b is None and h != "pass"):
+        return "cannot_evaluate"
+    if b == "pass":
+        return "still_passing" if h == "pass" else "pass_to_fail"
+    return "fail_to_pass" if h == "pass" else "still_failing"
 
 
 def _pair(a: float | None, b: float | None) -> dict[str, float | None]:

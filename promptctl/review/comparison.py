@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from promptctl.git.repo import default_base
+from promptctl.git.repo import default_base, resolve
 from promptctl.records.record import Record, scan_local
 from promptctl.review.checks import changed_checks
+from promptctl.review.claims import Claims, pr_claims
 from promptctl.review.compare import compare_units, totals
-from promptctl.review.gate import gate_pvalue_lines, run_gate
+from promptctl.review.gate import gate_pvalue_lines, run_gate, unverified_rows
 from promptctl.review.sides import Note, obtain
 from promptctl.suite.model import GateConfig
 from promptctl.suite.project import open_project
@@ -42,17 +43,41 @@ def compare_revisions(
     note: Note = lambda _m: None,
     records: dict[str, Record] | None = None,
     trust_ref_config: bool = False,
+    trust_pr_recordings: bool = False,
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
     ``records``, when given, receives the two sides' records ("base", "head"): reports that show
     outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
-    keys elsewhere."""
+    keys elsewhere. ``trust_pr_recordings``: accept the recordings the head changed as they are
+    (else: the base config's ``gate.trust_pr_recordings``)."""
     base_rev = base if base is not None else default_base(root)
     for w in scan_local(root).warnings:
         note(f"warning: {w}")
-    trust = {"trust_ref_config": trust_ref_config}
-    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, **trust)
-    h = obtain(root, head, offline=offline, rerun=rerun, note=note, **trust)
+    b = obtain(root, base_rev, offline=offline, rerun=rerun, note=note, trust_ref_config=trust_ref_config)
+    claims = pr_claims(root, b.sha or resolve(root, base_rev), None if head is None else resolve(root, head))
+    for problem in claims.problems:
+        note(f"warning: {problem}")
+    # the base's setting (``base_gate_config``): a pull request cannot trust its own recordings
+    trusted = trust_pr_recordings or base_gate_config(root, b.sha or base_rev).trust_pr_recordings
+    if claims.entries:
+        how = (
+            "trusted (replayed)"
+            if trusted
+            else "called to verify them where a key is set, else replayed and marked unverified"
+        )
+        note(
+            f"{len(claims.rows)} row(s) answered by recordings this pull request changed "
+            f"({', '.join(f.path for f in claims.files)}): {how}"
+        )
+    h = obtain(
+        root,
+        head,
+        offline=offline,
+        rerun=rerun,
+        note=note,
+        claims=frozenset() if trusted else frozenset(claims.entries),
+        trust_ref_config=trust_ref_config,
+    )
     pairs = compare_units(b.record, h.record)
     if records is not None:
         records.update(base=b.record, head=h.record)
@@ -63,11 +88,16 @@ def compare_revisions(
         "units": [p.to_dict() for p in pairs],
         "checks": changed_checks(root, b.sha or base_rev, None if head is None else h.sha),
         "gate": None,
+        "claims": _claims_data(claims, h.record.rows, trusted),
     }
     if gate is not None:
-        res = run_gate(b.record, h.record, pairs, gate)
+        res = run_gate(
+            b.record, h.record, pairs, gate, claims=frozenset(claims.entries), trust_claims=trusted
+        )
         data["gate"] = {
             "failed": res.failed,
+            "verdict": res.verdict,
+            "exit_code": res.exit_code,
             "causes": res.causes,
             "warnings": res.warnings,
             "removed": res.removed,
@@ -75,3 +105,19 @@ def compare_revisions(
             **res.details,
         }
     return data
+
+
+def _claims_data(claims: Claims, head_rows: list[dict[str, Any]], trusted: bool) -> dict[str, Any]:
+    """What the report shows of the recordings the pull request changed: the files (with their
+    ``source:``), and how many of their rows a call verified and how many were only replayed."""
+    rows = frozenset(claims.rows)
+    answered = [
+        r for r in head_rows if (r.get("case_file"), r.get("case"), r.get("model"), r.get("sample")) in rows
+    ]
+    replayed = unverified_rows(head_rows, frozenset(claims.entries))
+    return {
+        **claims.to_dict(),
+        "trusted": trusted,
+        "verified": len(answered) - len(replayed),
+        "unverified": len(replayed),
+    }

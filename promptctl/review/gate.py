@@ -11,7 +11,9 @@ from typing import Any, cast
 from promptctl.errors import UsageError
 from promptctl.records.record import Record
 from promptctl.records.summary import group_units, summarize, unit_outcome
+from promptctl.review.claims import ClaimKey
 from promptctl.review.compare import ComparisonPair
+from promptctl.review.evaluable import Reason, reasons, split_rows
 from promptctl.review.stats import CaseCounts, Correction, ScoreTest, rank_sum_one_sided
 from promptctl.review.stats import gate as stats_gate
 from promptctl.suite.model import GateConfig
@@ -38,6 +40,25 @@ class GateResult:
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # "case [model]" the base ran and the head did not
+    not_evaluated: list[Reason] = field(default_factory=list)  # rows with no answer to judge, by reason
+    unverified: int = 0  # rows only a recording the pull request changed answered (not trusted)
+
+    @property
+    def not_evaluated_rows(self) -> int:
+        return sum(r.rows for r in self.not_evaluated)
+
+    @property
+    def verdict(self) -> str:
+        """The verdict: "failed" (a drop among the rows that could be judged: exit 1, whatever
+        else), else "cannot_evaluate" (exit 3: rows that could not be judged, or that only the
+        pull request's own recordings answered), else "passed"."""
+        if self.failed:
+            return "failed"
+        return "cannot_evaluate" if self.not_evaluated or self.unverified else "passed"
+
+    @property
+    def exit_code(self) -> int:
+        return {"failed": 1, "cannot_evaluate": 3, "passed": 0}[self.verdict]
 
 
 def _listed(names: list[str], most: int = 10) -> str:
@@ -61,18 +82,54 @@ def _finite(v: float | None) -> float | None:
     return None if v is None or v == float("inf") else v
 
 
-def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateConfig) -> GateResult:
+def unverified_rows(rows: list[dict[str, Any]], claims: frozenset[ClaimKey]) -> list[dict[str, Any]]:
+    """The rows a recording the pull request changed answered without a call verifying it:
+    marked so by the run (its output or a judge verdict), or replayed from such a recording
+    (``claims``: the changed entries; a row's output entry has the row's own key)."""
+    return [
+        r
+        for r in rows
+        if r.get("unverified")
+        or (
+            r.get("source") == "recording"
+            and (r.get("case_file"), r.get("case"), r.get("model"), r.get("sample")) in claims
+        )
+    ]
+
+
+def run_gate(
+    base: Record,
+    head: Record,
+    pairs: list[ComparisonPair],
+    s: GateConfig,
+    *,
+    claims: frozenset[ClaimKey] = frozenset(),
+    trust_claims: bool = False,
+) -> GateResult:
     """Decide whether HEAD is a quality drop versus BASE. Every case × model present on both sides
     is judged, across a model change too (``compare.pair_units``); a new case is not a regression;
-    a case × model the base ran and the head did not fails the gate unless ``removed: warn``."""
+    a case × model the base ran and the head did not fails the gate unless ``removed: warn``.
+    ``claims``: the rows answered by recordings the pull request changed; replayed without a
+    call verifying them they are judged, but cannot pass the gate unless ``trust_claims``."""
     causes: list[str] = []
     warnings: list[str] = []
     bu, hu = group_units(base.rows), group_units(head.rows)
     both = [p for p in pairs if p.base is not None and p.head is not None]
-    rows_of = {
-        (p.case_key, p.model): (bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))])
-        for p in both
-    }
+    # Only rows that could be evaluated are judged: an error is not a quality drop (see
+    # review.evaluable). A pair with nothing to judge is left out and reported as such.
+    rows_of: dict[tuple[str, str], tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+    not_evaluated: list[tuple[str, dict[str, Any]]] = []
+    for p in both:
+        bs, hs = bu[(p.case_key, str(p.base_model))], hu[(p.case_key, str(p.head_model))]
+        b_ok, b_bad = split_rows(bs)
+        h_ok, h_bad = split_rows(hs)
+        not_evaluated += [("head", r) for r in h_bad]
+        if p.transition == "cannot_evaluate":
+            if not h_bad:  # the base is what could not be evaluated
+                not_evaluated += [("base", r) for r in b_bad]
+            continue
+        rows_of[(p.case_key, p.model)] = (b_ok or bs, h_ok)
+    both = [p for p in both if (p.case_key, p.model) in rows_of]
     common = list(rows_of)
     by_key = {(p.case_key, p.model): p for p in both}
     removed = [f"{p.case_key} [{p.model}]" for p in pairs if p.head is None]
@@ -242,7 +299,33 @@ def run_gate(base: Record, head: Record, pairs: list[ComparisonPair], s: GateCon
             "relative_increase": _finite(lat_inc),
         },
     }
-    return GateResult(failed=bool(causes), causes=causes, details=details, warnings=warnings, removed=removed)
+    unverified = unverified_rows(head.rows, claims)
+    if unverified and trust_claims:
+        warnings.append(
+            f"trusted: {len(unverified)} row(s) replayed from recordings changed by this pull request "
+            "(gate.trust_pr_recordings in the base's promptctl.yaml, or --trust-pr-recordings)"
+        )
+    details["unverified"] = {
+        "rows": len(unverified),
+        "trusted": trust_claims,
+        "cases": sorted({f"{r['case_key']} [{r['model']}]" for r in unverified}),
+        "case_files": sorted({str(r.get("case_file")) for r in unverified}),
+    }
+    why = reasons(not_evaluated)
+    details["cannot_evaluate"] = {
+        "rows": len(not_evaluated),
+        "cases": len({(side, r["case_key"], r["model"]) for side, r in not_evaluated}),
+        "reasons": [r.to_dict() for r in why],
+    }
+    return GateResult(
+        failed=bool(causes),
+        causes=causes,
+        details=details,
+        warnings=warnings,
+        removed=removed,
+        not_evaluated=why,
+        unverified=0 if trust_claims else len(unverified),
+    )
 
 
 def _metrics_of(rows: list[dict[str, Any]]) -> set[str]:

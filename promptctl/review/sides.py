@@ -29,6 +29,8 @@ from promptctl.records.record import (
     write_record,
 )
 from promptctl.records.run_record import run_and_record
+from promptctl.review.claims import ClaimKey, row_key
+from promptctl.review.evaluable import why_not_evaluable
 from promptctl.run.suite_run import TestOptions, plan_tests
 from promptctl.suite.load import Suite
 from promptctl.suite.project import Project, open_project
@@ -77,8 +79,24 @@ def _read_all(paths: list[Path], note: Note) -> list[Record]:
     return out
 
 
-def _newest_whole(recs: list[Record]) -> Record | None:
-    whole = [r for r in recs if r.whole]
+def _redo(row: dict[str, Any], claims: frozenset[ClaimKey]) -> bool:
+    """Whether a stored row is asked again rather than taken: it could not be evaluated (no key,
+    a provider failure ...), or a recording the pull request changed answered it (a claim: with a
+    key now, it is verified by a call)."""
+    if why_not_evaluable(row) or row.get("unverified"):
+        return True
+    key = (row.get("case_file"), row.get("case"), row.get("model"), row.get("sample"))
+    return row.get("source") == "recording" and key in claims
+
+
+def _claimed_rows(claims: frozenset[ClaimKey]) -> frozenset[ClaimKey]:
+    return frozenset(row_key(k) for k in claims)
+
+
+def _newest_whole(recs: list[Record], claims: frozenset[ClaimKey] = frozenset()) -> Record | None:
+    """The newest record of the whole suite with no row to ask again (``_redo``): those are
+    asked again, the others taken from it."""
+    whole = [r for r in recs if r.whole and not any(_redo(row, claims) for row in r.rows)]
     return max(whole, key=lambda r: r.created_at) if whole else None
 
 
@@ -95,12 +113,13 @@ def _run(
     note: Note,
     only: set[str] | None = None,
     trust_ref_config: bool = False,
+    claims: frozenset[ClaimKey] = frozenset(),
 ) -> Record:
     project = open_project(root, ref, trust_config=trust_ref_config)
     try:
         outcome = run_and_record(
             project,
-            TestOptions(offline=offline, only_keys=only),
+            TestOptions(offline=offline, only_keys=only, claims=claims),
             argv=["promptctl", "test", *(["--ref", ref] if ref else [])],
         )
     finally:
@@ -121,7 +140,7 @@ def _planned(root: Path, ref: str | None) -> tuple[dict[RowKey, str], dict[str, 
 
 
 def _take(
-    pieces: list[Record], wanted: dict[RowKey, str]
+    pieces: list[Record], wanted: dict[RowKey, str], claims: frozenset[ClaimKey] = frozenset()
 ) -> tuple[dict[RowKey, dict[str, Any]], list[Record]]:
     """The newest finished row of each planned key among ``pieces``, only where it answered the
     very request planned now; and the records that gave any."""
@@ -131,7 +150,7 @@ def _take(
         took = 0
         for row in rec.rows:
             key = (row["case_key"], row["model"], row["sample"])
-            if key in have or row["status"] == "skipped" or wanted.get(key) != row.get("fingerprint"):
+            if key in have or wanted.get(key) != row.get("fingerprint") or _redo(row, claims):
                 continue
             have[key] = row
             took += 1
@@ -150,15 +169,16 @@ def _assemble(
     note: Note,
     state: tuple[str | None, bool, str | None],
     trust_ref_config: bool = False,
+    claims: frozenset[ClaimKey] = frozenset(),
 ) -> tuple[Record, str, list[str]]:
     """The side's record from the rows of earlier partial runs, running what they miss. ``state``
     is what the pieces are records of: (commit, dirty, content hash)."""
     wanted, config = _planned(root, ref)
-    have, used = _take(pieces, wanted)
+    have, used = _take(pieces, wanted, _claimed_rows(claims))
     if not have:
         at = f" at {state[0][:10]}" if ref is not None and state[0] else ""
         note(f"{label}: running the suite{at} (no record of it yet)")
-        return _run(root, ref, offline, note, trust_ref_config=trust_ref_config), "ran", []
+        return _run(root, ref, offline, note, trust_ref_config=trust_ref_config, claims=claims), "ran", []
     missing = {key[0] for key in wanted if key not in have}
     where = [r.path or "?" for r in used]
     if missing:
@@ -166,7 +186,7 @@ def _assemble(
             f"{label}: {len(have)} of {len(wanted)} rows from earlier partial runs; running the "
             f"{len(missing)} missing case(s) (through the cache and recordings)"
         )
-        fresh = _run(root, ref, offline, note, only=missing, trust_ref_config=trust_ref_config)
+        fresh = _run(root, ref, offline, note, only=missing, trust_ref_config=trust_ref_config, claims=claims)
         for row in fresh.rows:
             key = (row["case_key"], row["model"], row["sample"])
             if key[0] in missing and key in wanted:
@@ -206,10 +226,15 @@ def obtain(
     rerun: bool = False,
     note: Note = lambda _m: None,
     trust_ref_config: bool = False,
+    claims: frozenset[ClaimKey] = frozenset(),
 ) -> SideResult:
     """The record for ``ref`` (None: the worktree): a whole local record, a whole git note, else
     the rows of partial records completed by a run of what they miss, else a run (whose live calls
-    are refused when the revision's config sends keys elsewhere, unless ``trust_ref_config``)."""
+    are refused when the revision's config sends keys elsewhere, unless ``trust_ref_config``).
+    ``claims``: the recording entries a pull request changed (``review.claims``): their rows are
+    called when a key is there, else replayed and marked unverified; a stored row they answered is
+    not taken."""
+    mine_rows = _claimed_rows(claims)
     if ref is None:
         head = head_commit(root)
         project = open_project(root)
@@ -220,7 +245,13 @@ def obtain(
         paths = state_paths(root, project.config, suite)
         if head is not None and not is_dirty(root, paths):
             side = obtain(
-                root, head, offline=offline, rerun=rerun, note=note, trust_ref_config=trust_ref_config
+                root,
+                head,
+                offline=offline,
+                rerun=rerun,
+                note=note,
+                trust_ref_config=trust_ref_config,
+                claims=claims,
             )
             side.label, side.ref = f"HEAD ({head[:10]})", None
             return side
@@ -231,30 +262,38 @@ def obtain(
                 [p for p in records_for_commit(root, head, include_dirty=True) if p.parent.name == folder],
                 note,
             )
-            rec = _newest_whole(mine)
+            rec = _newest_whole(mine, mine_rows)
             if rec is not None:
                 return SideResult("worktree", None, head, True, rec, "record")
             if mine:
                 rec, origin, pieces = _assemble(
-                    root, None, "worktree", mine, offline=offline, note=note, state=(head, True, digest)
+                    root,
+                    None,
+                    "worktree",
+                    mine,
+                    offline=offline,
+                    note=note,
+                    state=(head, True, digest),
+                    claims=claims,
                 )
                 return SideResult("worktree", None, head, True, rec, origin, pieces)
         note("worktree: running the suite (uncommitted changes, no record of this state yet)")
-        return SideResult("worktree", None, head, True, _run(root, None, offline, note), "ran")
+        rec = _run(root, None, offline, note, claims=claims)
+        return SideResult("worktree", None, head, True, rec, "ran")
     sha = resolve(root, ref)
     label = ref if ref != sha else sha[:10]
     if rerun:
         note(f"{label}: running the suite at {sha[:10]} (--rerun)")
-        rec = _run(root, ref, offline, note, trust_ref_config=trust_ref_config)
+        rec = _run(root, ref, offline, note, trust_ref_config=trust_ref_config, claims=claims)
         return SideResult(label, ref, sha, False, rec, "ran")
     local = _read_all(records_for_commit(root, sha), note)
-    rec = _newest_whole(local)
+    rec = _newest_whole(local, mine_rows)
     if rec is not None:
         return SideResult(label, ref, sha, False, rec, "record")
     noted, warnings = records_from_notes(root, sha)
     for w in warnings:
         note(f"warning: {w}")
-    rec = _newest_whole(noted)
+    rec = _newest_whole(noted, mine_rows)
     if rec is not None:
         return SideResult(label, ref, sha, False, rec, "git-note")
     rec, origin, pieces = _assemble(
@@ -266,5 +305,6 @@ def obtain(
         note=note,
         state=(sha, False, None),
         trust_ref_config=trust_ref_config,
+        claims=claims,
     )
     return SideResult(label, ref, sha, False, rec, origin, pieces)

@@ -11,7 +11,7 @@ from typing import Any
 
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
-from promptctl.execute.types import ModelRequest, ModelResponse, fingerprint
+from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, fingerprint
 from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
@@ -22,6 +22,16 @@ def judge_recording_model(model_name: str, slot: int) -> str:
     """What a judge verdict is recorded under: the row's model and the judging assertion's place
     (case id and sample are the row's), e.g. ``gpt-4o-mini [judge 0]``."""
     return f"{model_name} [judge {slot}]"
+
+
+def is_missing_key(resp: ModelResponse) -> bool:
+    """A call never sent for lack of a key (``execute.llm``'s two messages for it)."""
+    err = resp.error or ""
+    return (
+        resp.status == "error"
+        and resp.attempts == 0
+        and (NO_API_KEY in err or ("environment variable" in err and "is not set" in err))
+    )
 
 
 class JudgeCalls:
@@ -41,6 +51,7 @@ class JudgeCalls:
         self.cache, self.recordings, self.writer = cache, recordings, writer
         self._call = call
         self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self.unverified: set[str] = set()  # rows a verdict the pull request recorded answered
 
     def for_row(self, row: Row) -> JudgeCall:
         """``ctx.judge`` for one row: its verdicts are recorded next to that row's output."""
@@ -63,10 +74,19 @@ class JudgeCalls:
         fp = fingerprint(target.model, target.api_base, messages, merged, 0)
         key = judge_recording_model(row.model_name, slot) if row is not None else None
         stale = False
+        claimed: ModelResponse | None = None
         replay = self.recordings is not None and self.options.use_recordings and not self.options.record
         if replay and row is not None and key is not None and self.recordings is not None:
             state, hit = self.recordings.lookup(row.case.file, row.case.id, key, row.sample, fp)
-            if hit is not None:
+            if hit is not None and (row.case.file, row.case.id, key, row.sample) in self.options.claims:
+                # a verdict the pull request recorded: a claim, verified by a call when one is allowed
+                if self.options.offline or self.config.untrusted:
+                    self.unverified.add(row.key_str)
+                    self.stats.judge_replays += 1
+                    self.stats.claims_unverified += 1
+                    return hit
+                claimed = hit
+            elif hit is not None:
                 self.stats.judge_replays += 1
                 return hit
             stale = state == "stale"
@@ -74,6 +94,7 @@ class JudgeCalls:
             hit = self.cache.get(fp)
             if hit is not None:
                 self.stats.judge_cache_hits += 1
+                self.stats.claims_verified += claimed is not None
                 self._record_verdict(row, key, fp, hit)
                 return hit
         if self.options.offline:
@@ -106,6 +127,13 @@ class JudgeCalls:
         finally:
             self._judge_inflight.pop(fp, None)
         fut.set_result(resp)
+        if claimed is not None and row is not None and is_missing_key(resp):
+            self.unverified.add(row.key_str)  # no key to verify it: replayed, unverified
+            self.stats.judge_live -= 1
+            self.stats.judge_replays += 1
+            self.stats.claims_unverified += 1
+            return claimed
+        self.stats.claims_verified += claimed is not None and resp.status == "ok"
         if resp.status == "ok" and self.cache is not None:
             self.cache.put(fp, resp, model=target.model)
         self._record_verdict(row, key, fp, resp)

@@ -23,6 +23,10 @@ class RunOptions:
     # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
     # when there are enough unique live requests), 0 or 1 = in this process.
     workers: int | None = None
+    # Recording entries a pull request changed (case file, case id, model as recorded, sample):
+    # claims, not evidence. Their rows are called live when a key is there, else replayed and
+    # marked unverified (review.claims).
+    claims: frozenset[tuple[str, str, str, int]] = frozenset()
 
 
 @dataclass
@@ -45,6 +49,8 @@ class RunStats:
     judge_live: int = 0  # judge calls made
     judge_shared: int = 0  # verdicts answered by an identical judge call already in flight
     judge_not_run: int = 0  # --offline without a recorded or cached verdict
+    claims_verified: int = 0  # outputs and verdicts a pull request's recording claimed, then called
+    claims_unverified: int = 0  # ... replayed for lack of a key (or of calls: --offline)
 
     def counts_line(self, rows: int) -> str:
         """``N rows: X replayed, Y cached, Z live`` (and the judges'), each part adding up."""
@@ -65,6 +71,12 @@ class RunStats:
             )
             if self.judge_not_run:
                 line += f", {self.judge_not_run} not run"
+        if self.claims_verified or self.claims_unverified:
+            line += (
+                f"; {self.claims_verified + self.claims_unverified} recorded answers this pull "
+                f"request changed: {self.claims_verified} verified by a call, "
+                f"{self.claims_unverified} replayed unverified"
+            )
         extra = [f"{self.live_calls} model calls"]
         if self.deduplicated or self.judge_shared:
             extra.append(f"{self.deduplicated + self.judge_shared} duplicates sent once")

@@ -30,7 +30,7 @@ from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprin
 from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
-from promptctl.run.judge_calls import JudgeCalls
+from promptctl.run.judge_calls import JudgeCalls, is_missing_key
 from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.run.pricing import price_stored, unpriced_models
@@ -52,6 +52,7 @@ class RowResult:
     asserts: list[AssertionResult]
     status: RowStatus
     score: float | None
+    unverified: bool = False  # answered from a recording the pull request changed (a claim)
 
 
 def row_status(response: ModelResponse, asserts: list[AssertionResult]) -> RowStatus:
@@ -104,6 +105,11 @@ class Runner:
         self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
         self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
         self._stale: set[str] = set()
+        # rows whose recording is a claim (options.claims): the recorded answer, used only when
+        # no key can verify it; and the rows answered by a claim (theirs or a judge verdict's)
+        self._claimed: dict[str, ModelResponse] = {}
+        self.unverified: set[str] = set()
+        self.judges.unverified = self.unverified  # one set: a row's verdicts mark the row
         self.pool: WorkerPool | None = None
         self.elapsed: float | None = None  # wall seconds of the last run_rows
         self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
@@ -204,6 +210,9 @@ class Runner:
                 state, resp = self.recordings.lookup(
                     row.case.file, row.case.id, row.model_name, row.sample, row.fingerprint
                 )
+                if resp is not None and self._claim(row, resp):
+                    rest.append(row)  # a claim: the cache, or a live call with a key, verifies it
+                    continue
                 if resp is not None:
                     answered.append((row, resp))
                     self.stats.replays += 1
@@ -223,6 +232,18 @@ class Runner:
                     still.append(row)
             rest = still
         return rest
+
+    def _claim(self, row: Row, resp: ModelResponse) -> bool:
+        """Whether ``row``'s recorded answer is a claim to verify (kept to fall back on)."""
+        key = (row.case.file, row.case.id, row.model_name, row.sample)
+        if key not in self.options.claims:
+            return False
+        if self.options.offline or self.config.untrusted:  # no call allowed: replayed, unverified
+            self.unverified.add(row.key_str)
+            self.stats.claims_unverified += 1
+            return False
+        self._claimed[row.key_str] = resp
+        return True
 
     def _uncount(self, unfinished: list[tuple[Row, ModelResponse]]) -> None:
         """Rows answered but never finished (-x stopped the run first) are not in the counts."""
@@ -399,6 +420,15 @@ class Runner:
     async def _finish(self, row: Row, resp: ModelResponse) -> None:
         from promptctl.validate import case_score, evaluate
 
+        claimed = self._claimed.pop(row.key_str, None)
+        if claimed is not None and is_missing_key(resp):
+            resp = claimed  # no key to verify the pull request's recording: replayed, unverified
+            self.unverified.add(row.key_str)
+            self.stats.replays += 1
+            self.stats.live_rows -= 1
+            self.stats.claims_unverified += 1
+        elif claimed is not None and resp.status == "ok":
+            self.stats.claims_verified += 1
         if resp.status == "error" and resp.attempts == 0 and resp.error and NO_API_KEY in resp.error:
             resp = self._explain_missing_key(row, resp)
         if resp.source != "live" and resp.cost is None:
@@ -422,7 +452,7 @@ class Runner:
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)
         score = case_score(asserts) if status in ("pass", "fail") else None
-        result = RowResult(row, resp, asserts, status, score)
+        result = RowResult(row, resp, asserts, status, score, row.key_str in self.unverified)
         self.results.append(result)
         if self.stop_when is not None and self.stopped is None:
             self.stopped = self.stop_when(result)

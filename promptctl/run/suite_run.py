@@ -48,6 +48,8 @@ class TestOptions:
     # --last-failed: the case keys that failed or errored when they last ran (the caller reads
     # them from the failure set, records.lastfailed).
     previous_failures: set[str] | None = None
+    # recording entries a pull request changed: called live with a key, else replayed unverified
+    claims: frozenset[tuple[str, str, str, int]] = frozenset()
 
 
 @dataclass
@@ -199,6 +201,7 @@ def _runner(
         max_cost_source="--max-cost" if opts.max_cost is not None else "max_cost (promptctl.yaml)",
         allow_unknown_cost=opts.allow_unknown_cost,
         policy=policy,
+        claims=opts.claims,
     )
     cache = ResponseCache.for_root(project.root, enabled=opts.use_cache)
     writer = RecordingWriter(project.root, cases_dir=cfg.cases_dir.rstrip("/")) if opts.record else None

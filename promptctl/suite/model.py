@@ -174,6 +174,9 @@ class GateConfig:
     max_p95_latency_increase: float | None = None  # relative
     suite_share: float = 0.5  # share of alpha given to the suite-wide test (the rest: per-case tests)
     removed: str = "fail"  # fail | warn: a case (or a model of one) the base ran and the head did not
+    # accept rows answered by recordings a pull request changed without a call verifying them
+    # (read from the base revision's config: a pull request cannot trust its own recordings)
+    trust_pr_recordings: bool = False
 
 
 @dataclass

@@ -104,7 +104,7 @@ def test_checks_changed_gate_warnings_and_a_model_change() -> None:
     ]
     assert "- assertions of 2 cases: `p::a`, `p::b`\n" in checks
     assert "- `schemas/x|y.json` (json_schema, modified)\n" in checks
-    assert "- gate setting `removed`: `fail` → `warn`\n" in checks
+    assert "- gate setting `removed`: `fail` → `warn` (the base's applies until merged)\n" in checks
     assert "- ⚠️ removed at head: 1 case × model that base ran: p::gone [strong] (allowed)\n" in md
     assert "**pass→fail** · `p` · `strong → weak` · 1 case" in md
     assert "**still passing** · `p` · `strong → weak` · 1 case" in md  # listed: its model changed

@@ -20,7 +20,11 @@ URL = "https://github.com/o/r/actions/runs/7"
         ("0", "**promptctl gate: passed**: no quality drop versus the base commit."),
         ("1", "**promptctl gate: failed**: quality drop versus the base commit."),
         ("2", "**promptctl gate: invalid input** (exit 2): fix the problems below."),
-        ("3", "**promptctl gate: cannot evaluate** (exit 3): see the errors below."),
+        (
+            "3",
+            "**promptctl gate: cannot evaluate** (exit 3): not a quality drop — some results could not "
+            "be evaluated; the reasons and next steps are below.",
+        ),
         ("", "**promptctl gate: did not run** (exit none): see the job log."),
         (None, "**promptctl gate: did not run** (exit none): see the job log."),
         ("143", "**promptctl gate: did not run** (exit 143): see the job log."),

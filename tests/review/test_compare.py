@@ -116,12 +116,13 @@ def test_worktree_head_errors_and_budgets(tmp_path: Path, server: FakeServer) ->
     assert data["head"]["origin"] == "ran" and server.stats()["requests"] == 3
     assert any(c.startswith("cost rose") and "budget +50%" in c for c in data["gate"]["causes"])
     assert compare_json(root, c0, "--gate")["gate"]["failed"] is False  # no budget set: fine
-    # errors at head count as not passing
+    # a provider failing after the retries is not a quality drop: the head cannot be evaluated (exit 3)
     write_files(root, {"prompts/echo.yaml": ECHO_PROMPT.replace('"{{ text }}"', '"{{ text }}?"')})
     server.configure(faults=[{"kind": "500", "always": True}])
-    data = compare_json(root, "--gate", c0, code=1)
-    assert {u["transition"] for u in data["units"]} == {"pass_to_fail"}
-    assert any("passed at base, error at head" in c for c in data["gate"]["causes"])
+    data = compare_json(root, "--gate", c0, code=3)
+    assert {u["transition"] for u in data["units"]} == {"cannot_evaluate"}
+    assert data["gate"]["causes"] == [] and data["gate"]["verdict"] == "cannot_evaluate"
+    assert [r["kind"] for r in data["gate"]["cannot_evaluate"]["reasons"]] == ["provider"]
 
 
 def test_provider_model_drift(tmp_path: Path, server: FakeServer) -> None:

@@ -166,12 +166,12 @@ def test_deleting_or_renaming_cases_fails_unless_allowed(tmp_path: Path, server:
     assert "warning: removed at head" in err
     commit(root, {"promptctl.yaml": config(server.url, gate="gate:\n  removed: warn\n")}, "allow removals")
     code, data, _ = gate(root, c0)
-    assert code == 0 and data["gate"]["settings"]["removed"] == "warn"
+    # the head's own `gate:` does not judge it: the base's applies (reported; applies once merged)
+    assert code == 1 and data["gate"]["settings"]["removed"] == "fail"
     assert data["checks"]["gate_settings"] == {"removed": ["fail", "warn"]}  # reviewers see it
     _, table, _ = gate(root, c0, fmt="table")
-    assert "gate settings changed in promptctl.yaml: removed fail → warn" in table
-    bad = invoke("compare", c0, "--gate", cwd=root)
-    assert bad.exit_code == 0
+    assert "gate settings changed in promptctl.yaml (the base's judge this change" in table
+    assert "once it is merged): removed fail → warn" in table
     commit(root, {"promptctl.yaml": config(server.url, gate="gate:\n  removed: ignore\n")}, "typo")
     r = invoke("compare", c0, "--gate", cwd=root)
     assert r.exit_code == 2 and "promptctl.yaml:" in r.stderr and "removed" in r.stderr
