@@ -98,6 +98,16 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("COLUMNS", "200")
 
 
+@pytest.fixture(autouse=True)
+def _no_redaction_left_over() -> Iterator[None]:
+    """Redaction is process-wide (set when a promptctl.yaml is loaded): no test inherits it."""
+    from promptctl import redact
+
+    redact.configure(None)
+    yield
+    redact.configure(None)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     """The checkout of promptctl itself (for its example suite)."""

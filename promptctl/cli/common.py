@@ -123,16 +123,28 @@ def warn_skipped(root: Path, skipped: list[DamagedRecord]) -> None:
 
 
 def emit(text: str, output: Path | None) -> None:
-    """Print a report, or write it to ``output``; every key value in it masked."""
+    """Print a report, or write it to ``output``; every key value in it masked. Personal data
+    (``redact:``) is masked in the data a report is made from (:func:`masked_report_data`,
+    :func:`promptctl.records.record.masked_record`), never in the finished document: a pattern
+    must not rewrite a JSON number or put ``<EMAIL_1>`` raw into HTML or XML."""
     from promptctl.atomic import write_text_atomic
-    from promptctl.secrets import mask
+    from promptctl.secrets import key_masking
 
-    text = mask(text)
+    text = key_masking().text(text)
     if output is None:
         write_content(text if text.endswith("\n") else text + "\n")
     else:
         write_text_atomic(output, text)
         echo(f"report written to {output}", err=True)
+
+
+def masked_report_data(data: Any) -> Any:
+    """A comparison's or a diff's data as a report may show it: key values and the personal data
+    ``redact:`` chooses masked in every string (one masking row: a placeholder means the same
+    value on both sides of the change)."""
+    from promptctl.secrets import mask_data
+
+    return mask_data(data)
 
 
 def print_record(
@@ -152,11 +164,18 @@ def print_record(
     ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests).
     ``outcome``: the run that just wrote ``record``, whose rows are on disk only (a streamed run):
     the terminal table comes from what it kept, every other report reads the file back."""
+    from promptctl.records.record import masked_record
     from promptctl.report import text
     from promptctl.report.formats import render_record
 
     if outcome is not None and (fmt != "table" or reports):
         record = outcome.full_record()
+    # Reports show what the stored record holds: its rows redacted as `redact:` says, row by row.
+    if messages is None and (fmt == "html" or any(r.fmt == "html" for r in reports)):
+        from promptctl.review.rendered import rendered_messages
+
+        messages = rendered_messages(root or current_project().root, record)  # `show`: render again
+    record, messages = masked_record(record, messages)
 
     def render(f: str) -> str:
         if f == "html":
@@ -179,9 +198,10 @@ def print_record(
 
 def _write_report(r: ReportFile, body: str) -> None:
     from promptctl.atomic import write_text_atomic
+    from promptctl.secrets import key_masking
 
     try:
-        write_text_atomic(r.path, body)
+        write_text_atomic(r.path, key_masking().text(body))  # the record was masked (print_record)
     except OSError as exc:
         raise UsageError(f"cannot write the {r.fmt} report to {r.path}: {exc.strerror or exc}") from None
     echo(f"{r.fmt} report written to {r.path}", err=True)

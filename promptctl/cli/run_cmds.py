@@ -346,6 +346,7 @@ def run(
     """Render a prompt, make one model call and stream the answer, then tokens, latency, cost."""
     from promptctl.report.formatting import fmt_cost, fmt_ms
     from promptctl.run.one_call import run_once
+    from promptctl.secrets import mask
 
     project = current_project()
     stream = not no_stream and sys.stdout.isatty()
@@ -363,7 +364,9 @@ def run(
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
-    write_content("\n" if stream else (resp.text or "") + "\n")
+    # what is printed is masked as what is written (keys, and personal data under redact:);
+    # streamed tokens were masked on their way
+    write_content("\n" if stream else mask(resp.text or "") + "\n")
     estimated = " · tokens and cost estimated (the server reported no usage)" if resp.tokens_estimated else ""
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "

@@ -427,17 +427,20 @@ async def complete(
     targets = [req.target, *req.fallbacks]
     keys: Mapping[str, str] = os.environ if env is None else env
     secrets.add_key_names(t.api_key_env for t in targets)
+    # The answer validators check is masked of key values only; personal data (redact:) is
+    # masked where it is written or shown, which includes the streamed tokens. In a warm worker
+    # (``env`` given) the keys are the request's own.
     if not mask_output:
-        masking = secrets.Masking()
+        masking = shown = secrets.Masking()
     elif env is None:
-        masking = secrets.current()
+        masking, shown = secrets.key_masking(), secrets.current()
     else:
-        masking = masking_with(env)
+        masking = shown = masking_with(env)
     neutralise_endpoint_env()
     refused = refused_params(req)
     if refused is not None:
         return ModelResponse(status="error", error=refused, answered_by=None)
-    sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
+    sink = MaskedTokens(on_token, shown) if on_token is not None and shown.active else None
     for index, target in enumerate(targets):
         api_key: str | None = None
         if env is not None and not (target.api_base or target.api_key_env):

@@ -88,10 +88,11 @@ class LiveCalls:
             if client is not None:
                 if not self.worker_pids:
                     self.worker_pids = client.pids
-                # The worker masks the request's keys; this process's own rules (its environment,
-                # registered maskers) apply here too, as they would to a call made in-process.
-                masking = secrets.current()
-                sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
+                # The worker masks the request's keys; this process's own rules apply here too, as
+                # to a call made in-process: its keys on the answer validators check, everything
+                # (registered maskers, such as redact:) on the tokens shown.
+                masking, shown = secrets.key_masking(), secrets.current()
+                sink = MaskedTokens(on_token, shown) if on_token is not None and shown.active else None
                 try:
                     resp = await client.complete(req, self.policy, on_token=sink or on_token)
                 except WorkersUnavailable:

@@ -9,6 +9,7 @@ from typing import Any
 from promptctl.errors import InputError, UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
 from promptctl.execute.workers.service import resolve_settings
+from promptctl.redact import redact_inputs
 from promptctl.run.calls import LiveCalls
 from promptctl.run.plan import check_model_options, model_check, resolve_target
 from promptctl.suggest import suggest
@@ -40,6 +41,9 @@ def run_once(
     if problems:
         raise InputError(problems)
     messages = render_prompt(make_renderer(suite), prompt, variables)
+    # redact.inputs: the model sees placeholders; the answer gets the values back (and is masked
+    # again wherever it is printed)
+    messages, placeholders = redact_inputs(messages, cfg.redact)
     target, fallbacks = resolve_target(model or prompt.model or cfg.model, cfg)
     req = ModelRequest(
         target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
@@ -54,8 +58,11 @@ def run_once(
             calls.close()
 
     try:
-        return asyncio.run(call())
+        resp = asyncio.run(call())
     finally:
         for warning in calls.warnings:
             if on_warning is not None:
                 on_warning(warning)
+    if placeholders is not None and resp.text:
+        resp.text = placeholders.restore(resp.text)
+    return resp

@@ -2,7 +2,7 @@
 and hand every finished row to the caller as soon as it is done.
 
 Why this shape:
-- Rows answered by recordings or the cache never touch asyncio tasks or litellm, so a fully cached
+- Rows answered by recordings or the cache never touch asyncio tasks or litellm: a fully cached
   rerun costs only a few SQLite lookups and the validators.
 - Live rows go through ``C`` workers pulling from a queue, and every HTTP call (judge calls
   included) holds one slot of a semaphore of size ``C``: the number of requests in flight never
@@ -429,6 +429,7 @@ class Runner:
             resp = self._explain_missing_key(row, resp)
         if resp.source != "live" and resp.cost is None:
             resp = price_stored(row, resp)
+        resp = row.restored(resp)  # redact.inputs: validators see the row's own values
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -440,7 +441,8 @@ class Runner:
                 response=resp,
                 judge=self.judges.for_row(row),
                 embed=functools.partial(self._embed_for, row.case.file),
-                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra},
+                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra}
+                | {"placeholders": row.placeholders},  # redact.inputs: a judge call continues them
                 source=self.source,
             )
             asserts = await evaluate(row.case.asserts, ctx)
