@@ -19,10 +19,22 @@ Benchmarks (``--only`` takes these names, comma-separated):
   interrupt       SIGINT once half the requests were sent, then a rerun: it must send exactly the
                   rows the first run did not finish.
 
+  Warm model workers (issue 13; bench/warm.py): each mode side by side, run by run: cold (no
+  worker yet: ``promptctl worker stop`` first), warm (a worker already running) and in-process
+  (PROMPTCTL_WORKERS=0). ``worker RSS`` is the largest peak RSS of a worker.
+
+  edit_loop       10 cases that missed the cache at latency L (the edit-a-prompt loop).
+  warm_1k         1,000 cases at latency L, concurrency C.
+  warm_1k_slow    1,000 cases at latency 1 s, warm only: against the ideal N x L / C.
+  rows_100k       100,000 cases (server without latency), warm: peak RSS of promptctl and of
+                  each worker (1 run; skipped by --quick).
+  first_token     ``promptctl run`` on a terminal, the model's first token after 0.5 s: when the
+                  first token shows, and promptctl's share of it.
+
 Options:
 
   --runs N          runs per benchmark (median reported; default 3; start-up uses max(N, 5)).
-  --quick           1 run each, skip throughput_10k, faults at 1,000 calls.
+  --quick           1 run each, skip throughput_10k and rows_100k, faults at 1,000 calls.
   --tiny            every benchmark at 20 cases, latency 10 ms, 1 run: the smoke test's size.
   --only NAMES      comma-separated subset of the names above.
   --latency S       server latency in seconds (default 0.1).
@@ -47,6 +59,7 @@ never enforced (the machine may be shared).
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -57,10 +70,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import suites
+from bench import suites, warm
 from bench.harness import REPO, workdir
 
-ALL = ["throughput_1k", "throughput_10k", "startup", "reruns", "faults", "interrupt"]
+ALL = [
+    "throughput_1k",
+    "throughput_10k",
+    "startup",
+    "reruns",
+    "faults",
+    "interrupt",
+    "edit_loop",
+    "warm_1k",
+    "warm_1k_slow",
+    "rows_100k",
+    "first_token",
+]
 
 # Targets of issue 6 (medians on a 2-core machine); reported next to the measurements.
 TARGETS = {
@@ -69,6 +94,12 @@ TARGETS = {
     "cached_rerun": "wall <= 0.5 s, no litellm",
     "replayed_rerun": "wall <= 0.5 s, no litellm",
     "faults": "0 lost/duplicated, all retried",
+    "loop10_warm": "wall <= 0.6 s",
+    "loop10_cold": "no slower than before workers",
+    "live1k_warm": "wall <= 2.5 s",
+    "live1k_slow_warm": "wall <= 1.1 x ideal",
+    "rows_huge": "parent <= 300 MB, worker <= 200 MB",
+    "first_token_warm": "first token <= L + 0.2 s",
 }
 
 
@@ -103,6 +134,16 @@ def _one(name: str, params: suites.Params, work: Path) -> list[suites.Result]:
         return [suites.faults(params, work)]
     if name == "interrupt":
         return [suites.interrupt(params, work)]
+    if name == "edit_loop":
+        return warm.edit_loop(params, work)
+    if name == "warm_1k":
+        return warm.throughput_warm(params, work)
+    if name == "warm_1k_slow":
+        return warm.slow_warm(params, work)
+    if name == "rows_100k":
+        return warm.memory(params, work)
+    if name == "first_token":
+        return warm.first_token(params, work)
     raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(ALL)}")
 
 
@@ -159,6 +200,8 @@ def table(results: list[suites.Result]) -> str:
         "parent RSS MB",
         "max RSS MB",
         "tree RSS MB",
+        "worker RSS MB",
+        "first token s",
         "checks",
         "target",
     ]
@@ -176,6 +219,8 @@ def table(results: list[suites.Result]) -> str:
                 _fmt(m.get("parent_rss_mb"), ".0f"),
                 _fmt(m.get("maxrss_mb"), ".0f"),
                 _fmt(m.get("tree_rss_mb"), ".0f"),
+                _fmt(m.get("worker_rss_mb") or None, ".0f"),
+                _fmt(m.get("first_token_s"), ".3f"),
                 "ok" if not r.failed_checks() else "FAIL: " + "; ".join(r.failed_checks()),
                 TARGETS.get(r.name, ""),
             ]
@@ -227,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         params.runs = 1
         params.n_faults = 1000
         names.remove("throughput_10k")
+        names.remove("rows_100k")
     if args.tiny:
         names.remove("throughput_10k")  # the same code path as throughput_1k at this size
     if args.runs is not None:
@@ -242,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             ap.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(ALL)}")
 
+    # Bytecode as after an install (a venv or PYTHONDONTWRITEBYTECODE may have left none): without
+    # it every run compiles promptctl's modules again, ~0.25 s measured on no user's machine.
+    compileall.compile_dir(os.environ.get("BENCH_PROMPTCTL_PATH", str(REPO)) + "/promptctl", quiet=1)
     if args.workers is not None:
         os.environ["PROMPTCTL_WORKERS"] = str(args.workers)  # cli_env passes it to every run
     facts = machine()

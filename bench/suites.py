@@ -40,6 +40,12 @@ class Params:
     interrupt_latency: float | None = None  # default: latency
     interrupt_concurrency: int | None = None  # default: concurrency
     startup_runs: int = 5
+    # bench/warm.py (issue 13)
+    n_loop: int = 10  # edit_loop: the cases an edit sends again
+    slow_latency: float = 1.0  # warm_1k_slow
+    n_huge: int = 100_000  # rows_100k
+    runs_huge: int = 1
+    token_latency: float = 0.5  # first_token: the model's own time to its first token
 
     @classmethod
     def tiny(cls) -> Params:
@@ -56,6 +62,10 @@ class Params:
             interrupt_latency=0.25,
             interrupt_concurrency=2,
             startup_runs=1,
+            n_loop=3,
+            slow_latency=0.05,
+            n_huge=50,
+            token_latency=0.05,
         )
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["write_bytes_atomic", "write_text_atomic"]
+__all__ = ["open_atomic", "write_bytes_atomic", "write_text_atomic"]
 
 _TMP_SUFFIX = ".tmp"
 
@@ -23,6 +25,28 @@ def write_text_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None
     """Atomically replace ``path`` with ``text``, written verbatim (no newline translation, so a
     file written on Windows diffs the same as one written on Linux)."""
     write_bytes_atomic(path, text.encode(encoding))
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """A binary file that becomes ``path`` atomically when the block ends (flushed, fsync'ed,
+    renamed); an exception in the block leaves no trace. For a file too large to build in memory
+    first (a run record of 100,000 rows, written row by row)."""
+    path = Path(path)
+    parent = path.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _open_temp(parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(parent)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

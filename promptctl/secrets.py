@@ -20,8 +20,11 @@ Other credential-looking variables (``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD`` â€
 ``GITHUB_TOKEN``) are masked too when their value has at least :data:`MIN_OTHER_CHARS` (8)
 characters: they are not ours, so the bar against masking a word like ``true`` is higher.
 
-Further maskers (say, for personal data) plug in with :func:`register_masker`: they run after
-the key masking on every piece of text the writers above emit.
+Further maskers (say, for personal data: :mod:`promptctl.redact`) plug in with
+:func:`register_masker`: they run after the key masking on every piece of text the writers above
+emit. A masker that numbers what it replaces (``<EMAIL_1>``) keeps its numbering in
+:func:`row_state`: every string masked inside one :func:`row` shares it. :meth:`Masking.data`
+masks one value as one row; a writer whose row spans several calls wraps them in :func:`row`.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,9 +52,12 @@ __all__ = [
     "is_endpoint_param",
     "is_endpoint_variable",
     "is_provider_key_name",
+    "key_masking",
     "mask",
     "mask_data",
     "register_masker",
+    "row",
+    "row_state",
     "secret_values",
 ]
 
@@ -162,6 +170,32 @@ def register_masker(masker: Masker) -> Callable[[], None]:
     return unregister
 
 
+_row: ContextVar[dict[str, Any] | None] = ContextVar("promptctl_masking_row", default=None)
+
+
+@contextmanager
+def row(state: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """Mask one row: every string masked inside shares one state (``state``, or a fresh dict),
+    so a masker that numbers what it replaces numbers it consistently across the row. Inside
+    another row, the outer row goes on (its state is shared)."""
+    outer = _row.get()
+    if outer is not None:
+        yield outer
+        return
+    shared = {} if state is None else state
+    token = _row.set(shared)
+    try:
+        yield shared
+    finally:
+        _row.reset(token)
+
+
+def row_state() -> dict[str, Any] | None:
+    """The state of the row being masked, or None outside any :func:`row` (each string masked
+    there is a row of its own)."""
+    return _row.get()
+
+
 def _candidate_names(names: Iterable[str], declared: set[str]) -> tuple[tuple[str, int], ...]:
     """(name, minimum length) of every variable whose value may be a key."""
     out = []
@@ -235,10 +269,12 @@ class Masking:
         return any(form in text for form in self._forms)
 
     def data(self, value: Any) -> Any:
-        """``value`` with every string in it (dict keys included) masked; other values as they are."""
+        """``value`` with every string in it (dict keys included) masked; other values as they
+        are. The value is one :func:`row` (unless the caller is already inside one)."""
         if not self.active:
             return value
-        return self._walk(value)
+        with row():
+            return self._walk(value)
 
     def _walk(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -266,6 +302,12 @@ def current() -> Masking:
     return _last
 
 
+def key_masking() -> Masking:
+    """Only the key values of the environment, without the registered maskers: for what stays
+    in memory (a model's answer that validators check), as opposed to what is written."""
+    return Masking(secret_values())
+
+
 def mask(text: str) -> str:
     """``text`` with every key value (and whatever registered maskers remove) masked."""
     return current().text(text)
@@ -286,6 +328,7 @@ class StreamMasker:
     def __init__(self, masking: Masking | None = None) -> None:
         self.masking = masking or current()
         self._pending = ""
+        self._row: dict[str, Any] = {}  # the whole stream is one row (see :func:`row`)
 
     def feed(self, piece: str) -> str:
         """Text that is now safe to show (possibly empty)."""
@@ -304,7 +347,13 @@ class StreamMasker:
                 if start != -1 and start < cut < start + len(form):
                     cut, moved = start, True
         out, self._pending = text[:cut], text[cut:]
-        return self.masking.text(out) if out else ""
+        return self._mask(out)
+
+    def _mask(self, out: str) -> str:
+        if not out:
+            return ""
+        with row(self._row):
+            return self.masking.text(out)
 
     def _key_start_at_end(self, text: str) -> int:
         """Length of the longest end of ``text`` that is a proper beginning of a key form."""
@@ -322,7 +371,7 @@ class StreamMasker:
 
     def flush(self) -> str:
         out, self._pending = self._pending, ""
-        return self.masking.text(out) if out else ""
+        return self._mask(out)
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,6 +85,9 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     for key in list(os.environ):
         if key.endswith("_API_KEY") or key.startswith(("OPENAI_", "ANTHROPIC_", "PROMPTCTL_")):
             monkeypatch.delenv(key, raising=False)
+    # Warm model workers outlive the run that starts them: a test that wants them says so (and
+    # stops them: tests/execute/test_workers.py); every other test makes its calls in-process.
+    monkeypatch.setenv("PROMPTCTL_WORKERS", "0")
     for k, v in GIT_ENV.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))
@@ -95,7 +98,52 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("COLUMNS", "200")
 
 
+@pytest.fixture(autouse=True)
+def _no_redaction_left_over() -> Iterator[None]:
+    """Redaction is process-wide (set when a promptctl.yaml is loaded): no test inherits it."""
+    from promptctl import redact
+
+    redact.configure(None)
+    yield
+    redact.configure(None)
+
+
 @pytest.fixture
 def repo_root() -> Path:
     """The checkout of promptctl itself (for its example suite)."""
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def worker_home() -> Iterator[Path]:
+    """One private directory for the warm model workers of the whole session (short: a Unix
+    socket path holds ~100 bytes), so tests that use workers share them instead of each paying
+    litellm's import; every worker is stopped at the end."""
+    import shutil
+    import tempfile
+
+    from promptctl.execute.workers.control import stop_workers
+
+    home = Path(tempfile.mkdtemp(prefix="pcw-", dir="/tmp"))
+    home.chmod(0o700)
+    try:
+        yield home
+    finally:
+        old = os.environ.get("PROMPTCTL_WORKER_DIR")
+        os.environ["PROMPTCTL_WORKER_DIR"] = str(home)
+        try:
+            stop_workers()
+        finally:
+            if old is None:
+                os.environ.pop("PROMPTCTL_WORKER_DIR", None)
+            else:
+                os.environ["PROMPTCTL_WORKER_DIR"] = old
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def warm_workers(worker_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Live runs of this test use up to 2 warm model workers (in :func:`worker_home`)."""
+    monkeypatch.setenv("PROMPTCTL_WORKER_DIR", str(worker_home))
+    monkeypatch.setenv("PROMPTCTL_WORKERS", "2")
+    return worker_home

@@ -32,6 +32,8 @@ LAYERS: list[tuple[str, ...]] = [
         "promptctl.git",
         "promptctl.paths",
         "promptctl.secrets",
+        "promptctl.pii",
+        "promptctl.redact",
         "promptctl.errors",
         "promptctl.atomic",
         "promptctl.jsonutil",

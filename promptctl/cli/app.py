@@ -18,6 +18,7 @@ from promptctl.cli import (
     run_cmds,
     suite_cmds,
     traces_cmds,
+    worker_cmds,
 )
 from promptctl.cli.common import STATE
 from promptctl.cli.output import SHOWN, echo, print_problems, visible
@@ -61,6 +62,7 @@ for verbs in (
     label_cmds,
     export_cmds,
     traces_cmds,
+    worker_cmds,
 ):
     verbs.register(app)
 

@@ -14,6 +14,7 @@ from promptctl.errors import UsageError
 
 if TYPE_CHECKING:  # imported when a verb runs: `promptctl --help` must not pay for YAML and git
     from promptctl.records.record import DamagedRecord, Record
+    from promptctl.records.run_record import TestOutcome
     from promptctl.report.formats import ReportFile
     from promptctl.suite.project import Project
 
@@ -122,16 +123,28 @@ def warn_skipped(root: Path, skipped: list[DamagedRecord]) -> None:
 
 
 def emit(text: str, output: Path | None) -> None:
-    """Print a report, or write it to ``output``; every key value in it masked."""
+    """Print a report, or write it to ``output``; every key value in it masked. Personal data
+    (``redact:``) is masked in the data a report is made from (:func:`masked_report_data`,
+    :func:`promptctl.records.record.masked_record`), never in the finished document: a pattern
+    must not rewrite a JSON number or put ``<EMAIL_1>`` raw into HTML or XML."""
     from promptctl.atomic import write_text_atomic
-    from promptctl.secrets import mask
+    from promptctl.secrets import key_masking
 
-    text = mask(text)
+    text = key_masking().text(text)
     if output is None:
         write_content(text if text.endswith("\n") else text + "\n")
     else:
         write_text_atomic(output, text)
         echo(f"report written to {output}", err=True)
+
+
+def masked_report_data(data: Any) -> Any:
+    """A comparison's or a diff's data as a report may show it: key values and the personal data
+    ``redact:`` chooses masked in every string (one masking row: a placeholder means the same
+    value on both sides of the change)."""
+    from promptctl.secrets import mask_data
+
+    return mask_data(data)
 
 
 def print_record(
@@ -143,13 +156,26 @@ def print_record(
     summary_to_stderr: bool = False,
     root: Path | None = None,
     messages: dict[str, list[dict[str, Any]]] | None = None,
+    outcome: TestOutcome | None = None,
 ) -> None:
     """Show a record: in ``fmt`` on stdout unless a bare ``-o FILE`` took that report (then the
     terminal table, as with ``--format table``), and write every ``-o`` report atomically.
     ``summary_to_stderr``: with a machine format on stdout, still say the summary on stderr.
-    ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests)."""
+    ``root`` and ``messages`` serve the HTML report (its history chart, the rendered requests).
+    ``outcome``: the run that just wrote ``record``, whose rows are on disk only (a streamed run):
+    the terminal table comes from what it kept, every other report reads the file back."""
+    from promptctl.records.record import masked_record
     from promptctl.report import text
     from promptctl.report.formats import render_record
+
+    if outcome is not None and (fmt != "table" or reports):
+        record = outcome.full_record()
+    # Reports show what the stored record holds: its rows redacted as `redact:` says, row by row.
+    if messages is None and (fmt == "html" or any(r.fmt == "html" for r in reports)):
+        from promptctl.review.rendered import rendered_messages
+
+        messages = rendered_messages(root or current_project().root, record)  # `show`: render again
+    record, messages = masked_record(record, messages)
 
     def render(f: str) -> str:
         if f == "html":
@@ -165,26 +191,27 @@ def print_record(
         if summary_to_stderr:
             echo(text.summary_line(record.summary), err=True)
     else:
-        _print_table_view(record, verbose)
+        _print_table_view(record, verbose, outcome)
     for r, body in rendered:
         _write_report(r, body)
 
 
 def _write_report(r: ReportFile, body: str) -> None:
     from promptctl.atomic import write_text_atomic
+    from promptctl.secrets import key_masking
 
     try:
-        write_text_atomic(r.path, body)
+        write_text_atomic(r.path, key_masking().text(body))  # the record was masked (print_record)
     except OSError as exc:
         raise UsageError(f"cannot write the {r.fmt} report to {r.path}: {exc.strerror or exc}") from None
     echo(f"{r.fmt} report written to {r.path}", err=True)
 
 
-def _print_table_view(record: Record, verbose: bool) -> None:
+def _print_table_view(record: Record, verbose: bool, outcome: TestOutcome | None = None) -> None:
     from promptctl.report import formatting, text
 
     if verbose:
-        us = text.units(record)
+        us = outcome.units() if outcome is not None else text.units(record)
         table(
             ["STATUS", "PROMPT", "CASE", "MODEL", "PASS", "SCORE"],
             [
@@ -199,7 +226,11 @@ def _print_table_view(record: Record, verbose: bool) -> None:
                 for u in us
             ],
         )
-    fails = text.failures(record)
+    fails = (
+        text.failures_of(outcome.attention, outcome.tally.outcome)
+        if outcome is not None and outcome.tally is not None
+        else text.failures(record)
+    )
     if fails:
         table(
             ["PROMPT", "CASE", "MODEL", "PASSED", "ASSERTION", "REASON", "OUTPUT"],

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import click
 import typer
 
-from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit
+from promptctl.cli.common import OutOpt, TrustOpt, current_project, emit, masked_report_data
 from promptctl.cli.output import echo, table
 from promptctl.errors import UsageError
 
@@ -71,7 +71,7 @@ def diff(
     if max_bytes is not None and fmt != "markdown":
         raise UsageError("--max-bytes applies to --format markdown only")
     project = current_project()
-    data = diff_revisions(project.root, base, head, context=context)
+    data = masked_report_data(diff_revisions(project.root, base, head, context=context))
     if fmt == "markdown":
         budget = COMMENT_BUDGET if max_bytes is None else (max_bytes or None)
         emit(diff_markdown(data, max_bytes=budget), output)
@@ -227,6 +227,7 @@ def compare(
         allow_unknown_cost=allow_unknown_cost,
         trust_pr_recordings=trust_pr_recordings,
     )
+    data = masked_report_data(data)
     if fmt == "table":
         echo(f"compare {text.side_desc(data['base'])} → {text.side_desc(data['head'])}")
         units = [
@@ -253,8 +254,10 @@ def compare(
             emit(data_json(data), output)
     elif fmt == "html":
         from promptctl.cli.html_pages import comparison_page
+        from promptctl.records.record import masked_record
 
-        emit(comparison_page(project.root, data, records), output)
+        shown = {side: masked_record(rec)[0] for side, rec in records.items()}
+        emit(comparison_page(project.root, data, shown), output)
         for line in text.gate_lines(data):
             echo(line, err=True)
     else:
@@ -336,8 +339,12 @@ def report(
         raise UsageError(
             f"--full-report must be an http(s) URL without spaces or brackets, got '{full_report}'"
         )
-    compare_data = _report_json(compare_json, "--compare", ("base", "head", "totals", "units"))
-    diff_data = _report_json(diff_json, "--diff", ("base", "head", "summary", "groups", "templates"))
+    compare_data = masked_report_data(
+        _report_json(compare_json, "--compare", ("base", "head", "totals", "units"))
+    )
+    diff_data = masked_report_data(
+        _report_json(diff_json, "--diff", ("base", "head", "summary", "groups", "templates"))
+    )
     log_text = ""
     if log is not None and log.exists():
         log_text = log.read_text("utf-8", errors="replace")

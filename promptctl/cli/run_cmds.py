@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,11 @@ from promptctl.cli.common import (
 )
 from promptctl.cli.output import echo, print_json, table, write_content
 from promptctl.errors import ExecutionError, NothingSelected, UsageError
+
+if TYPE_CHECKING:
+    from promptctl.report.formats import ReportFile
+    from promptctl.run.suite_run import TestOptions
+    from promptctl.suite.project import Project
 
 
 def register(app: typer.Typer) -> None:
@@ -156,9 +161,15 @@ def test(
     ref: RefOpt = None,
     label: LabelOpt = None,
     trust_ref_config: TrustOpt = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Then rerun, on every saved change, the cases whose rendered request (or checks) changed.",
+        ),
+    ] = False,
 ) -> None:
     """Run the suite: render, call (cache/recordings first), validate, record. Exit 0/1/2/3."""
-    from promptctl.records.run_record import exit_code_for, run_and_record
     from promptctl.report.formats import report_files
     from promptctl.run.plan import parse_shard
     from promptctl.run.suite_run import TestOptions
@@ -166,6 +177,8 @@ def test(
 
     if live and offline:
         raise UsageError("--live and --offline contradict each other")
+    if watch and (ref is not None or label is not None or dry_run):
+        raise UsageError("--watch reruns on changes in the worktree: not with --ref, --label or --dry-run")
     reports = report_files(output, fmt)  # a bad -o or --format fails now, not after the run
     project = current_project(ref, label, trust_ref_config=trust_ref_config)
     check_paths(project, paths or [])
@@ -185,6 +198,9 @@ def test(
         max_cost=max_cost,
         allow_unknown_cost=allow_unknown_cost,
         maxfail=maxfail if maxfail is not None else (1 if exitfirst else None),
+        # Rows stream to the record as they finish; only the HTML page wants them all in memory
+        # (with their rendered messages).
+        keep_results=_wants_html(fmt, reports),
     )
     if affected is not None:
         from promptctl.review.diff import affected_keys
@@ -229,6 +245,35 @@ def test(
             )
         )
         return
+    if watch:
+        from promptctl.cli.watching import watch_tests
+
+        raise typer.Exit(
+            watch_tests(
+                project,
+                opts,
+                lambda p, o: _run_and_print(p, o, fmt, reports, verbose, fail_under, selected_nothing),
+            )
+        )
+    raise typer.Exit(_run_and_print(project, opts, fmt, reports, verbose, fail_under, selected_nothing))
+
+
+def _wants_html(fmt: str, reports: list[ReportFile]) -> bool:
+    return fmt == "html" or any(r.fmt == "html" for r in reports)
+
+
+def _run_and_print(
+    project: Project,
+    opts: TestOptions,
+    fmt: str,
+    reports: list[ReportFile],
+    verbose: bool,
+    fail_under: float | None,
+    selected_nothing: NothingSelected,
+) -> int:
+    """One run of the suite, its report printed; the exit code."""
+    from promptctl.records.run_record import exit_code_for, run_and_record
+
     progress = _Progress(enabled=fmt == "table" or bool(reports))
 
     def on_plan(rows: list[Any]) -> None:
@@ -247,9 +292,18 @@ def test(
         echo(note, err=True)
     if run.cache_warning:
         echo(f"warning: {run.cache_warning}", err=True)
-    messages = {r.row.fingerprint: r.row.messages for r in run.results} if fmt == "html" else None
+    for warning in run.warnings:
+        echo(f"warning: {warning}", err=True)
+    messages = {r.row.fingerprint: r.row.messages for r in run.results} if _wants_html(fmt, reports) else None
     print_record(
-        outcome.record, fmt, reports, verbose, summary_to_stderr=True, root=project.root, messages=messages
+        outcome.record,
+        fmt,
+        reports,
+        verbose,
+        summary_to_stderr=True,
+        root=project.root,
+        messages=messages,
+        outcome=outcome,
     )
     if run.stopped:
         echo(f"{run.stopped}; the run record is marked partial (not the whole suite)", err=True)
@@ -257,7 +311,7 @@ def test(
         echo(f"recordings updated: {', '.join(run.recordings_written)}", err=True)
     if outcome.summary.get("pending"):
         echo("outputs wait for a human verdict: run `promptctl review`", err=True)
-    raise typer.Exit(exit_code_for(outcome.summary, fail_under))
+    return exit_code_for(outcome.summary, fail_under)
 
 
 def _selection_words(
@@ -292,16 +346,27 @@ def run(
     """Render a prompt, make one model call and stream the answer, then tokens, latency, cost."""
     from promptctl.report.formatting import fmt_cost, fmt_ms
     from promptctl.run.one_call import run_once
+    from promptctl.secrets import mask
 
     project = current_project()
     stream = not no_stream and sys.stdout.isatty()
 
+    def on_warning(message: str) -> None:
+        echo(f"warning: {message}", err=True)
+
     resp = run_once(
-        project, prompt, parse_vars(var, vars_file), model=model, on_token=write_content if stream else None
+        project,
+        prompt,
+        parse_vars(var, vars_file),
+        model=model,
+        on_token=write_content if stream else None,
+        on_warning=on_warning,
     )
     if resp.status != "ok":
         raise ExecutionError(resp.error or "model call failed")
-    write_content("\n" if stream else (resp.text or "") + "\n")
+    # what is printed is masked as what is written (keys, and personal data under redact:);
+    # streamed tokens were masked on their way
+    write_content("\n" if stream else mask(resp.text or "") + "\n")
     estimated = " · tokens and cost estimated (the server reported no usage)" if resp.tokens_estimated else ""
     echo(
         f"[{resp.answered_by}] tokens {resp.input_tokens}/{resp.output_tokens} · latency "

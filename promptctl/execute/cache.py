@@ -245,7 +245,10 @@ class ResponseCache:
         with self._lock:
             if not self._enabled:
                 return
-            self._pending[fp] = _encode(resp, model, current())
+            encoded = _encode(resp, model, current())
+            if encoded is None:
+                return
+            self._pending[fp] = encoded
             if len(self._pending) >= self.flush_every or (
                 time.monotonic() - self._last_flush >= self.flush_interval
             ):
@@ -258,8 +261,9 @@ class ResponseCache:
                 return
             masking = current()
             for fp, resp in items:
-                if resp.status == "ok":
-                    self._pending[fp] = _encode(resp, None, masking)
+                encoded = _encode(resp, None, masking) if resp.status == "ok" else None
+                if encoded is not None:
+                    self._pending[fp] = encoded
             self._flush_locked()
 
     def flush(self) -> None:
@@ -439,11 +443,13 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _encode(resp: ModelResponse, model: str | None, masking: Masking) -> tuple[str, str | None, str]:
-    # Every string masked (promptctl.secrets): a key a provider echoed never reaches the disk.
-    # Same content as ``resp.to_dict()`` minus ``source``, without ``asdict``'s deep copies
-    # (every field is a scalar), which dominated the cost of storing a large run.
+def _encode(resp: ModelResponse, model: str | None, masking: Masking) -> tuple[str, str | None, str] | None:
+    """The stored form of ``resp`` (every string masked: promptctl.secrets), or None when an
+    answer holds personal data ``redact:`` masks: a hit must be the answer the model gave, so
+    it is not stored (the next run asks again). No ``asdict`` deep copies: they were slow."""
     data = masking.data({name: getattr(resp, name) for name in _FIELDS})
+    if masking.maskers and data["text"] != Masking(masking.secrets).text(resp.text or "") and resp.text:
+        return None
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return payload, model or resp.answered_by or resp.provider_model, _now()
 

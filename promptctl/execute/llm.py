@@ -23,7 +23,6 @@ import logging
 import math
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -31,6 +30,7 @@ from typing import Any
 
 from promptctl import secrets
 from promptctl.execute import model_catalog
+from promptctl.execute.callerenv import NeedsCallerEnvironment, is_key_variable, masking_with, worker_key
 from promptctl.execute.failures import error_message, is_retryable, retry_after_seconds, scrub
 from promptctl.execute.guard import (
     MaskedTokens,
@@ -45,10 +45,12 @@ from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, Ret
 
 __all__ = [
     "NO_API_KEY",
+    "NeedsCallerEnvironment",
     "complete",
     "count_tokens",
     "ensure_litellm",
     "estimate_cost",
+    "is_key_variable",
     "prewarm",
     "start_prewarm",
     "wait_prewarm",
@@ -247,8 +249,6 @@ def _response_cost(
 # Credentials
 # --------------------------------------------------------------------------------------------
 
-_SECRET_RE = re.compile(r"API_KEY|_TOKEN$", re.IGNORECASE)
-
 
 def missing_key_error(lm: Any, target: Target) -> str | None:
     """Why ``target`` cannot be called for lack of credentials, or ``None``.
@@ -269,7 +269,7 @@ def missing_key_error(lm: Any, target: Target) -> str | None:
     # Only API keys: litellm also lists settings with usable defaults (OLLAMA_API_BASE: localhost)
     # and credentials that have other sources (AWS keys: profiles, instance roles), whose absence
     # must not stop a call.
-    missing = [str(k) for k in info.get("missing_keys") or [] if _SECRET_RE.search(str(k))]
+    missing = [str(k) for k in info.get("missing_keys") or [] if is_key_variable(str(k))]
     if not missing:
         return None
     return f"{NO_API_KEY}{target.model}: set {' or '.join(missing)} (or put it in .env)"
@@ -398,6 +398,7 @@ async def complete(
     *,
     on_token: Callable[[str], None] | None = None,
     limiter: RateLimiter | None = None,
+    env: Mapping[str, str] | None = None,
     mask_output: bool = True,
 ) -> ModelResponse:
     """Call ``req.target`` (then each of ``req.fallbacks``) with promptctl's retry policy.
@@ -411,6 +412,11 @@ async def complete(
     Every key value the provider sends back is masked (promptctl.secrets) in the answer, streamed
     or not, and in errors; ``mask_output=False`` leaves the answer as the provider sent it (the
     Python API hands an application its own output; what promptctl writes is masked there).
+
+    ``env``: the variables keys are read from, when not this process's environment (a model
+    worker's calls: the caller sends its key variables with each request, and every key is then
+    passed to litellm explicitly; their values are masked like the environment's). Raises
+    :class:`NeedsCallerEnvironment` for a target that needs more than a key from it.
     """
     lm = ensure_litellm()
     if not _warm:
@@ -419,21 +425,33 @@ async def complete(
     retries = 0
     errors: list[str] = []
     targets = [req.target, *req.fallbacks]
+    keys: Mapping[str, str] = os.environ if env is None else env
     secrets.add_key_names(t.api_key_env for t in targets)
-    masking = secrets.current() if mask_output else secrets.Masking()
+    # The answer validators check is masked of key values only; personal data (redact:) is
+    # masked where it is written or shown, which includes the streamed tokens. In a warm worker
+    # (``env`` given) the keys are the request's own.
+    if not mask_output:
+        masking = shown = secrets.Masking()
+    elif env is None:
+        masking, shown = secrets.key_masking(), secrets.current()
+    else:
+        masking = shown = masking_with(env)
     neutralise_endpoint_env()
     refused = refused_params(req)
     if refused is not None:
         return ModelResponse(status="error", error=refused, answered_by=None)
-    sink = MaskedTokens(on_token, masking) if on_token is not None and masking.active else None
+    sink = MaskedTokens(on_token, shown) if on_token is not None and shown.active else None
     for index, target in enumerate(targets):
-        no_key = missing_key_error(lm, target)
+        api_key: str | None = None
+        if env is not None and not (target.api_base or target.api_key_env):
+            api_key, no_key = worker_key(lm, target, env)
+        else:
+            no_key = missing_key_error(lm, target)
         if no_key is not None:
             errors.append(f"{target.name}: {no_key}" if len(targets) > 1 else no_key)
             continue
-        api_key: str | None = None
         if target.api_key_env:
-            api_key = os.environ.get(target.api_key_env) or None
+            api_key = keys.get(target.api_key_env) or None
             if api_key is None:
                 errors.append(f"{target.name}: environment variable {target.api_key_env} is not set")
                 continue
@@ -469,7 +487,7 @@ async def complete(
             result.attempts = attempts
             result.retries = retries
             return masked_response(result, masking)
-    all_secrets = [os.environ.get(t.api_key_env, "") for t in targets if t.api_key_env]
+    all_secrets = [keys.get(t.api_key_env, "") for t in targets if t.api_key_env]
     error = " | ".join(errors) if errors else "no target to call"
     return ModelResponse(
         status="error",

@@ -11,6 +11,7 @@ warning, and the next run rewrites it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,20 @@ def updated_failure_set(known: set[str], rows: list[dict[str, Any]], planned: di
     """``known`` after a run: ``rows`` are its stored rows, ``planned`` the rows it planned per case
     key. A case counts only when every planned row of it finished: failed (or errored) on any model
     adds it, passed on every model removes it; skipped and unfinished cases keep their entry."""
+    units = ((key, len(samples), unit_outcome(samples).status) for key, samples in group_units(rows).items())
+    return failure_set_after(known, units, planned)
+
+
+def failure_set_after(
+    known: set[str], units: Iterable[tuple[tuple[str, str], int, str]], planned: dict[str, int]
+) -> set[str]:
+    """:func:`updated_failure_set` from each case x model's ``(key, rows finished, status)`` (a
+    streamed run's tally, which keeps no row)."""
     finished: dict[str, int] = {}
     verdicts: dict[str, list[str]] = {}
-    for (case_key, _model), samples in group_units(rows).items():
-        finished[case_key] = finished.get(case_key, 0) + len(samples)
-        verdicts.setdefault(case_key, []).append(unit_outcome(samples).status)
+    for (case_key, _model), n, status in units:
+        finished[case_key] = finished.get(case_key, 0) + n
+        verdicts.setdefault(case_key, []).append(status)
     out = set(known)
     for case_key, statuses in verdicts.items():
         if finished[case_key] < planned.get(case_key, 0):

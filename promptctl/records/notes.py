@@ -17,10 +17,10 @@ from promptctl.records.record import (
     InvalidRecord,
     Record,
     list_records,
+    masked_dict,
     read_record,
     record_from_data,
 )
-from promptctl.secrets import mask_data
 
 
 def note_records(text: str | None, sha: str) -> tuple[list[Record], list[str]]:
@@ -91,7 +91,7 @@ def push(
         if rec.commit is None or rec.dirty or not rec.whole:
             continue
         by_commit.setdefault(rec.commit, []).append(
-            json.dumps(mask_data(rec.to_dict()), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            json.dumps(masked_dict(rec), ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         )
     added = 0
     for sha, lines in by_commit.items():

@@ -25,8 +25,8 @@ from promptctl.atomic import write_text_atomic
 from promptctl.errors import UsageError
 from promptctl.records.schema import SCHEMA_VERSION, describe, record_problems
 from promptctl.records.summary import summarize
-from promptctl.secrets import current, mask_data
-from promptctl.version import __version__
+from promptctl.secrets import current, mask_data, row
+from promptctl.version import __version__, installed_version
 
 RUNS_DIR = ".promptctl/runs"
 
@@ -38,41 +38,10 @@ class InvalidRecord(ValueError):
 def _versions() -> dict[str, str]:
     out = {"promptctl": __version__, "python": sys.version.split()[0]}
     for pkg in ("litellm", "jinja2"):
-        v = _installed_version(pkg)
+        v = installed_version(pkg)
         if v is not None:
             out[pkg] = v
     return out
-
-
-def _norm_dist(name: str) -> str:
-    return name.lower().replace("-", "_").replace(".", "_")
-
-
-def _installed_version(name: str) -> str | None:
-    """The version of an installed distribution, as ``importlib.metadata.version`` finds it.
-
-    Read from the ``<name>-<version>.dist-info`` directory name on ``sys.path`` (one directory
-    listing per entry): importing importlib.metadata and parsing the METADATA file cost ~50 ms,
-    a tenth of a whole cached rerun. Falls back to importlib.metadata when no such folder exists
-    (eggs, zips, unusual installs)."""
-    wanted = _norm_dist(name)
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for n in names:
-            if n.endswith(".dist-info"):
-                dist, _, version = n[: -len(".dist-info")].rpartition("-")
-                if version and _norm_dist(dist) == wanted:
-                    return version
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as metadata_version
-
-    try:
-        return metadata_version(name)
-    except PackageNotFoundError:
-        return None
 
 
 @dataclass
@@ -117,6 +86,11 @@ class Record:
         legacy = data.get("incomplete_reason")
         rec._legacy_reason = legacy if isinstance(legacy, str) and legacy else None
         return rec
+
+    def preset_summary(self, summary: dict[str, Any]) -> None:
+        """The summary of the current ``rows`` as computed elsewhere (a streamed run's tally,
+        whose rows are not in memory)."""
+        self._summary = (self.rows, len(self.rows), dict(summary))
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -166,16 +140,58 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def new_record_path(root: Path, record: Record) -> Path:
+    """Where a record written now goes: its folder (commit, dirty hash), a UTC time and a nonce."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return Path(root) / RUNS_DIR / record.folder / f"{stamp}-{os.urandom(3).hex()}.json"
+
+
 def write_record(root: Path, record: Record) -> Path:
     """Write atomically (temporary file + rename) and return the path."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = Path(root) / RUNS_DIR / record.folder / f"{stamp}-{os.urandom(3).hex()}.json"
+    path = new_record_path(root, record)
     # check_circular=False: rows are plain trees; the check costs ~15 % of dumping 1,000 rows.
-    data = mask_data(record.to_dict())  # no key value a provider echoed or a message quoted
+    data = masked_dict(record)  # no key value a provider echoed, no personal data (redact:)
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), check_circular=False)
     write_text_atomic(path, text)
     record.path = str(path)
     return path
+
+
+def masked_dict(record: Record) -> dict[str, Any]:
+    """``record.to_dict()`` as it may be written or shown (promptctl.secrets: key values, and the
+    personal data ``redact:`` chooses). Each row is one masking row -- its placeholders are
+    consistent within it and numbered afresh in the next -- and the rest of the record another."""
+    data = record.to_dict()
+    rows = data.get("rows") or []
+    head = mask_data({k: v for k, v in data.items() if k != "rows"})
+    return {k: ([mask_data(r) for r in rows] if k == "rows" else head[k]) for k in data}
+
+
+def masked_record(
+    record: Record, messages: dict[str, Any] | None = None
+) -> tuple[Record, dict[str, Any] | None]:
+    """A copy of ``record`` masked as :func:`masked_dict` says (the record itself when no masker
+    is registered), for reports: they show what the stored record holds. ``messages`` (rendered
+    requests by fingerprint, for the HTML report) are masked in the row of the first row with
+    their fingerprint, so a placeholder means the same value in the request and its answer."""
+    masking = current()
+    if not masking.maskers:
+        # key values never reach a record in memory (the model layer masks them)
+        return record, None if messages is None else masking.data(messages)
+    data = record.to_dict()
+    data.update(masking.data({k: v for k, v in data.items() if k != "rows"}))
+    rows: list[dict[str, Any]] = []
+    shown: dict[str, Any] = {}
+    for raw in record.rows:
+        with row():
+            rows.append(masking.data(raw))
+            fp = raw.get("fingerprint")
+            if messages is not None and fp in messages and fp not in shown:
+                shown[fp] = masking.data(messages[fp])
+    data["rows"] = rows
+    if messages is not None:
+        shown.update({fp: masking.data(m) for fp, m in messages.items() if fp not in shown})
+    return Record.from_dict(data, path=record.path), None if messages is None else shown
 
 
 class DamagedRecord(UsageError, InvalidRecord):

@@ -1,6 +1,8 @@
 """``promptctl test`` as a library call: run the suite (``run.suite_run``) and write its record.
 
 Every run writes a record, an interrupted one too (marked partial, with every finished row).
+Rows go to the record as they finish (``records.stream``): with ``keep_results=False`` (the CLI)
+nothing of a finished row stays in memory but what the summary and the failure table need.
 The CLI, ``compare`` (which runs whatever revision has no record yet), tests and benchmarks call
 :func:`run_and_record`.
 """
@@ -9,14 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from promptctl.errors import EXIT_EXECUTION, EXIT_FAILED, EXIT_OK, Interrupted
-from promptctl.records.lastfailed import LASTFAILED, read_failure_set, updated_failure_set, write_failure_set
+from promptctl.records.lastfailed import LASTFAILED, failure_set_after, read_failure_set, write_failure_set
 from promptctl.records.provenance import state_paths
-from promptctl.records.record import Record, new_record, write_record
-from promptctl.records.summary import unit_outcome
+from promptctl.records.record import Record, new_record, read_record
+from promptctl.records.stream import RecordStream
+from promptctl.records.summary import SummaryBuilder, unit_outcome, unit_rows
 from promptctl.run.plan import Row
 from promptctl.run.runner import RowResult
 from promptctl.run.suite_run import RunOutcome, TestOptions, paths_narrow, run_tests
@@ -33,10 +37,23 @@ class TestOutcome:
     record: Record
     run: RunOutcome
     record_path: str | None = None
+    # The rows that did not pass (failing assertions only, output cut): the terminal's table.
+    attention: list[dict[str, Any]] = field(default_factory=list)
+    tally: SummaryBuilder | None = None  # the stream's: units() without the rows
 
     @property
     def summary(self) -> dict[str, Any]:
         return self.record.summary
+
+    def units(self) -> list[dict[str, Any]]:
+        """One entry per case x model with its outcome (``test -v``)."""
+        return self.tally.unit_rows() if self.tally is not None else unit_rows(self.record.rows)
+
+    def full_record(self) -> Record:
+        """The record with every row: as held (``keep_results``) or read back from its file."""
+        if self.record.rows or self.record_path is None or not self.run.finished:
+            return self.record
+        return read_record(Path(self.record_path))
 
 
 def run_and_record(
@@ -73,14 +90,28 @@ def run_and_record(
         if on_plan is not None:
             on_plan(rows)
 
-    run = run_tests(project, opts, on_plan=planned, on_result=on_result, stop_when=maxfail)
+    stream = RecordStream(project.root if opts.write_record else None)
+
+    def finished(result: RowResult) -> None:
+        stream.add(result.row.index, row_to_dict(result))
+        if on_result is not None:
+            on_result(result)
+
+    try:
+        run = run_tests(project, opts, on_plan=planned, on_result=finished, stop_when=maxfail)
+        record = provenance.result()
+    except BaseException:
+        stream.discard()
+        raise
     if warning is not None:
         run.notes.insert(0, f"warning: {warning}")
-    record = provenance.result()
     if project.ref is None and record.commit is not None and run.suite is not None:
         _mark_dirty_validators(project, record, run.suite)
     record.rows = [row_to_dict(r) for r in run.results]
-    partial = partial_reasons(opts, run, record.rows, narrowed=paths_narrow(project, opts.paths))
+    tally = stream.builder
+    partial = partial_reasons(
+        opts, run, tally.rows, tally.statuses.get("skipped", 0), narrowed=paths_narrow(project, opts.paths)
+    )
     record.selection = {
         "paths": opts.paths,
         "keywords": opts.keywords,
@@ -95,6 +126,7 @@ def run_and_record(
         "rows": run.rows_planned,
         "partial": partial,
     }
+    record.preset_summary(stream.summary())
     record.complete = not partial
     record.interrupted = run.interrupted
     st = run.stats
@@ -114,17 +146,17 @@ def run_and_record(
         "spent": st.spent,
         "elapsed_s": run.elapsed_s,
     }
-    outcome = TestOutcome(record=record, run=run)
+    outcome = TestOutcome(record=record, run=run, attention=stream.attention, tally=stream.builder)
     if opts.write_record:
-        outcome.record_path = str(write_record(project.root, record))
+        outcome.record_path = str(stream.finish(project.root, record))
     if remember:
         try:
-            write_failure_set(project.root, updated_failure_set(known, record.rows, planned_per_case))
+            write_failure_set(project.root, failure_set_after(known, tally.unit_statuses(), planned_per_case))
         except OSError as exc:
             run.notes.append(f"warning: cannot update {LASTFAILED} ({exc.strerror or exc})")
     if run.interrupted:
         raise Interrupted(
-            f"interrupted: {len(run.results)} of {run.rows_planned} rows finished and were kept "
+            f"interrupted: {run.finished} of {run.rows_planned} rows finished and were kept "
             f"(record {outcome.record_path}); run the same command again to finish the rest"
         )
     return outcome
@@ -147,7 +179,7 @@ def _mark_dirty_validators(project: Project, record: Record, suite: Suite) -> No
 
 
 def partial_reasons(
-    opts: TestOptions, run: RunOutcome, rows: list[dict[str, Any]], *, narrowed: bool
+    opts: TestOptions, run: RunOutcome, finished: int, skipped: int, *, narrowed: bool
 ) -> list[str]:
     """Why a run's record is not the whole suite ([] when it is: every case of the suite on its
     own models, every row finished). A partial record is stored and shown as such, and never
@@ -166,13 +198,12 @@ def partial_reasons(
         out.append(f"--affected {opts.affected}")
     elif opts.only_keys is not None:
         out.append(f"only {len(opts.only_keys)} selected case(s)")
-    skipped = sum(r["status"] == "skipped" for r in rows)
     if run.interrupted:
-        out.append(f"interrupted: {len(rows)} of {run.rows_planned} rows finished")
+        out.append(f"interrupted: {finished} of {run.rows_planned} rows finished")
     elif run.stopped:
         out.append(run.stopped)  # -x / --maxfail: "stopped after N failing cases (...): M of T rows not run"
-    elif len(rows) != run.rows_planned:
-        out.append(f"{len(rows)} of {run.rows_planned} rows finished")
+    elif finished != run.rows_planned:
+        out.append(f"{finished} of {run.rows_planned} rows finished")
     if skipped:
         out.append(f"--max-cost stopped it: {skipped} of {run.rows_planned} rows skipped")
     return out

@@ -3,10 +3,11 @@ a comparison's rows and totals (a diff: ``report.diff_text``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from promptctl.records.record import Record
-from promptctl.records.summary import group_units, unit_outcome
+from promptctl.records.summary import UnitOutcome, group_units, unit_outcome, unit_rows
 from promptctl.report.formatting import fmt_cost, fmt_ms, fmt_rate, ms, num, pct, trim, usd
 
 
@@ -31,9 +32,23 @@ def failures(record: Record) -> list[dict[str, Any]]:
     assertion, or ``error`` / ``skipped``, and its reason), how many samples showed it, and one
     example output of it. The failing samples of a case that passed overall (``min_pass_rate``
     below 1) are not failures and are not listed."""
+    units = group_units(record.rows).items()
+    return _failures((key, samples, unit_outcome(samples)) for key, samples in units)
+
+
+def failures_of(
+    rows: Iterable[dict[str, Any]], outcome_of: Callable[[tuple[str, str]], UnitOutcome]
+) -> list[dict[str, Any]]:
+    """:func:`failures` of a streamed run, which keeps only the rows that did not pass: each case x
+    model's outcome (over all its samples) comes from ``outcome_of`` (the run's running tally)."""
+    return _failures((key, samples, outcome_of(key)) for key, samples in group_units(list(rows)).items())
+
+
+def _failures(
+    units: Iterable[tuple[tuple[str, str], list[dict[str, Any]], UnitOutcome]],
+) -> list[dict[str, Any]]:
     out = []
-    for (_key, model), samples in group_units(record.rows).items():
-        outcome = unit_outcome(samples)
+    for (_key, model), samples, outcome in units:
         if outcome.status == "pass":
             continue
         seen: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -90,20 +105,8 @@ def failure_reason(f: dict[str, Any], width: int) -> str:
 
 
 def units(record: Record) -> list[dict[str, Any]]:
-    out = []
-    for (case_key, model), samples in group_units(record.rows).items():
-        first = samples[0]
-        out.append(
-            {
-                "case_key": case_key,
-                "prompt": first["prompt"],
-                "case": first["case"],
-                "model": model,
-                "case_file": first.get("case_file"),
-                **unit_outcome(samples).to_dict(),
-            }
-        )
-    return out
+    """One entry per case x model: identity and outcome over its samples."""
+    return unit_rows(record.rows)
 
 
 # -- comparisons -----------------------------------------------------------------------------------

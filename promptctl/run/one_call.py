@@ -8,6 +8,9 @@ from typing import Any
 
 from promptctl.errors import InputError, UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy
+from promptctl.execute.workers.service import resolve_settings
+from promptctl.redact import redact_inputs
+from promptctl.run.calls import LiveCalls
 from promptctl.run.plan import check_model_options, model_check, resolve_target
 from promptctl.suggest import suggest
 from promptctl.suite.lint import model_problems
@@ -22,9 +25,10 @@ def run_once(
     *,
     model: str | None = None,
     on_token: Callable[[str], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> ModelResponse:
-    from promptctl.execute import llm
-
+    """One call of ``prompt_name``, in a warm model worker when they are on (the first run starts
+    one), else here; ``on_warning`` hears, once, why a worker was not used after all."""
     suite = project.load()
     suite.raise_for_errors()
     prompt = suite.prompts.get(prompt_name)
@@ -37,9 +41,28 @@ def run_once(
     if problems:
         raise InputError(problems)
     messages = render_prompt(make_renderer(suite), prompt, variables)
+    # redact.inputs: the model sees placeholders; the answer gets the values back (and is masked
+    # again wherever it is printed)
+    messages, placeholders = redact_inputs(messages, cfg.redact)
     target, fallbacks = resolve_target(model or prompt.model or cfg.model, cfg)
     req = ModelRequest(
         target=target, messages=messages, params={**target.params_dict, **prompt.params}, fallbacks=fallbacks
     )
-    policy = RetryPolicy.from_config(cfg)
-    return asyncio.run(llm.complete(req, policy, on_token=on_token))
+    calls = LiveCalls(resolve_settings(cfg.workers, cfg.worker_idle_timeout), RetryPolicy.from_config(cfg))
+
+    async def call() -> ModelResponse:
+        calls.start(1)
+        try:
+            return await calls.complete(req, on_token)
+        finally:
+            calls.close()
+
+    try:
+        resp = asyncio.run(call())
+    finally:
+        for warning in calls.warnings:
+            if on_warning is not None:
+                on_warning(warning)
+    if placeholders is not None and resp.text:
+        resp.text = placeholders.restore(resp.text)
+    return resp

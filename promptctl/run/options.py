@@ -20,8 +20,8 @@ class RunOptions:
     allow_unknown_cost: bool = False  # run under max_cost even with models that have no known price
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     refresh_hint: str = "promptctl test --record"
-    # Model worker processes for live calls: None = automatic (PROMPTCTL_WORKERS, else one per CPU
-    # when there are enough unique live requests), 0 or 1 = in this process.
+    # Warm model workers for live calls: None = as configured (PROMPTCTL_WORKERS, else `workers:`
+    # in promptctl.yaml, else off under CI, else one per CPU up to 4), 0 = in this process.
     workers: int | None = None
     # Recording entries a pull request changed (case file, case id, model as recorded, sample):
     # claims, not evidence. Their rows are called live when a key is there, else replayed and

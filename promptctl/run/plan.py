@@ -11,12 +11,13 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from promptctl.errors import InputError, Problem, UsageError
 from promptctl.execute.model_catalog import Prices
-from promptctl.execute.types import ModelRequest, Target, fingerprint
+from promptctl.execute.types import ModelRequest, ModelResponse, Target, fingerprint
+from promptctl.redact import Placeholders, redact_inputs
 from promptctl.suggest import closest
 from promptctl.suite.model import Case, Config, Prompt
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # not at run time: a plan reused from the plan cache never ne
     from promptctl.suite.render import Message, Renderer
 
 
-@dataclass
+@dataclass(slots=True)  # a plan of 100,000 rows: no per-row __dict__
 class Row:
     index: int
     case: Case
@@ -37,6 +38,14 @@ class Row:
     messages: list[Message]
     params: dict[str, Any]
     fingerprint: str
+    # ``redact.inputs``: the real values behind the placeholders of ``messages`` (which are what
+    # the model is sent and what is fingerprinted). In memory only, never written.
+    placeholders: Placeholders | None = field(default=None, repr=False, compare=False)
+
+    def restored(self, resp: ModelResponse) -> ModelResponse:
+        """The answer with this row's placeholders replaced by the values they stand for: the
+        model saw placeholders, validators see the real values."""
+        return restore_answer(resp, self.placeholders)
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -54,6 +63,14 @@ class Row:
             fallbacks=self.fallbacks,
             sample=self.sample,
         )
+
+
+def restore_answer(resp: ModelResponse, placeholders: Placeholders | None) -> ModelResponse:
+    """``resp`` with the values behind ``placeholders`` put back into its text; a copy (one
+    answer may serve several rows, with other values behind the same placeholders)."""
+    if placeholders is None or not resp.text:
+        return resp
+    return replace(resp, text=placeholders.restore(resp.text))
 
 
 def resolve_target(name: str, config: Config) -> tuple[Target, list[Target]]:
@@ -198,6 +215,7 @@ def build_plan(
     rows: list[Row] = []
     problems: list[Problem] = []
     targets: dict[str, tuple[Target, list[Target]]] = {}
+    shared_params: dict[tuple[str, str], dict[str, Any]] = {}  # one dict per model x prompt
     for case in suite.cases:
         prompt = suite.prompts.get(case.prompt)
         if prompt is None or not selection.matches(case, prompt):
@@ -207,17 +225,32 @@ def build_plan(
         except RenderError as exc:
             problems.extend(exc.problems)
             continue
+        messages, placeholders = redact_inputs(messages, suite.config.redact)  # (redact.inputs)
         n = repeat if repeat is not None else case.repeat
         first, end = samples[case.key] if samples and case.key in samples else (0, n)
         for model_name in models_for(case, prompt, suite.config, models):
             if model_name not in targets:
                 targets[model_name] = resolve_target(model_name, suite.config)
             target, fallbacks = targets[model_name]
-            params = {**target.params_dict, **prompt.params}
+            params = shared_params.get((model_name, prompt.name))
+            if params is None:
+                params = shared_params[(model_name, prompt.name)] = {**target.params_dict, **prompt.params}
             for sample in range(first, end):
                 fp = fingerprint(target.model, target.api_base, messages, params, sample)
                 rows.append(
-                    Row(len(rows), case, prompt, model_name, target, fallbacks, sample, messages, params, fp)
+                    Row(
+                        len(rows),
+                        case,
+                        prompt,
+                        model_name,
+                        target,
+                        fallbacks,
+                        sample,
+                        messages,
+                        params,
+                        fp,
+                        placeholders,
+                    )
                 )
     if problems:
         raise InputError(merge_case_problems(problems))

@@ -2,7 +2,7 @@
 and hand every finished row to the caller as soon as it is done.
 
 Why this shape:
-- Rows answered by recordings or the cache never touch asyncio tasks or litellm, so a fully cached
+- Rows answered by recordings or the cache never touch asyncio tasks or litellm: a fully cached
   rerun costs only a few SQLite lookups and the validators.
 - Live rows go through ``C`` workers pulling from a queue, and every HTTP call (judge calls
   included) holds one slot of a semaphore of size ``C``: the number of requests in flight never
@@ -10,10 +10,11 @@ Why this shape:
 - Identical requests in one run are sent once: rows are grouped by fingerprint.
 - Results are appended to ``self.results`` the moment they finish, so when the run is cancelled
   (Ctrl-C, SIGTERM) the caller still holds every finished row and can write them down.
-- With enough unique live requests, the calls themselves run in worker processes
-  (``execute/pool.py``): litellm's CPU per call, not the network, bounds a single process. The
-  runner's structure (queue, semaphore, dedupe, cache, validation) is the same either way; only
-  ``_call`` sends the request elsewhere, and the parent then never imports litellm.
+- Live calls go to warm model workers (``execute/workers/``): processes with litellm imported
+  that earlier runs started and later runs reuse, so a run pays neither litellm's import nor its
+  CPU per call. The runner's structure (queue, semaphore, dedupe, cache, validation) is the same
+  either way; only ``_call`` sends the request elsewhere, and the parent then never imports
+  litellm. Whatever keeps a worker from answering, the call is made here instead.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from promptctl.execute.embeddings import EmbeddingResponse, embedding_fingerprin
 from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
+from promptctl.run.calls import LiveCalls
 from promptctl.run.judge_calls import JudgeCalls, is_missing_key
 from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
@@ -41,11 +43,11 @@ from promptctl.suite.model import Config
 from promptctl.validate.types import AssertionResult, ValidationContext
 
 if TYPE_CHECKING:
-    from promptctl.execute.pool import WorkerPool
     from promptctl.git.sources import Source
 
 
 RowStatus = Literal["pass", "fail", "error", "skipped", "pending"]
+LOOKUP_CHUNK = 2000  # rows looked up (recordings, cache) and validated at a time
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Runner:
         on_result: Callable[[RowResult], None] | None = None,
         embeddings: EmbeddingRecordings | None = None,
         validation_extra: dict[str, Any] | None = None,
+        keep_results: bool = True,
         stop_when: Callable[[RowResult], str | None] | None = None,
         source: Source | None = None,
     ) -> None:
@@ -98,11 +101,15 @@ class Runner:
         self.writer = writer
         self.on_result = on_result
         self.embeddings = embeddings
+        # False: finished rows go only to on_result (which writes them down), so a run's memory does
+        # not grow with its rows; `finished` still counts them.
+        self.keep_results = keep_results
         # -x / --maxfail: asked after each finished row; a reason stops the run from starting
         # anything new (rows in flight finish and are kept).
         self.stop_when = stop_when
         self.stopped: str | None = None
         self.results: list[RowResult] = []
+        self.finished = 0
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
         self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
@@ -113,68 +120,70 @@ class Runner:
         self._claimed: dict[str, ModelResponse] = {}
         self.unverified: set[str] = set()
         self.judges.unverified = self.unverified  # one set: a row's verdicts mark the row
-        self.pool: WorkerPool | None = None
+        # where the live calls go (warm workers or here); its warnings and worker_pids say how it went
+        self.calls = LiveCalls.for_run(config, options)
         self.elapsed: float | None = None  # wall seconds of the last run_rows
         self.notes: list[str] = []  # said to the user after the run (e.g. calls not counted)
 
     # -- public ---------------------------------------------------------------------------------
-    async def run(self, rows: list[Row]) -> list[RowResult]:
+    async def run(self, rows: list[Row], *, consume: bool = False) -> list[RowResult]:
+        """Answer every row. Rows are looked up (recordings, cache) and those answered validated
+        :data:`LOOKUP_CHUNK` at a time, then the live calls run. ``consume``: the caller hands the
+        list over; rows leave it as they are looked up and are released as they finish, so memory
+        falls as the run goes on."""
         self._sem = asyncio.Semaphore(max(1, self.options.concurrency))
+        self._stale = set()
         live: dict[str, list[Row]] = {}
-        answered: list[tuple[Row, ModelResponse]] = []
         if self.embeddings is not None and self.options.use_recordings and not self.options.record:
             # read (and check) now: a broken recording is a located input error, not a row's error
             for case_file in {r.case.file for r in rows if any(a.type == "similar" for a in r.case.asserts)}:
                 self.embeddings.preload(case_file)
-        pending = self._lookup_offline_sources(rows, answered)
-        for row in pending:
-            live.setdefault(row.fingerprint, []).append(row)
-        if live and not self.options.offline and self.config.untrusted:
-            raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
-        self._check_budget_can_count(rows, pending)
-        if live and not self.options.offline:
-            self.pool = self._start_pool(len(live))
-            if self.pool is None:
-                from promptctl.execute import llm
-
-                llm.start_prewarm()  # litellm's import overlaps validating the rows already answered
+        # Under a budget, every judge model must have a price before anything runs (the rows
+        # answered from the cache are validated, and judged, first); the models of the rows left
+        # to call are checked once every row was looked up, before the first call.
+        self._check_budget_can_count(rows, [])
+        total, seen = len(rows), 0
         try:
-            for i, (row, resp) in enumerate(answered):
-                if self.stopped:
-                    self._uncount(answered[i:])
-                    break
-                await self._finish(row, resp)
+            while seen < total and not self.stopped:
+                if consume:
+                    chunk = rows[:LOOKUP_CHUNK]
+                    del rows[:LOOKUP_CHUNK]
+                else:
+                    chunk = rows[seen : seen + LOOKUP_CHUNK]
+                seen += len(chunk)
+                answered: list[tuple[Row, ModelResponse]] = []
+                for row in self._lookup_offline_sources(chunk, answered):
+                    live.setdefault(row.fingerprint, []).append(row)
+                del chunk
+                if live and not self.options.offline and self.config.untrusted:
+                    raise UsageError(self.config.untrusted)  # a revision's config that moves keys elsewhere
+                if live and not self.calls.started and not self.options.offline:
+                    # as soon as a live call is known (their start overlaps the rest), for as many
+                    # calls as the rows looked up so far suggest
+                    self.calls.start(len(live) + (total - seen) * len(live) // seen)
+                answered.reverse()
+                while answered:
+                    if self.stopped:
+                        self._uncount(answered)
+                        break
+                    row, resp = answered.pop()
+                    await self._finish(row, resp)
             if live and not self.stopped:
+                self._check_budget_can_count([], [r for group in live.values() for r in group])
                 if self.options.offline:
-                    for row in (r for group in live.values() for r in group):
-                        if self.stopped:
-                            break
-                        self.stats.not_run += 1
-                        await self._finish(row, self._offline_error(row))
+                    while live and not self.stopped:
+                        for row in live.popitem()[1]:
+                            if self.stopped:
+                                break
+                            self.stats.not_run += 1
+                            await self._finish(row, self._offline_error(row))
                 else:
                     await self._run_live(live)
         finally:
-            if self.pool is not None:
-                self.pool.close()  # also on Ctrl-C/SIGTERM: workers stop, in-flight calls are dropped
+            self.calls.close()  # also on Ctrl-C/SIGTERM: the workers cancel our in-flight calls
         if self.cache is not None:
             self.cache.flush()
         return self.results
-
-    def _start_pool(self, unique: int) -> WorkerPool | None:
-        """Worker processes for the live calls, started now so their litellm imports overlap the
-        rest of the parent's work; None when the run is too small for them to pay off."""
-        from promptctl.execute.pool import WorkerPool, worker_count
-
-        k = worker_count(unique, self.options.concurrency, self.options.workers)
-        if k < 2:
-            return None
-        pool = WorkerPool(k, self.options.concurrency, self.options.policy)
-        try:
-            pool.start()
-        except Exception:
-            pool.close()
-            return None  # cannot start processes here: the in-process path still works
-        return pool
 
     def _check_budget_can_count(self, rows: list[Row], pending: list[Row]) -> None:
         """Under a budget (``--max-cost``, ``max_cost``) every model this run may call must have
@@ -207,7 +216,6 @@ class Runner:
     ) -> list[Row]:
         """Recordings first, then the cache (one batched query); returns rows still unanswered."""
         rest: list[Row] = []
-        self._stale = set()
         for row in rows:
             if self.recordings is not None and self.options.use_recordings and not self.options.record:
                 state, resp = self.recordings.lookup(
@@ -271,13 +279,12 @@ class Runner:
 
     # -- live calls -----------------------------------------------------------------------------
     async def _run_live(self, live: dict[str, list[Row]]) -> None:
-        from promptctl.execute import llm
-
-        if self.pool is None:
-            # Off the event loop: a SIGTERM (loop signal handler) can still cancel the run meanwhile.
-            await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
+        if self.calls.in_process:
+            await self.calls.ensure_litellm()
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
-        for group in live.values():
+        n = min(max(1, self.options.concurrency), len(live))
+        for fp in list(live):  # the queue alone holds them now: each group is freed once finished
+            group = live.pop(fp)
             queue.put_nowait(group)
             self.stats.deduplicated += len(group) - 1
 
@@ -299,7 +306,6 @@ class Runner:
                         self.cache.put(first.fingerprint, resp, model=first.target.model)
                 await self._finish_despite_cancel(group, resp)
 
-        n = min(max(1, self.options.concurrency), len(live))
         workers = [asyncio.ensure_future(worker()) for _ in range(n)]
         try:
             await asyncio.gather(*workers)
@@ -332,25 +338,11 @@ class Runner:
             raise asyncio.CancelledError
 
     async def _call(self, req: ModelRequest) -> ModelResponse:
-        from promptctl.execute import llm  # imported here: cached and replayed runs never load litellm
-        from promptctl.execute.pool import PoolUnavailable
-
         assert self._sem is not None
         async with self._sem:
-            pool = self.pool
-            if pool is None:
-                resp = await llm.complete(req, self.options.policy)
-            else:
-                try:
-                    resp = await pool.complete(req)
-                except PoolUnavailable:
-                    # Every worker died: finish the run in this process (importing litellm here,
-                    # off the event loop, once).
-                    pool.close()
-                    self.pool = None
-                    await asyncio.get_running_loop().run_in_executor(None, llm.wait_prewarm)
-                    resp = await llm.complete(req, self.options.policy)
-        self.stats.live_calls += 1
+            resp = await self.calls.complete(req)
+        if resp.attempts:  # sent (a missing key or a refused parameter sends nothing)
+            self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:
             self.stats.spent += resp.cost
@@ -407,7 +399,8 @@ class Runner:
         finally:
             self._embed_inflight.pop(fp, None)
         fut.set_result(resp)
-        self.stats.live_calls += 1
+        if resp.attempts:
+            self.stats.live_calls += 1
         self.stats.retries += resp.retries
         if resp.cost is not None:
             self.stats.spent += resp.cost
@@ -436,6 +429,7 @@ class Runner:
             resp = self._explain_missing_key(row, resp)
         if resp.source != "live" and resp.cost is None:
             resp = price_stored(row, resp)
+        resp = row.restored(resp)  # redact.inputs: validators see the row's own values
         asserts: list[AssertionResult] = []
         if resp.status == "ok":
             ctx = ValidationContext(
@@ -447,14 +441,17 @@ class Runner:
                 response=resp,
                 judge=self.judges.for_row(row),
                 embed=functools.partial(self._embed_for, row.case.file),
-                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra},
+                extra={"messages": row.messages, "model_name": row.model_name, **self.validation_extra}
+                | {"placeholders": row.placeholders},  # redact.inputs: a judge call continues them
                 source=self.source,
             )
             asserts = await evaluate(row.case.asserts, ctx)
         status = row_status(resp, asserts)
         score = case_score(asserts) if status in ("pass", "fail") else None
         result = RowResult(row, resp, asserts, status, score, row.key_str in self.unverified)
-        self.results.append(result)
+        self.finished += 1
+        if self.keep_results:
+            self.results.append(result)
         if self.stop_when is not None and self.stopped is None:
             self.stopped = self.stop_when(result)
         if self.writer is not None and self.options.record:
@@ -478,9 +475,10 @@ class Runner:
         return replace(resp, error=f"{resp.error}; {hint}")
 
 
-def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
+def run_rows(runner: Runner, rows: list[Row], *, consume: bool = False) -> list[RowResult]:
     """Run in a fresh event loop. On Ctrl-C the loop cancels the run and KeyboardInterrupt
-    propagates; ``runner.results`` still holds every finished row."""
+    propagates; ``runner.results`` still holds every finished row (with ``keep_results``; either
+    way each went to ``on_result``). ``consume``: see :meth:`Runner.run`."""
     started = time.monotonic()
 
     async def main() -> list[RowResult]:
@@ -488,7 +486,7 @@ def run_rows(runner: Runner, rows: list[Row]) -> list[RowResult]:
         if task is not None:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-        return await runner.run(rows)
+        return await runner.run(rows, consume=consume)
 
     try:
         return asyncio.run(main())

@@ -47,6 +47,9 @@ class TestOptions:
     allow_unknown_cost: bool = False
     maxfail: int | None = None  # -x / --maxfail N: stop after the first N failing cases
     write_record: bool = True
+    # False: finished rows go only to on_result (the record's stream) and the outcome's `results`
+    # stay empty: a run's memory does not grow with its rows (the CLI's `test`).
+    keep_results: bool = True
     # --last-failed: the case keys that failed or errored when they last ran (the caller reads
     # them from the failure set, records.lastfailed).
     previous_failures: set[str] | None = None
@@ -56,17 +59,21 @@ class TestOptions:
 
 @dataclass
 class RunOutcome:
-    """What a run of the suite produced. ``results`` are in plan order; when ``interrupted`` they
-    are the rows that finished before Ctrl-C / SIGTERM."""
+    """What a run of the suite produced. ``results`` are in plan order (empty unless
+    ``keep_results``); when ``interrupted`` they are the rows that finished before Ctrl-C /
+    SIGTERM. ``finished`` counts them either way."""
 
     results: list[RowResult]
     stats: RunStats
     rows_planned: int
+    finished: int = 0
     interrupted: bool = False
     elapsed_s: float | None = None
     recordings_written: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     cache_warning: str | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. why calls ran in-process, not in workers
+    worker_pids: list[int] = field(default_factory=list)  # the warm model workers the run used
     suite: Suite | None = None  # what was run (its validators' files decide the record's dirty flag)
     stopped: str | None = None  # why -x / --maxfail stopped the run before every row ran
     last_failed_narrowed: bool = False  # --last-failed ran only known failures (not all selected)
@@ -226,6 +233,7 @@ def _runner(
         source=project.source,
         embeddings=embeddings,
         validation_extra={"reviews": ReviewBook(project.source, cases_dir=cfg.cases_dir)},
+        keep_results=opts.keep_results,
         stop_when=stop_when,
     )
 
@@ -254,8 +262,9 @@ def run_tests(
     if opts.record and runner.writer is not None:
         _prune_recordings(suite, rows, runner, opts)
     interrupted = False
+    planned = len(rows)
     try:
-        run_rows(runner, rows)
+        run_rows(runner, rows, consume=not opts.keep_results)
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
     except BaseException:
@@ -266,15 +275,18 @@ def run_tests(
     outcome = RunOutcome(
         results=sorted(runner.results, key=lambda r: r.row.index),
         stats=runner.stats,
-        rows_planned=len(rows),
+        rows_planned=planned,
+        finished=runner.finished,
         interrupted=interrupted,
         elapsed_s=runner.elapsed,
         notes=notes,
+        warnings=list(runner.calls.warnings),
+        worker_pids=list(runner.calls.worker_pids),
         suite=suite,
         last_failed_narrowed=narrowed,
     )
-    if runner.stopped and len(outcome.results) < len(rows):
-        outcome.stopped = f"{runner.stopped}: {len(rows) - len(outcome.results)} of {len(rows)} rows not run"
+    if runner.stopped and runner.finished < planned:
+        outcome.stopped = f"{runner.stopped}: {planned - runner.finished} of {planned} rows not run"
     if runner.writer is not None:
         outcome.recordings_written = runner.writer.write()
     if runner.embeddings is not None and opts.record:

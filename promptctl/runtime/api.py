@@ -30,9 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from promptctl import redact
 from promptctl.errors import UsageError
 from promptctl.execute.types import ModelRequest, ModelResponse, RetryPolicy, Target, fingerprint
 from promptctl.jsonutil import canonical_json
+from promptctl.redact import Placeholders, RestoringTokens, redact_messages
 from promptctl.run.plan import resolve_target
 from promptctl.runtime import traces as tr
 from promptctl.runtime.bundle import Bundle, read_bundle
@@ -40,7 +42,7 @@ from promptctl.runtime.catalog import LoadedPrompt, load_prompt, opened, resolve
 from promptctl.runtime.completion import Completion, CompletionError
 from promptctl.runtime.files import memory_renderer, short_version
 from promptctl.runtime.streams import AsyncStream, Stream
-from promptctl.secrets import add_key_names
+from promptctl.secrets import add_key_names, row
 from promptctl.suite.config import endpoint_changes
 from promptctl.suite.render import Message, render_prompt
 
@@ -322,8 +324,16 @@ class Prompt:
         t0 = time.perf_counter()
         messages: list[Message] | None = None
         resp: ModelResponse | None = None
+        placeholders: Placeholders | None = None
         try:
             messages = self.render(variables)
+            redactor = redact.active()
+            if redactor is not None and redactor.policy.inputs:
+                # redact.inputs: the model (and the cache key) sees placeholders; the application
+                # gets its own values back, in the answer and in the streamed chunks
+                messages, placeholders = redact_messages(messages, redactor)
+                if on_token is not None:
+                    on_token = RestoringTokens(on_token, placeholders)
             req = ModelRequest(
                 target=self._target, messages=messages, params=dict(self.params), fallbacks=self._fallbacks
             )
@@ -349,6 +359,12 @@ class Prompt:
                 resp = await llm.complete(req, self._policy, on_token=on_token, mask_output=False)
                 if resp.status == "ok" and cache is not None:
                     cache.put(fp, resp, model=self._target.model)
+            if placeholders is not None:
+                if isinstance(on_token, RestoringTokens):
+                    on_token.flush()
+                resp = dataclasses.replace(
+                    resp, text=placeholders.restore(resp.text) if resp.text else resp.text
+                )
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "error"
             why = "stopped by the application" if status == "cancelled" else _describe(exc)
@@ -393,34 +409,36 @@ class Prompt:
         try:
             targets: list[Target] = [self._target, *self._fallbacks]
             add_key_names(t.api_key_env for t in targets)
-            record = {
-                "trace_id": trace_id,
-                "time": started.isoformat(timespec="milliseconds"),
-                "prompt": self.name,
-                "version": self.version,
-                "label": self.label,
-                "commit": self.commit,
-                "ref": self.ref,
-                "origin": self.origin,
-                "vars": tr.mask_vars(variables),
-                "messages_hash": None
-                if messages is None
-                else hashlib.sha256(canonical_json(messages).encode("utf-8")).hexdigest(),
-                "status": status,
-                "output": tr.masked(resp.text) if resp is not None else None,
-                "error": tr.masked(error) if error else None,
-                "model": self.model,
-                "answered_by": resp.answered_by if resp is not None else None,
-                "provider_model": resp.provider_model if resp is not None else None,
-                "input_tokens": resp.input_tokens if resp is not None else None,
-                "output_tokens": resp.output_tokens if resp is not None else None,
-                "cost": resp.cost if resp is not None else None,
-                "latency_ms": round((time.perf_counter() - t0) * 1000.0, 3),
-                "cached": resp is not None and resp.source == "cache",
-                "stream": stream,
-                "attempts": resp.attempts if resp is not None else 0,
-                "retries": resp.retries if resp is not None else 0,
-            }
+            # one line, one masking row: the placeholders of `redact:` are consistent across its fields
+            with row():
+                record = {
+                    "trace_id": trace_id,
+                    "time": started.isoformat(timespec="milliseconds"),
+                    "prompt": self.name,
+                    "version": self.version,
+                    "label": self.label,
+                    "commit": self.commit,
+                    "ref": self.ref,
+                    "origin": self.origin,
+                    "vars": tr.mask_vars(variables),
+                    "messages_hash": None
+                    if messages is None
+                    else hashlib.sha256(canonical_json(messages).encode("utf-8")).hexdigest(),
+                    "status": status,
+                    "output": tr.masked(resp.text) if resp is not None else None,
+                    "error": tr.masked(error) if error else None,
+                    "model": self.model,
+                    "answered_by": resp.answered_by if resp is not None else None,
+                    "provider_model": resp.provider_model if resp is not None else None,
+                    "input_tokens": resp.input_tokens if resp is not None else None,
+                    "output_tokens": resp.output_tokens if resp is not None else None,
+                    "cost": resp.cost if resp is not None else None,
+                    "latency_ms": round((time.perf_counter() - t0) * 1000.0, 3),
+                    "cached": resp is not None and resp.source == "cache",
+                    "stream": stream,
+                    "attempts": resp.attempts if resp is not None else 0,
+                    "retries": resp.retries if resp is not None else 0,
+                }
         except Exception as exc:  # a trace must never break the call
             import warnings
 

@@ -11,8 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from promptctl import secrets
+from promptctl import redact, secrets
 from promptctl.errors import Problem
+from promptctl.pii import DEFAULT_REGION, PII_TYPES, unknown_regions
+from promptctl.redact import Policy
 from promptctl.suite.model import Config, GateConfig, ModelAlias, param_problems
 from promptctl.suite.yamlio import Doc, PathKey, decode_problem, load_yaml, schema_violations
 
@@ -182,10 +184,10 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     for key in plain:
         if key in data:
             setattr(cfg, key, data[key])
-    for key in ("concurrency", "max_retries"):
+    for key in ("concurrency", "max_retries", "workers"):
         if key in data:
             setattr(cfg, key, int(data[key]))
-    for key in ("timeout", "retry_max_wait", "max_cost"):
+    for key in ("timeout", "retry_max_wait", "max_cost", "worker_idle_timeout"):
         if key in data:
             setattr(cfg, key, float(data[key]))
     for key in ("model", "judge_model"):
@@ -211,6 +213,8 @@ def parse_config(text: str, path: str, root: Path) -> Config:
             problems.append(
                 doc.problem(("models", name, "params", key), f"models.{name}.params.{key}: {message}")
             )
+    if isinstance(data.get("redact"), dict):
+        cfg.redact = _redact_policy(doc, data["redact"], problems)
     gate = data.get("gate") or {}
     cfg.gate = GateConfig(**{k: gate[k] for k in GateConfig.__dataclass_fields__ if k in gate})
     for name, alias in cfg.models.items():
@@ -230,6 +234,25 @@ def parse_config(text: str, path: str, root: Path) -> Config:
     return cfg
 
 
+def _redact_policy(doc: Doc, spec: dict[str, Any], problems: list[Problem]) -> Policy:
+    """The ``redact:`` section (already checked against the schema); an unknown phone region is
+    a located problem and is left out."""
+    region = spec.get("region", [DEFAULT_REGION])
+    regions = [r.upper() for r in ([region] if isinstance(region, str) else region)]
+    bad = set(unknown_regions(regions)) if "region" in spec else set()
+    for i, r in enumerate(regions):
+        if r in bad:
+            where = ("redact", "region") if isinstance(region, str) else ("redact", "region", i)
+            message = f"redact.region: unknown region '{r}'; use ISO 3166 codes such as US, GB, DE"
+            problems.append(doc.problem(where, message))
+    return Policy(
+        types=tuple(spec.get("types", PII_TYPES)),
+        regions=tuple(dict.fromkeys(r for r in regions if r not in bad)) or (DEFAULT_REGION,),
+        allow=tuple(spec.get("allow", ())),
+        inputs=bool(spec.get("inputs", False)),
+    )
+
+
 def load_config(start: Path | None = None, *, text_override: str | None = None) -> Config:
     """Find and load the project configuration (defaults when there is no promptctl.yaml), after
     loading ``.env`` (see :func:`load_dotenv`).
@@ -245,7 +268,10 @@ def load_config(start: Path | None = None, *, text_override: str | None = None) 
     key_names = {a.api_key_env for a in worktree.models.values() if a.api_key_env}
     _, environment = load_dotenv(root, key_names)
     environment.extend(endpoint_variable_notices())
+    # What is written is redacted as the worktree says: a revision under review cannot turn it off.
+    redact.configure(worktree.redact)
     cfg = parse_config(text_override, CONFIG_NAME, root) if text_override is not None else worktree
+    cfg.redact = worktree.redact
     cfg.problems.extend(environment)
     return cfg
 

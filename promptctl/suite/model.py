@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from promptctl.errors import Problem
+from promptctl.redact import Policy
 
 ROLES = ("system", "user", "assistant")
 
@@ -202,6 +203,9 @@ class Config:
     retry_max_wait: float = 30.0
     max_cost: float | None = None
     traces: str | None = None  # where the Python API appends call traces (inside the project); off if None
+    workers: int | None = None  # warm model worker processes (0: none); None: automatic
+    worker_idle_timeout: float | None = None  # seconds an idle warm worker waits; None: the default
+    redact: Policy | None = None  # ``redact:``: personal data masked in what is written (promptctl.redact)
     models: dict[str, ModelAlias] = field(default_factory=dict)
     gate: GateConfig = field(default_factory=GateConfig)
     # Where the model names of promptctl.yaml are written, by dotted key: ``model``,
@@ -235,7 +239,7 @@ class Config:
     def public_dict(self) -> dict[str, Any]:
         """The resolved configuration as stored in run records: never contains a secret
         (only the *names* of key variables, which are not secret)."""
-        return {
+        out: dict[str, Any] = {
             "model": self.model,
             "judge_model": self.judge_model,
             "embedding_model": self.embedding_model,
@@ -259,3 +263,10 @@ class Config:
                 for k, a in sorted(self.models.items())
             },
         }
+        if self.redact is not None:  # the record says its rows are redacted (not the allowed values)
+            out["redact"] = {
+                "types": list(self.redact.types),
+                "region": list(self.redact.regions),
+                "inputs": self.redact.inputs,
+            }
+        return out

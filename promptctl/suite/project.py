@@ -51,6 +51,7 @@ def open_project(cwd: Path | None = None, ref: str | None = None, *, trust_confi
     source = GitSource(root, ref)
     text = source.read_text(CONFIG_NAME) if source.exists(CONFIG_NAME) else None
     config = load_config(cwd, text_override=text) if text is not None else type(base)(root=str(root))
+    config.redact = base.redact  # the worktree's redaction, whatever the revision says
     changes = endpoint_changes(base, config)
     if changes and not trust_config:
         config.untrusted = untrusted_message(source.label, changes)

@@ -30,6 +30,7 @@ from typing import Any
 from promptctl.errors import InputError
 from promptctl.git.sources import Source, WorktreeSource
 from promptctl.jsonutil import canonical_json
+from promptctl.redact import redact_inputs
 from promptctl.suite.load import parse_prompt_text
 from promptctl.suite.model import Assertion, Config, Prompt
 from promptctl.suite.render import Renderer, RenderError, render_prompt, renderer_for
@@ -191,12 +192,16 @@ async def judge(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
         "input": input_text(ctx),
         "expected": _as_text(ctx.case.expected),
     }
-    messages = render_messages(judge_prompt(ctx), variables)
+    # redact.inputs: the judge is sent placeholders too; its reason gets the values back
+    messages, placeholders = redact_inputs(
+        render_messages(judge_prompt(ctx), variables), ctx.config.redact, ctx.extra.get("placeholders")
+    )
     slot = next((i for i, x in enumerate(ctx.case.asserts) if x is a), 0)
     resp = await ctx.judge(model, messages, dict(JUDGE_PARAMS), slot=slot)
     if resp.status != "ok":
         raise CheckError(f"judge call to {model} failed: {one_line(resp.error or resp.status, 240)}")
     score, reason = parse_verdict(resp.text)
+    reason = placeholders.restore(reason) if placeholders is not None and reason else reason
     th = float(a.threshold) if a.threshold is not None else DEFAULT_THRESHOLD
     cmp = ">=" if score >= th else "<"
     return graded(score, th, f"judge score {score:.2f} {cmp} threshold {th:.2f}: {reason or '(no reason)'}")

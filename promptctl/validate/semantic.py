@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 
 from promptctl.execute.embeddings import cosine
+from promptctl.redact import redact_inputs
 from promptctl.suite.model import Assertion
 from promptctl.validate.registry import CheckError, Opt, Outcome, fail, graded, one_line, show, validator
 from promptctl.validate.similarity import REFERENCE, reference_text
@@ -50,6 +51,11 @@ async def similar(a: Assertion, output: str, ctx: ValidationContext) -> Outcome:
     th = float(a.threshold) if a.threshold is not None else DEFAULT_THRESHOLD
     if not output.strip():
         return fail(f"the output is empty; expected something like {show(ref, 40)}")
+    # redact.inputs: both texts are embedded with the row's placeholders, as its request was sent
+    sent, _ = redact_inputs(
+        [{"content": output}, {"content": ref}], ctx.config.redact, ctx.extra.get("placeholders")
+    )
+    output, ref = sent[0]["content"], sent[1]["content"]
     got, want = await asyncio.gather(ctx.embed(str(model), output), ctx.embed(str(model), ref))
     for what, e in (("output", got), ("reference", want)):
         if e.status != "ok":

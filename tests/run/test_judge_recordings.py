@@ -203,3 +203,16 @@ def test_dry_run_counts_and_prices_the_judge_calls(tmp_path: Path, monkeypatch: 
     ]
     text = invoke("test", "--dry-run", cwd=root2)
     assert "2 model calls, up to 2 judge calls" in text.output
+
+
+def test_calls_never_sent_are_not_counted_as_model_calls(
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the key nothing is sent: the counts say 0 model calls, not one per row."""
+    root, _ = project(tmp_path, server)
+    monkeypatch.delenv("FAKE_KEY")
+    r = invoke("test", "--format", "json", cwd=root)
+    assert r.exit_code == 3, r.output
+    assert server.stats()["requests"] == 0
+    data = json.loads(r.stdout)
+    assert data["stats"]["live_calls"] == 0, data["stats"]

@@ -218,3 +218,62 @@ def test_a_config_that_does_not_parse_gives_defaults_and_its_problem(tmp_path: P
     cfg = load_config(tmp_path)
     assert [p.format()[:25] for p in cfg.problems] == ["promptctl.yaml:1:8: inval"]
     assert cfg.model == "gpt-4o-mini"
+
+
+# -- redact: --------------------------------------------------------------------------------------------
+def test_redact_section_is_read_and_installs_the_redaction(tmp_path: Path) -> None:
+    from promptctl import redact, secrets
+    from promptctl.redact import Policy
+
+    write_files(
+        tmp_path,
+        {
+            "promptctl.yaml": """
+        model: openai/test-model
+        redact:
+          types: [email, phone]
+          region: [gb, US]
+          allow: [help@acme.example]
+          inputs: true
+    """
+        },
+    )
+    cfg = load_config(tmp_path)
+    assert cfg.problems == []
+    assert cfg.redact == Policy(
+        types=("email", "phone"), regions=("GB", "US"), allow=("help@acme.example",), inputs=True
+    )
+    assert cfg.public_dict()["redact"] == {
+        "types": ["email", "phone"],
+        "region": ["GB", "US"],
+        "inputs": True,
+    }
+    assert redact.active() is not None and redact.active().policy == cfg.redact  # type: ignore[union-attr]
+    assert (
+        secrets.mask("a@b.example, help@acme.example, 020 7946 0958")
+        == "<EMAIL_1>, help@acme.example, <PHONE_1>"
+    )
+    write_files(tmp_path, {"promptctl.yaml": "model: openai/test-model\nredact: {}\n"})
+    assert load_config(tmp_path).redact == Policy()  # every kind, region US, nothing allowed, outputs only
+    write_files(tmp_path, {"promptctl.yaml": "model: openai/test-model\n"})
+    assert load_config(tmp_path).redact is None and redact.active() is None  # gone with the section
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "fragment"),
+    [
+        (
+            "redact:\n  types: [email, ssn]\n",
+            "promptctl.yaml:2:",
+            "promptctl.yaml:2:18: redact.types.1: 'ssn' is not allowed",
+        ),
+        ("redact:\n  region: [US, XX]\n", "promptctl.yaml:2:", "unknown region 'XX'"),
+        ("redact:\n  region: XX\n", "promptctl.yaml:2:", "unknown region 'XX'"),
+        ("redact:\n  inputs: yes please\n", "promptctl.yaml:2:", "inputs"),
+        ("redact:\n  typos: [email]\n", "promptctl.yaml:2:", "typos"),
+    ],
+)
+def test_a_bad_redact_section_is_located(tmp_path: Path, text: str, position: str, fragment: str) -> None:
+    write_files(tmp_path, {"promptctl.yaml": text})
+    rendered = InputError(load_config(tmp_path).problems).render()
+    assert rendered.startswith(position) and fragment in rendered, rendered

@@ -22,7 +22,7 @@ from promptctl.execute.recordings.model import (
 from promptctl.execute.recordings.parse import parse
 from promptctl.execute.types import ModelResponse
 from promptctl.git.sources import Source, WorktreeSource
-from promptctl.secrets import Masking, current
+from promptctl.secrets import Masking, current, row
 from promptctl.version import __version__
 
 
@@ -158,16 +158,18 @@ class RecordingWriter:
 
 
 def _masked(entry: RecordingEntry, masking: Masking) -> RecordingEntry:
-    """The entry with every key value masked out of what the model said (promptctl.secrets)."""
+    """The entry with every key value, and the personal data ``redact:`` chooses, masked out of
+    what the model said (promptctl.secrets)."""
     if not masking.active:
         return entry
-    return replace(
-        entry,
-        output=None if entry.output is None else masking.text(entry.output),
-        answered_by=None if entry.answered_by is None else masking.text(entry.answered_by),
-        provider_model=None if entry.provider_model is None else masking.text(entry.provider_model),
-        finish_reason=None if entry.finish_reason is None else masking.text(entry.finish_reason),
-    )
+    with row():  # one entry, one row: its placeholders (redact:) are consistent
+        return replace(
+            entry,
+            output=None if entry.output is None else masking.text(entry.output),
+            answered_by=None if entry.answered_by is None else masking.text(entry.answered_by),
+            provider_model=None if entry.provider_model is None else masking.text(entry.provider_model),
+            finish_reason=None if entry.finish_reason is None else masking.text(entry.finish_reason),
+        )
 
 
 def _refuse_secrets(rec: RecordingFile, masking: Masking) -> None:
