@@ -124,6 +124,22 @@ def compare(
             help="Cases the base ran and the head did not only warn (config gate.removed: warn).",
         ),
     ] = False,
+    max_repeat: Annotated[
+        int | None,
+        typer.Option(
+            "--max-repeat",
+            min=1,
+            help="More samples of undecided cases, up to N a side (gate.max_repeat).",
+        ),
+    ] = None,
+    max_cost: Annotated[
+        float | None,
+        typer.Option("--max-cost", min=0, help="USD cap on the model calls of the gate's extra samples."),
+    ] = None,
+    allow_unknown_cost: Annotated[
+        bool,
+        typer.Option("--allow-unknown-cost", help="With --max-cost: do not count calls to unpriced models."),
+    ] = False,
     offline: Annotated[
         bool, typer.Option("--offline", help="When a side must be run: recordings and cache only.")
     ] = False,
@@ -162,6 +178,8 @@ def compare(
         "--max-cost-increase": max_cost_increase,
         "--max-latency-increase": max_latency_increase,
         "--suite-share": suite_share,
+        "--max-repeat": max_repeat,
+        "--max-cost": max_cost,
     }
     if not gate:
         for option, value in given.items():
@@ -169,6 +187,10 @@ def compare(
                 raise UsageError(
                     f"{option} has no effect without --gate", hint=f"add --gate, or drop {option}"
                 )
+    if allow_unknown_cost and max_cost is None:
+        raise UsageError(
+            "--allow-unknown-cost has no effect without --max-cost", hint="add --max-cost USD, or drop it"
+        )
     if alpha is not None and not 0.0 < alpha < 1.0:
         raise UsageError(f"--alpha must be between 0 and 1 (exclusive), got {alpha:g}")
     project = current_project()
@@ -184,6 +206,7 @@ def compare(
             max_p95_latency_increase=max_latency_increase,
             suite_share=suite_share,
             removed="warn" if allow_removed else None,
+            max_repeat=max_repeat,
         )
 
     def note(message: str) -> None:
@@ -199,7 +222,9 @@ def compare(
         rerun=rerun,
         note=note,
         records=records,
+        max_cost=max_cost,
         trust_ref_config=trust_ref_config,
+        allow_unknown_cost=allow_unknown_cost,
         trust_pr_recordings=trust_pr_recordings,
     )
     data = masked_report_data(data)

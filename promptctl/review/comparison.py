@@ -6,12 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from promptctl.errors import PromptctlError
 from promptctl.git.repo import default_base, resolve
 from promptctl.records.record import Record, scan_local
+from promptctl.records.summary import group_units
 from promptctl.review.checks import changed_checks
 from promptctl.review.claims import Claims, pr_claims
 from promptctl.review.compare import compare_units, totals
-from promptctl.review.gate import gate_pvalue_lines, run_gate, unverified_rows
+from promptctl.review.diff import affected_keys
+from promptctl.review.gate import Unit, adaptive, gate_pvalue_lines, run_gate, unverified_rows
+from promptctl.review.resample import Resampling, resample, resampled_line
 from promptctl.review.sides import Note, obtain
 from promptctl.suite.model import GateConfig
 from promptctl.suite.project import open_project
@@ -42,14 +46,18 @@ def compare_revisions(
     rerun: bool = False,
     note: Note = lambda _m: None,
     records: dict[str, Record] | None = None,
+    max_cost: float | None = None,
     trust_ref_config: bool = False,
+    allow_unknown_cost: bool = False,
     trust_pr_recordings: bool = False,
 ) -> dict[str, Any]:
     """``promptctl compare [BASE] [HEAD]`` as JSON-ready data (``gate`` None: no verdict).
     ``records``, when given, receives the two sides' records ("base", "head"): reports that show
     outputs read them there. ``trust_ref_config``: allow live calls for a side whose config sends
     keys elsewhere. ``trust_pr_recordings``: accept the recordings the head changed as they are
-    (else: the base config's ``gate.trust_pr_recordings``)."""
+    (else: the base config's ``gate.trust_pr_recordings``). With a gate, only the cases
+    the change touched are on trial (``diff.affected_keys``), and with ``gate.max_repeat`` the open
+    ones get more samples (``review.resample``; ``max_cost`` caps what those extra calls spend)."""
     base_rev = base if base is not None else default_base(root)
     for w in scan_local(root).warnings:
         note(f"warning: {w}")
@@ -78,6 +86,31 @@ def compare_revisions(
         claims=frozenset() if trusted else frozenset(claims.entries),
         trust_ref_config=trust_ref_config,
     )
+
+    on_trial: set[str] | None = None
+    resampling: Resampling | None = None
+    repeats: dict[Unit, int] = {}
+    head_claims = frozenset() if trusted else frozenset(claims.entries)
+    if gate is not None:
+        on_trial = _on_trial(root, b.sha or base_rev, head, note)
+        repeats = initial_repeats(b.record, h.record)
+        if gate.max_repeat is not None and any(adaptive(gate, n) for n in repeats.values()):
+            resampling = resample(
+                root,
+                b,
+                h,
+                gate,
+                on_trial=on_trial,
+                repeats=repeats,
+                offline=offline,
+                max_cost=max_cost,
+                note=note,
+                trust_ref_config=trust_ref_config,
+                allow_unknown_cost=allow_unknown_cost,
+                claims=frozenset(claims.entries),
+                trust_claims=trusted,
+                head_claims=head_claims,
+            )
     pairs = compare_units(b.record, h.record)
     if records is not None:
         records.update(base=b.record, head=h.record)
@@ -92,8 +125,16 @@ def compare_revisions(
     }
     if gate is not None:
         res = run_gate(
-            b.record, h.record, pairs, gate, claims=frozenset(claims.entries), trust_claims=trusted
+            b.record,
+            h.record,
+            pairs,
+            gate,
+            claims=frozenset(claims.entries),
+            trust_claims=trusted,
+            on_trial=on_trial,
+            repeats=repeats,
         )
+        resampled = None if resampling is None else resampling.to_dict(b.record.rows, h.record.rows)
         data["gate"] = {
             "failed": res.failed,
             "verdict": res.verdict,
@@ -101,10 +142,54 @@ def compare_revisions(
             "causes": res.causes,
             "warnings": res.warnings,
             "removed": res.removed,
-            "pvalues": gate_pvalue_lines(res),
+            "pvalues": gate_pvalue_lines(res) + resampling_lines(resampled),
             **res.details,
+            "resampling": resampled,
         }
     return data
+
+
+def _on_trial(root: Path, base: str, head: str | None, note: Note) -> set[str] | None:
+    """The cases the change touched (None: all, when a side cannot be planned)."""
+    project = open_project(root, head)
+    try:
+        return affected_keys(project, base)
+    except PromptctlError as exc:
+        note(f"warning: every case is on trial: cannot tell which cases the change touched ({exc.message})")
+        return None
+    finally:
+        close = getattr(project.source, "close", None)
+        if close is not None:
+            close()
+
+
+def initial_repeats(base: Record, head: Record) -> dict[Unit, int]:
+    """Samples a side of each case × model before the gate draws more: the smaller side's count
+    (keyed by case and model label, as the gate's units are)."""
+    pairs = compare_units(base, head)
+    bu, hu = group_units(base.rows), group_units(head.rows)
+    out: dict[Unit, int] = {}
+    for p in pairs:
+        if p.base is not None and p.head is not None:
+            out[(p.case_key, p.model)] = min(
+                len(bu[(p.case_key, str(p.base_model))]), len(hu[(p.case_key, str(p.head_model))])
+            )
+    return out
+
+
+def resampling_lines(r: dict[str, Any] | None) -> list[str]:
+    """What adaptive sampling did: its cost against its budgets, then each case it changed."""
+    if r is None:
+        return []
+    cost = f"${r['spent']:.4f}" + (f" of --max-cost ${r['max_cost']:g}" if r["max_cost"] is not None else "")
+    lines = [
+        f"resampling: {r['extra_samples']} extra samples in {r['rounds']} round(s) (budget "
+        f"{r['budget_samples']}, up to {r['max_repeat']} a side), {r['live_calls']} model calls, {cost}"
+    ]
+    if r["stopped"]:
+        lines.append(f"  stopped early: {r['stopped']}")
+    lines += ["  " + resampled_line(c) for c in r["cases"]]
+    return lines
 
 
 def _claims_data(claims: Claims, head_rows: list[dict[str, Any]], trusted: bool) -> dict[str, Any]:

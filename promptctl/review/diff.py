@@ -21,6 +21,7 @@ from typing import Any
 from promptctl.errors import InputError
 from promptctl.execute.recordings.store import Recordings
 from promptctl.git.repo import changed_files, default_base, resolve
+from promptctl.review.checks import changed_checks
 from promptctl.review.grouping import Grouper, Member, unified
 from promptctl.review.template_diff import Revision, template_changes
 from promptctl.run.plan import Row, Selection, build_plan, models_for
@@ -132,18 +133,29 @@ def open_side(root: Path, ref: str | None) -> Side:
 
 
 def affected_keys(project: Project, base: str) -> set[str]:
-    """Case keys whose rendered request (the fingerprint of any of its rows) differs from ``base``,
-    or that do not exist there. ``promptctl test --affected BASE`` runs exactly these."""
+    """The cases a change from ``base`` to ``project``'s revision touched -- the one definition
+    ``promptctl test --affected BASE`` runs and ``compare --gate`` puts on trial: a case whose
+    rendered request (the fingerprint of any of its rows) differs from ``base`` or that does not
+    exist there, or whose grading differs (``graded_differently``)."""
     _suite, head_units, _ = plan_project(project)
     base_side = open_side(project.root, base)
     try:
-        return {
+        requests = {
             k[0]
             for k, u in head_units.items()
             if k not in base_side.units or base_side.units[k].signature != u.signature
         }
     finally:
         base_side.close()
+    return requests | graded_differently(project.root, base, project.ref)
+
+
+def graded_differently(root: Path, base: str, head: str | None) -> set[str]:
+    """Cases whose assertions differ between the revisions, or that use a validator file (a
+    ``python`` validator's sources, a ``json_schema`` file, the judge prompt override) whose
+    content differs: a change there can change their verdict with the very same outputs."""
+    checks = changed_checks(root, base, head)
+    return set(checks["assertions"]) | {k for f in checks["files"] for k in f["used_by"]}
 
 
 # -- the diff -------------------------------------------------------------------------------------

@@ -14,7 +14,17 @@ from promptctl.records.summary import group_units, summarize, unit_outcome
 from promptctl.review.claims import ClaimKey
 from promptctl.review.compare import ComparisonPair
 from promptctl.review.evaluable import Reason, reasons, split_rows
-from promptctl.review.stats import CaseCounts, Correction, ScoreTest, rank_sum_one_sided
+from promptctl.review.noninferiority import margin_drop_p, margin_suite_p, pass_hat_k
+from promptctl.review.sequential import look_weights, looks_of, schedule, sequential_p
+from promptctl.review.stats import (
+    CaseCounts,
+    Correction,
+    ScoreTest,
+    Stratum,
+    cmh_one_sided,
+    fisher_exact_one_sided,
+    rank_sum_one_sided,
+)
 from promptctl.review.stats import gate as stats_gate
 from promptctl.suite.model import GateConfig
 
@@ -30,7 +40,29 @@ def gate_settings(cfg: GateConfig, **overrides: Any) -> GateConfig:
         raise UsageError(f"suite share must be between 0 and 1, got {s.suite_share}")
     if s.removed not in ("fail", "warn"):
         raise UsageError(f"unknown gate.removed '{s.removed}'; use fail or warn")
+    if s.max_repeat is not None and s.max_repeat < 1:
+        raise UsageError(f"gate.max_repeat must be at least 1, got {s.max_repeat}")
+    if s.max_extra < 0:
+        raise UsageError(f"gate.max_extra must be at least 0, got {s.max_extra}")
+    if not 0.0 <= s.margin < 1.0:
+        raise UsageError(f"gate.margin must be between 0 and 1, got {s.margin}")
+    if s.pass_k < 1:
+        raise UsageError(f"gate.pass_k must be at least 1, got {s.pass_k}")
+    if s.min_pass_k is not None and not 0.0 <= s.min_pass_k <= 1.0:
+        raise UsageError(f"gate.min_pass_k must be between 0 and 1, got {s.min_pass_k}")
     return s
+
+
+Unit = tuple[str, str]  # (case key, model label)
+
+
+def adaptive(s: GateConfig, repeat: int) -> bool:
+    """Whether a case sampled ``repeat`` times a side is judged by the sequential rule."""
+    return s.max_repeat is not None and s.max_repeat > repeat
+
+
+def outcomes(rows: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    return [(int(r["sample"]), str(r["status"])) for r in rows]
 
 
 @dataclass
@@ -103,6 +135,8 @@ def run_gate(
     pairs: list[ComparisonPair],
     s: GateConfig,
     *,
+    on_trial: set[str] | None = None,
+    repeats: dict[Unit, int] | None = None,
     claims: frozenset[ClaimKey] = frozenset(),
     trust_claims: bool = False,
 ) -> GateResult:
@@ -110,7 +144,13 @@ def run_gate(
     is judged, across a model change too (``compare.pair_units``); a new case is not a regression;
     a case × model the base ran and the head did not fails the gate unless ``removed: warn``.
     ``claims``: the rows answered by recordings the pull request changed; replayed without a
-    call verifying them they are judged, but cannot pass the gate unless ``trust_claims``."""
+    call verifying them they are judged, but cannot pass the gate unless ``trust_claims``.
+
+    ``on_trial`` (case keys; None: all) are the cases the change touched (``diff.affected_keys``):
+    the others cannot have been made worse by it and are only checked for provider drift (a
+    warning). ``repeats`` are the samples a side each case × model was planned with before the
+    gate drew more (default: the smaller side's count); with ``gate.max_repeat`` above it the case
+    is judged by the sequential rule (``review.sequential``)."""
     causes: list[str] = []
     warnings: list[str] = []
     bu, hu = group_units(base.rows), group_units(head.rows)
@@ -130,7 +170,20 @@ def run_gate(
             continue
         rows_of[(p.case_key, p.model)] = (b_ok or bs, h_ok)
     both = [p for p in both if (p.case_key, p.model) in rows_of]
+    drift: list[dict[str, Any]] = []
+    if on_trial is not None:
+        for k in [k for k in rows_of if k[0] not in on_trial]:
+            drift += _drift(k, *rows_of.pop(k), s.alpha)
+        both = [p for p in both if (p.case_key, p.model) in rows_of]
     common = list(rows_of)
+    repeats = {k: (repeats or {}).get(k) or min(len(v[0]), len(v[1])) for k, v in rows_of.items()}
+    repeated = [k for k in common if not (len(rows_of[k][0]) == 1 and len(rows_of[k][1]) == 1)]
+    sequential = {k: adaptive(s, repeats[k]) for k in repeated}
+    for d in drift:
+        warnings.append(
+            f"drift: {d['case_key']} [{d['model']}] {d['what']} although the change left its request "
+            "and checks as they were (the provider's doing, not the change's: not a cause)"
+        )
     by_key = {(p.case_key, p.model): p for p in both}
     removed = [f"{p.case_key} [{p.model}]" for p in pairs if p.head is None]
     if removed:
@@ -145,6 +198,21 @@ def run_gate(
 
     # 1. single-sample cases: a plain transition; repeated ones: significance.
     single, counts = [], []
+    seq_p: list[float] = []
+    seq_looks: list[list[dict[str, Any]]] = []
+    # the suite test reads each case's first look only: which cases got more samples depended on
+    # it, so a suite test of the extended counts would be a second, unplanned look
+    suite_strata: list[Stratum] = []
+    m_cases = max(1, len(repeated))
+    one_on_trial = len(repeated) == 1 and all(sequential.values())
+    alpha_cases_planned = s.alpha if one_on_trial else s.alpha * (1 - s.suite_share)
+    pass_k: list[tuple[float | None, float | None]] = []
+
+    def test(pb: int, nb: int, ph: int, nh: int) -> float:
+        if s.margin > 0:
+            return margin_drop_p(pb, nb, ph, nh, s.margin)
+        return fisher_exact_one_sided(pb, nb, ph, nh)
+
     score_tests: list[ScoreTest] = []
     scored: list[tuple[tuple[str, str], str, list[float], list[float]]] = []
     for k in common:
@@ -159,8 +227,27 @@ def run_gate(
             nb = sum(r["status"] in ("pass", "fail") for r in bs)  # a base error is missing data
             ph = sum(r["status"] == "pass" for r in hs)
             counts.append(CaseCounts(f"{k[0]}\x00{k[1]}", pb, nb, ph, len(hs)))  # head errors = not passing
-            for m in sorted(_metrics_of(bs) & _metrics_of(hs)):
-                sc_b, sc_h = _metric_scores(bs, m, head=False), _metric_scores(hs, m, head=True)
+            looks = schedule(repeats[k], s.max_repeat if sequential[k] and s.max_repeat else repeats[k])
+            weights = look_weights(looks, alpha_cases_planned / m_cases)
+            taken = looks_of(outcomes(bs), outcomes(hs), looks, weights, test)
+            seq_p.append(sequential_p(taken) if sequential[k] else test(pb, nb, ph, len(hs)))
+            pass_k.append((pass_hat_k(pb, nb, s.pass_k), pass_hat_k(ph, len(hs), s.pass_k)))
+            seq_looks.append([lk.__dict__ for lk in taken] if sequential[k] else [])
+            first = taken[0] if sequential[k] and taken else None
+            suite_strata.append(
+                (first.pass_base, first.n_base, first.pass_head, first.n_head)
+                if first
+                else counts[-1].stratum
+            )
+            # a metric's scores are tested on the samples planned before the gate drew more: which
+            # cases got more depended on their pass counts, so the extra samples are not a fixed design
+            mb_rows, mh_rows = (
+                ([r for r in rows if int(r["sample"]) < repeats[k]] for rows in (bs, hs))
+                if sequential[k]
+                else (bs, hs)
+            )
+            for m in sorted(_metrics_of(mb_rows) & _metrics_of(mh_rows)):
+                sc_b, sc_h = _metric_scores(mb_rows, m, head=False), _metric_scores(mh_rows, m, head=True)
                 scored.append((k, m, sc_b, sc_h))
                 score_tests.append(ScoreTest(f"{k[0]}\x00{k[1]}\x00{m}", rank_sum_one_sided(sc_b, sc_h)))
     stats_out: dict[str, Any] | None = None
@@ -169,12 +256,20 @@ def run_gate(
             counts,
             alpha=s.alpha,
             correction=cast(Correction, s.correction),
-            suite_share=s.suite_share,
+            suite_share=0.0 if one_on_trial else s.suite_share,
             scores=score_tests,
+            case_p=seq_p if any(sequential.values()) or s.margin > 0 else None,
+            suite_p=margin_suite_p(suite_strata, s.margin) if s.margin > 0 else cmh_one_sided(suite_strata),
         )
         cases_out = []
-        for c, t in zip(counts, g.cases, strict=True):
+        for c, t, looks_out, (pk_b, pk_h) in zip(counts, g.cases, seq_looks, pass_k, strict=True):
             case_key, model = c.key.split("\x00")
+            if s.min_pass_k is not None and pk_h is not None and pk_h < s.min_pass_k - 1e-12:
+                causes.append(
+                    f"pass^{s.pass_k} of {case_key} [{model}] is {pk_h:.2f} at head"
+                    + (f" (base {pk_b:.2f})" if pk_b is not None else "")
+                    + f", below gate.min_pass_k {s.min_pass_k:g} ({c.pass_head}/{c.n_head} passed)"
+                )
             cases_out.append(
                 {
                     "case_key": case_key,
@@ -186,12 +281,19 @@ def run_gate(
                     "p": t.p,
                     "p_adj": t.p_adj,
                     "significant": t.significant,
+                    "looks": looks_out,
+                    "pass_k": {"k": s.pass_k, "base": pk_b, "head": pk_h},
                 }
             )
             if t.significant:
+                name = f"margin {s.margin:g} test" if s.margin > 0 else "one-sided Fisher"
+                looked = "/".join(str(lk["n"]) for lk in looks_out)
+                test_name = (
+                    f"sequential {name} over looks at {looked} samples: p" if looks_out else f"{name} p"
+                )
                 causes.append(
                     f"regression: {case_key} [{model}] passes {c.pass_base}/{c.n_base} at base, "
-                    f"{c.pass_head}/{c.n_head} at head (one-sided Fisher p={_fmt_p(t.p)}, "
+                    f"{c.pass_head}/{c.n_head} at head ({test_name}={_fmt_p(t.p)}, "
                     f"{s.correction}-adjusted {_fmt_p(t.p_adj)} < {g.alpha_cases:g})"
                 )
         scores_out = []
@@ -220,11 +322,15 @@ def run_gate(
                     f"tolerance {s.score_tolerance:g})"
                 )
         if g.suite_significant:
+            suite_test = f"mean drop beyond margin {s.margin:g}, z-test" if s.margin > 0 else "CMH"
             causes.append(
                 f"suite-wide drop in pass counts across {len(counts)} repeated case(s) "
-                f"(CMH p={_fmt_p(g.suite_p)} < {g.alpha_suite:g})"
+                f"({suite_test} p={_fmt_p(g.suite_p)} < {g.alpha_suite:g})"
             )
         stats_out = {
+            "sequential": any(sequential.values()),
+            "margin": s.margin,
+            "max_repeat": s.max_repeat,
             "alpha": g.alpha,
             "alpha_cases": g.alpha_cases,
             "alpha_suite": g.alpha_suite,
@@ -289,6 +395,8 @@ def run_gate(
         "common_units": len(common),
         "model_changes": sum(p.model_changed for p in both),
         "single_sample_units": len(single),
+        "on_trial": None if on_trial is None else len(common),
+        "drift": drift,
         "stats": stats_out,
         "pass_rate": rate_out,
         "metrics": metrics_out,
@@ -328,6 +436,23 @@ def run_gate(
     )
 
 
+def _drift(k: Unit, bs: list[dict[str, Any]], hs: list[dict[str, Any]], alpha: float) -> list[dict[str, Any]]:
+    """A case the change did not touch that did worse anyway: pass → fail with one sample, a
+    drop with raw one-sided Fisher p < alpha over repeated samples."""
+    pb = sum(r["status"] == "pass" for r in bs)
+    nb = sum(r["status"] in ("pass", "fail") for r in bs)
+    ph = sum(r["status"] == "pass" for r in hs)
+    if len(bs) == 1 and len(hs) == 1:
+        if unit_outcome(bs).status == "pass" and unit_outcome(hs).status != "pass":
+            return [{"case_key": k[0], "model": k[1], "what": f"passed at base, {hs[0]['status']} at head"}]
+        return []
+    p = fisher_exact_one_sided(pb, nb, ph, len(hs))
+    if p >= alpha:
+        return []
+    what = f"passes {pb}/{nb} at base, {ph}/{len(hs)} at head (one-sided Fisher p={_fmt_p(p)})"
+    return [{"case_key": k[0], "model": k[1], "what": what, "p": p}]
+
+
 def _metrics_of(rows: list[dict[str, Any]]) -> set[str]:
     return {a["metric"] for r in rows for a in r.get("asserts", []) if a.get("metric") and not a.get("error")}
 
@@ -355,15 +480,25 @@ def gate_pvalue_lines(res: GateResult) -> list[str]:
     st = res.details.get("stats")
     if not st:
         return ["no repeated cases on both sides: per-case transitions decide (no statistical test)"]
+    suite = "suite CMH" if not st.get("margin") else f"suite drop beyond margin {st['margin']:g}"
     lines = [
         f"gate: alpha {st['alpha']:g} = cases {st['alpha_cases']:g} ({st['correction']}) + suite "
-        f"{st['alpha_suite']:g}; suite CMH p={_fmt_p(st['suite_p'])}"
+        f"{st['alpha_suite']:g}; {suite} p={_fmt_p(st['suite_p'])}"
     ]
+    if st.get("sequential"):
+        lines.append(f"  sequential rule: looks doubling up to {st['max_repeat']} samples a side")
     worst = sorted(st["cases"], key=lambda c: c["p"])[:5]
     for c in worst:
+        pk = c.get("pass_k") or {}
+        shown = (
+            f", pass^{pk['k']} {pk['base']:.2f} → {pk['head']:.2f}"
+            if pk.get("base") is not None and pk.get("head") is not None
+            else ""
+        )
         lines.append(
             f"  {c['case_key']} [{c['model']}]: {c['pass_base']}/{c['n_base']} → "
             f"{c['pass_head']}/{c['n_head']}, p={_fmt_p(c['p'])}, adjusted {_fmt_p(c['p_adj'])}"
+            + shown
             + (" (significant)" if c["significant"] else "")
         )
     for c in sorted(st.get("scores") or [], key=lambda c: c["p"])[:5]:

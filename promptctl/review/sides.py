@@ -308,3 +308,63 @@ def obtain(
         claims=claims,
     )
     return SideResult(label, ref, sha, False, rec, origin, pieces)
+
+
+@dataclass
+class Extension:
+    """What drawing more samples of some cases on one side did: the rows it added to the side's
+    record, and what it spent."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    spent: float = 0.0
+    live_calls: int = 0
+    not_run: int = 0  # rows the budget (or --offline without a recording) left unanswered
+
+
+def extend(
+    root: Path,
+    side: SideResult,
+    samples: dict[str, tuple[int, int]],
+    *,
+    offline: bool = False,
+    max_cost: float | None = None,
+    note: Note = lambda _m: None,
+    trust_ref_config: bool = False,
+    allow_unknown_cost: bool = False,
+    claims: frozenset[ClaimKey] = frozenset(),
+) -> Extension:
+    """Draw samples ``first..end-1`` of the given cases on ``side`` (case key -> (first, end))
+    through the cache and the recordings -- sample indexes at or beyond ``repeat`` are new samples
+    with their own fingerprints, so nothing is paid twice -- and add the finished rows to the
+    side's record (in memory: the record on disk stays the suite's run at its ``repeat``). Live
+    calls of a revision whose config sends keys elsewhere are refused as for the side's own run,
+    unless ``trust_ref_config``; ``claims`` (the head's) are recording entries a pull request
+    changed, verified by a call as in the side's own run."""
+    ref = None if side.ref is None else (side.sha or side.ref)
+    project = open_project(root, ref, trust_config=trust_ref_config)
+    try:
+        outcome = run_and_record(
+            project,
+            TestOptions(
+                offline=offline,
+                only_keys=set(samples),
+                samples=dict(samples),
+                max_cost=max_cost,
+                allow_unknown_cost=allow_unknown_cost,
+                write_record=False,
+                claims=claims,
+            ),
+            argv=["promptctl", "compare", "--gate"],
+        )
+    finally:
+        _close(project)
+    st = outcome.run.stats
+    note(f"  {side.label}: " + st.counts_line(len(outcome.run.results)))
+    have = {(r["case_key"], r["model"], r["sample"]) for r in side.record.rows}
+    added = [
+        r
+        for r in outcome.record.rows
+        if r["status"] != "skipped" and (r["case_key"], r["model"], r["sample"]) not in have
+    ]
+    side.record.rows.extend(added)
+    return Extension(added, st.spent, st.live_calls, st.not_run)

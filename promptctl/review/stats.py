@@ -357,6 +357,8 @@ def gate(
     correction: Correction = "holm",
     suite_share: float = 0.5,
     scores: Sequence[ScoreTest] = (),
+    case_p: Sequence[float] | None = None,
+    suite_p: float | None = None,
 ) -> GateStats:
     """Run both drop tests and combine them into one verdict.
 
@@ -368,20 +370,28 @@ def gate(
     ``scores`` are per-case tests of metric scores (``rank_sum_one_sided``): they join the
     per-case family, adjusted together with the Fisher tests, so the case alpha is spent once
     whatever the number of tests.
+
+    ``case_p``, when given, are the cases' p-values in ``cases`` order (the sequential rule's,
+    ``review.sequential``) instead of one Fisher test of their counts; the suite test still reads
+    the counts, unless ``suite_p`` gives its p-value (the margin's suite test).
     """
     _check_alpha(alpha)
     if not (0.0 <= suite_share <= 1.0):
         raise ValueError(f"suite_share must be in [0, 1], got {suite_share!r}")
     alpha_suite = alpha * suite_share
     alpha_cases = alpha - alpha_suite
-    raw = [fisher_exact_one_sided(*c.stratum) for c in cases] + [t.p for t in scores]
+    if case_p is not None and len(case_p) != len(cases):
+        raise ValueError(f"case_p has {len(case_p)} p-values for {len(cases)} cases")
+    fixed = [fisher_exact_one_sided(*c.stratum) for c in cases] if case_p is None else list(case_p)
+    raw = fixed + [t.p for t in scores]
     keys = [c.key for c in cases] + [t.key for t in scores]
     if alpha_cases > 0:
         adj = adjust(raw, correction)
         tests = [CaseTest(k, p, pa, pa < alpha_cases) for k, p, pa in zip(keys, raw, adj, strict=True)]
     else:
         tests = [CaseTest(k, p, 1.0, False) for k, p in zip(keys, raw, strict=True)]
-    suite_p = cmh_one_sided([c.stratum for c in cases])
+    if suite_p is None:
+        suite_p = cmh_one_sided([c.stratum for c in cases])
     return GateStats(
         alpha=alpha,
         alpha_cases=alpha_cases,

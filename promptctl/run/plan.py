@@ -201,8 +201,12 @@ def build_plan(
     selection: Selection | None = None,
     models: list[str] | None = None,
     repeat: int | None = None,
+    samples: dict[str, tuple[int, int]] | None = None,
 ) -> list[Row]:
-    """Render and fingerprint every row; raise InputError with every render problem at once."""
+    """Render and fingerprint every row; raise InputError with every render problem at once.
+    ``samples`` (case key -> (first, end)) plans only those sample indexes of a case: the gate
+    drawing more samples (indexes at or beyond ``repeat`` are new samples, with their own
+    fingerprints, so nothing already answered is asked again)."""
     from promptctl.suite.render import RenderError, merge_case_problems, render_prompt
 
     selection = selection or Selection()
@@ -223,6 +227,7 @@ def build_plan(
             continue
         messages, placeholders = redact_inputs(messages, suite.config.redact)  # (redact.inputs)
         n = repeat if repeat is not None else case.repeat
+        first, end = samples[case.key] if samples and case.key in samples else (0, n)
         for model_name in models_for(case, prompt, suite.config, models):
             if model_name not in targets:
                 targets[model_name] = resolve_target(model_name, suite.config)
@@ -230,7 +235,7 @@ def build_plan(
             params = shared_params.get((model_name, prompt.name))
             if params is None:
                 params = shared_params[(model_name, prompt.name)] = {**target.params_dict, **prompt.params}
-            for sample in range(n):
+            for sample in range(first, end):
                 fp = fingerprint(target.model, target.api_base, messages, params, sample)
                 rows.append(
                     Row(

@@ -36,6 +36,8 @@ class TestOptions:
     last_failed: bool = False
     shard: tuple[int, int] | None = None
     only_keys: set[str] | None = None  # --affected (or compare running what its records miss)
+    # compare --gate drawing more samples: case key -> (first, end) sample indexes to run
+    samples: dict[str, tuple[int, int]] | None = None
     affected: str | None = None  # --affected BASE, as given (the record's selection says so)
     use_cache: bool = True
     live: bool = False
@@ -155,7 +157,12 @@ def _plan(
         sel.only_keys = keep if sel.only_keys is None else sel.only_keys & keep
     narrowed = opts.last_failed and _select_last_failed(suite, sel, set(opts.previous_failures or ()), notes)
     rows = build_plan(
-        suite, make_renderer(suite), selection=sel, models=opts.models or None, repeat=opts.repeat
+        suite,
+        make_renderer(suite),
+        selection=sel,
+        models=opts.models or None,
+        repeat=opts.repeat,
+        samples=opts.samples,
     )
     return suite, rows, narrowed
 

@@ -177,6 +177,14 @@ class GateConfig:
     # accept rows answered by recordings a pull request changed without a call verifying them
     # (read from the base revision's config: a pull request cannot trust its own recordings)
     trust_pr_recordings: bool = False
+    # Adaptive sampling (review.sequential): draw more samples of undecided cases, up to this many
+    # a side (None: the fixed design, every case at its repeat), within max_extra times the fixed
+    # design's samples.
+    max_repeat: int | None = None
+    max_extra: float = 0.5
+    margin: float = 0.0  # non-inferiority: a drop of the pass rate smaller than this is acceptable
+    pass_k: int = 3  # per-case pass^k in the report: the chance that k samples in a row pass
+    min_pass_k: float | None = None  # fail when a case on trial has pass^k below this at head
 
 
 @dataclass

@@ -296,3 +296,46 @@ def test_template_changes_added_deleted_nested_and_not_text(tmp_path: Path) -> N
         f"── prompts/_logo.bin (partial, modified) · included by no prompt · no rendered request changed\n(no source diff: not UTF-8 text at {c1[:7]})"
         in table
     )
+
+
+GRADED = {
+    "promptctl.yaml": "model: openai/test-model\n",
+    "prompts/echo.yaml": 'inputs: {text: {}}\ntemplate: "{{ text }}"\n',
+    "cases/echo.yaml": """
+        prompt: echo
+        cases:
+          - {id: shaped, vars: {text: x}, assert: [{type: json_schema, value: schemas/answer.json}]}
+          - {id: custom, vars: {text: y}, assert: [{type: python, value: "checks.verdicts:greets"}]}
+          - {id: plain, vars: {text: z}, assert: [not_empty]}
+    """,
+    "schemas/answer.json": '{"type": "object"}',
+    "checks/__init__.py": "",
+    "checks/verdicts.py": "from helpers import GREETING\n\ndef greets(output):\n    return GREETING in output\n",
+    "helpers.py": "GREETING = 'hello'\n",
+}
+
+
+def test_affected_includes_cases_graded_differently(tmp_path: Path) -> None:
+    """The request is not all: a case whose assertions, python validator (or a module it imports)
+    or schema file changed is affected too -- `test --affected` reruns it, the gate tries it."""
+    root, c0 = new_repo(tmp_path / "repo", GRADED)
+    c1 = commit(root, {"helpers.py": "GREETING = 'hi'\n"}, "validator's import changed")
+    c2 = commit(root, {"schemas/answer.json": '{"type": "object", "required": ["a"]}'}, "schema")
+    c3 = commit(
+        root, {"cases/echo.yaml": GRADED["cases/echo.yaml"].replace("[not_empty]", "[is_json]")}, "assert"
+    )
+    for base, head, want in (
+        (c0, c1, {"echo::custom"}),
+        (c1, c2, {"echo::shaped"}),
+        (c2, c3, {"echo::plain"}),
+    ):
+        project = open_project(root, head)
+        try:
+            assert affected_keys(project, base) == want
+        finally:
+            project.source.close()  # type: ignore[attr-defined]
+    r = invoke("test", "--affected", c0, "--dry-run", "--format", "json", cwd=root)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["cases"] == 3
+    r = invoke("test", "--affected", c2, "--dry-run", "--format", "json", cwd=root)
+    assert json.loads(r.stdout)["cases"] == 1

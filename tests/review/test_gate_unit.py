@@ -144,3 +144,29 @@ def test_a_real_metric_drop_over_repeated_samples_fails_with_its_statistic() -> 
     small = [{**r, "asserts": [{**r["asserts"][0], "score": 0.88 + 0.001 * r["sample"]}]} for r in base]
     assert not _gate(base, small).failed
     assert _gate(base, small, score_tolerance=0.0).failed
+
+
+def test_sequential_cases_test_metrics_on_the_planned_samples_only() -> None:
+    """The gate drew samples 5..9 because of the pass counts: a metric is tested on samples 0..4."""
+    base = [row("c0", metric=("quality", 0.9), sample=i) for i in range(10)]
+    head = [row("c0", metric=("quality", 0.9 if i < 5 else 0.1), sample=i) for i in range(10)]
+    b, h = record(base), record(head)
+    settings = gate_settings(GateConfig(), max_repeat=20)
+    res = run_gate(b, h, compare_units(b, h), settings, repeats={("p::c0", "m"): 5})
+    (score,) = res.details["stats"]["scores"]
+    assert (score["n_base"], score["n_head"]) == (5, 5) and not score["significant"]
+    assert res.details["stats"]["sequential"] is True
+    fixed = _gate(base, head)  # the fixed design: all 10 samples were planned
+    assert fixed.details["stats"]["scores"][0]["n_head"] == 10
+
+
+def test_sequential_suite_test_reads_the_first_look_only() -> None:
+    """Extra samples were drawn because of the first look: the suite test does not re-test them."""
+    base = [row(f"c{c}", sample=i) for c in range(4) for i in range(10)]
+    head = [row(f"c{c}", "pass" if i < 5 else "fail", sample=i) for c in range(4) for i in range(10)]
+    b, h = record(base), record(head)
+    repeats = {(f"p::c{c}", "m"): 5 for c in range(4)}
+    res = run_gate(b, h, compare_units(b, h), gate_settings(GateConfig(), max_repeat=20), repeats=repeats)
+    assert res.details["stats"]["suite_p"] == 1.0  # 5/5 -> 5/5 on every first look
+    fixed = _gate(base, head)  # all 10 samples planned: 10/10 -> 5/10 everywhere
+    assert fixed.details["stats"]["suite_p"] < 1e-6 and fixed.failed
