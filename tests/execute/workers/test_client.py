@@ -289,8 +289,22 @@ def test_interrupt_cancels_the_calls_in_the_workers(
     assert server.stats()["requests"] == n - done
 
 
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A directory with a short path (a Unix socket path holds ~100 bytes; pytest's tmp_path under
+    parallel workers is longer)."""
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="pct-", dir="/tmp"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_unusable_workers_fall_back_in_process_with_one_warning(
-    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, warm_workers: Path
+    tmp_path: Path, server: FakeServer, monkeypatch: pytest.MonkeyPatch, warm_workers: Path, short_dir: Path
 ) -> None:
     monkeypatch.setenv("FAKE_KEY", KEY)
     root = init_repo(
@@ -306,7 +320,7 @@ def test_unusable_workers_fall_back_in_process_with_one_warning(
     assert r.stderr.count("warning:") == 1 and "is not a directory" in r.stderr, r.stderr
     assert not list((tmp_path / "real").iterdir())
     # 2. Something else answering on the socket: another protocol.
-    d = tmp_path / "w"
+    d = short_dir / "w"
     d.mkdir(mode=0o700)
     monkeypatch.setenv("PROMPTCTL_WORKER_DIR", str(d))
     monkeypatch.setenv("PROMPTCTL_WORKERS", "1")
@@ -334,7 +348,7 @@ def test_unusable_workers_fall_back_in_process_with_one_warning(
     [entry] = worker_statuses()[1]  # no worker was started next to it
     assert "not a worker of this promptctl" in entry["error"]
     # 3. A stale socket (its worker died without removing it): replaced, no warning.
-    d = tmp_path / "w2"
+    d = short_dir / "w2"
     d.mkdir(mode=0o700)
     monkeypatch.setenv("PROMPTCTL_WORKER_DIR", str(d))
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
