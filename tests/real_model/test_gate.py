@@ -1,5 +1,6 @@
-"""`compare --gate` on an unchanged suite sampled at temperature 0.8 with repeats: the two commits
-get different samples (real sampling noise), and the gate must not call that noise a drop.
+"""`compare --gate` on a suite whose quality did not change (every case touched by a check that
+always passes), sampled at temperature 0.8 with repeats: the two commits get different samples
+(real sampling noise), and the gate must not call that noise a drop.
 
 Each test starts a server of its own with a fixed seed and runs ``-j 1``: llama-cpp-python derives
 each request's sampling seed from the previous one, so every sample is a different draw, yet the
@@ -57,14 +58,17 @@ def fisher_drop_p(pass_base: int, n_base: int, pass_head: int, n_head: int) -> f
     return sum(comb(passes, k) * comb(total - passes, n_head - k) for k in range(0, pass_head + 1)) / denom
 
 
-def two_sampled_commits(root: Path) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
-    """Commit A, sample the suite live; commit B (only the README changes), sample it again."""
+def two_sampled_commits(root: Path, metric: bool) -> tuple[str, str, dict[str, Any], dict[str, Any]]:
+    """Commit A, sample the suite live; commit B, sample it again. B gives every case one more
+    check that always passes (`not_empty`): the requests are the same, so is the quality, but every
+    case is on trial (a case the change did not touch is not judged, only reported as drift)."""
     base = commit_all(root, "suite")
     r1 = cli(root, "test", "--no-cache", "-j", "1")
     assert r1.code in (0, 1), r1.output
     rec_a = last_record(root)
-    write_files(root, {"README.md": "Nothing about the prompts changed.\n"})
-    head = commit_all(root, "docs only")
+    checked = cases_yaml(metric).replace("assert: [", "assert: [not_empty, ")
+    write_files(root, {"cases/sample.yaml": checked, "README.md": "The prompts did not change.\n"})
+    head = commit_all(root, "one more check per case")
     r2 = cli(root, "test", "--no-cache", "-j", "1")
     assert r2.code in (0, 1), r2.output
     rec_b = last_record(root)
@@ -91,7 +95,7 @@ def test_gate_passes_an_unchanged_suite_despite_sampling_noise(seeded_url: str, 
             "cases/sample.yaml": cases_yaml(False),
         },
     )
-    base, head, rec_a, rec_b = two_sampled_commits(root)
+    base, head, rec_a, rec_b = two_sampled_commits(root, False)
     # The noise is real: samples of one case differ, and the two commits got different outputs.
     outputs_a: defaultdict[str, list[str]] = defaultdict(list)
     outputs_b: defaultdict[str, list[str]] = defaultdict(list)
@@ -129,7 +133,7 @@ def test_gate_metric_rule_does_not_fail_on_sampling_noise(seeded_url: str, tmp_p
             "cases/sample.yaml": cases_yaml(True),
         },
     )
-    base, head, rec_a, rec_b = two_sampled_commits(root)
+    base, head, rec_a, rec_b = two_sampled_commits(root, True)
     r = cli(root, "compare", base, head, "--gate", "--format", "json")
     gate = json.loads(r.stdout)["gate"]
     assert (
