@@ -1,7 +1,7 @@
 """What grades each side of a comparison, and what of it changed: the assertions of every case, and
 the files the validators read — ``json_schema`` files, ``python`` validator modules (with the
-repository modules they import) and the ``_judge.yaml`` override — and the ``gate:`` settings of
-``promptctl.yaml``. Each side is graded by its own
+repository modules they import) and the ``_judge.yaml`` override —, the models that grade (a
+judge's, an embedding model) and the ``gate:`` settings of ``promptctl.yaml``. Each side is graded by its own
 files, so a change that loosens a check changes the verdict by itself: the report lists such
 changes so reviewers see them next to the results."""
 
@@ -15,18 +15,45 @@ from typing import Any
 from promptctl.errors import PromptctlError
 from promptctl.git.sources import Source
 from promptctl.records.provenance import grading_files
-from promptctl.suite.model import Case
+from promptctl.suite.model import Assertion, Case, Config
 from promptctl.suite.project import Project, open_project
 
 
-def _signature(case: Case) -> str:
-    """What decides a case's verdict besides the model's output, location-free."""
+def _signature(case: Case, config: Config) -> str:
+    """What decides a case's verdict besides the model's output, location-free: its assertions,
+    and the models that grade it (a ``judge``'s model, a ``similar``'s embedding model, resolved
+    through the configuration, where a change of ``judge_model`` or of an alias lands)."""
     asserts = [{k: v for k, v in a.__dict__.items() if k != "loc"} for a in case.asserts]
     return json.dumps(
-        {"asserts": asserts, "expected": case.expected, "min_pass_rate": case.min_pass_rate},
+        {
+            "asserts": asserts,
+            "expected": case.expected,
+            "min_pass_rate": case.min_pass_rate,
+            "graders": [_grader(a, config) for a in case.asserts],
+        },
         sort_keys=True,
         default=str,
     )
+
+
+def _grader(a: Assertion, config: Config) -> list[str | None] | None:
+    """The model (litellm model and endpoint) an assertion calls to grade, if any."""
+    from promptctl.run.plan import resolve_target
+    from promptctl.validate.judge import judge_model
+
+    if a.type == "judge":
+        name: object = judge_model(a, config)
+    elif a.type == "similar":
+        name = a.options.get("embedding_model") or config.embedding_model
+    else:
+        return None
+    if not name:
+        return None
+    try:
+        target, _fallbacks = resolve_target(str(name), config)
+    except PromptctlError:
+        return [str(name), None]
+    return [target.model, target.api_base]
 
 
 def _read(source: Source, rel: str) -> str | None:
@@ -48,8 +75,8 @@ def changed_checks(root: Path, base: str, head: str | None) -> dict[str, Any]:
         projects = [_load(root, base), _load(root, head)]
         suites = [p.load() for p in projects]
         sb, sh = suites
-        cb = {c.key: _signature(c) for c in sb.cases}
-        ch = {c.key: _signature(c) for c in sh.cases}
+        cb = {c.key: _signature(c, projects[0].config) for c in sb.cases}
+        ch = {c.key: _signature(c, projects[1].config) for c in sh.cases}
         assertions = sorted(k for k in cb.keys() & ch.keys() if cb[k] != ch[k])
         fb, fh = grading_files(sb), grading_files(sh)
         files = []

@@ -339,3 +339,27 @@ def test_affected_includes_cases_graded_differently(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["cases"] == 3
     r = invoke("test", "--affected", c2, "--dry-run", "--format", "json", cwd=root)
     assert json.loads(r.stdout)["cases"] == 1
+
+
+def test_a_change_of_judge_model_puts_the_judged_cases_on_trial(tmp_path: Path) -> None:
+    """A pull request that swaps the judge (config `judge_model`, or what its alias points at)
+    changes the verdicts of the judged cases with the very same outputs: they are on trial."""
+    files = {
+        "promptctl.yaml": "model: openai/test-model\njudge_model: openai/strict-judge\n",
+        "prompts/echo.yaml": 'inputs: {text: {}}\ntemplate: "{{ text }}"\n',
+        "cases/echo.yaml": """
+            prompt: echo
+            cases:
+              - {id: judged, vars: {text: x}, assert: [{type: judge, rubric: "Is it good?"}]}
+              - {id: plain, vars: {text: z}, assert: [not_empty]}
+        """,
+    }
+    root, c0 = new_repo(tmp_path / "repo", files)
+    c1 = commit(
+        root, {"promptctl.yaml": "model: openai/test-model\njudge_model: openai/lenient-judge\n"}, "judge"
+    )
+    project = open_project(root, c1)
+    try:
+        assert affected_keys(project, c0) == {"echo::judged"}
+    finally:
+        project.source.close()  # type: ignore[attr-defined]
