@@ -30,27 +30,8 @@ def write_text_atomic(path: Path, text: str, *, encoding: str = "utf-8") -> None
 @contextlib.contextmanager
 def open_atomic(path: Path) -> Iterator[BinaryIO]:
     """A binary file that becomes ``path`` atomically when the block ends (flushed, fsync'ed,
-    renamed); an exception in the block leaves no trace. For a file too large to build in memory
-    first (a run record of 100,000 rows, written row by row)."""
-    path = Path(path)
-    parent = path.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _open_temp(parent, path.name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(parent)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` with ``data``; creates missing parent directories.
+    renamed); an exception in the block leaves no trace. Also for a file too large to build in
+    memory first (a run record of 100,000 rows, written row by row).
 
     The temporary file is created with ``O_EXCL`` and mode 0o666 so the user's umask applies, as
     it would for a plain ``open(path, "w")`` (``tempfile.mkstemp`` would leave a committed file
@@ -62,7 +43,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     fd, tmp = _open_temp(parent, path.name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         with contextlib.suppress(FileNotFoundError):
@@ -74,6 +55,12 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(parent)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` with ``data``; creates missing parent directories."""
+    with open_atomic(path) as fh:
+        fh.write(data)
 
 
 def _open_temp(directory: Path, name: str) -> tuple[int, Path]:
