@@ -151,7 +151,9 @@ def render(
     if as_json:
         print_json(messages)
         return
-    for m in messages:
+    from promptctl.secrets import mask_data
+
+    for m in mask_data(messages):  # as --json prints them: key values (and redact:) masked
         echo(f"--- {m['role']} ---")
         write_content(m["content"] + "\n")
 

@@ -241,3 +241,16 @@ def test_git_directory_is_never_read(tmp_path: Path, path: str) -> None:
     (repo / "cases/.git/config").write_text("TOP-SECRET")
     result = invoke("render", "greet", "--case", "a", cwd=repo)
     assert result.exit_code == 2 and "TOP-SECRET" not in result.output, result.output
+
+
+def test_render_masks_key_values_as_everything_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key that reaches a rendered message (a var, a {file:}) is printed masked, in both forms."""
+    key = "sk-render-0123456789abcdefXYZ"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    write_files(tmp_path, MINIMAL)
+    for extra in ((), ("--json",)):
+        r = invoke("render", "greet", "--var", f"name={key}", *extra, cwd=tmp_path)
+        assert r.exit_code == 0, r.output
+        assert key not in r.output and "***" in r.stdout
