@@ -12,7 +12,7 @@ from promptctl.records.record import (
     Record,
     latest_record,
     list_records,
-    read_record,
+    read_records,
     scan_local,
 )
 
@@ -26,15 +26,7 @@ def _all_records(
     from promptctl.git.plumbing import find_repo_root
 
     out: dict[tuple[str | None, str, bool], tuple[Record, str]] = {}
-    for p in list_records(root):
-        try:
-            rec = read_record(p)
-        except DamagedRecord as exc:
-            if skipped is not None:
-                skipped.append(exc)
-            continue
-        except (OSError, UsageError):
-            continue  # unreadable, or written by a newer promptctl
+    for rec in read_records(list_records(root), skipped):
         out[(rec.commit, rec.created_at, rec.dirty)] = (rec, "local")
     if find_repo_root(root) is not None:
         from promptctl.git.notes import notes_read_all

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from promptctl.errors import UsageError
 from promptctl.git.notes import notes_pull, notes_push, notes_read, notes_write
 from promptctl.records.record import (
     DamagedRecord,
@@ -18,7 +17,7 @@ from promptctl.records.record import (
     Record,
     list_records,
     masked_dict,
-    read_record,
+    read_records,
     record_from_data,
 )
 
@@ -79,15 +78,7 @@ def push(
     Returns (records attached, commits touched); damaged record files are left out (and added
     to ``skipped``)."""
     by_commit: dict[str, list[str]] = {}
-    for path in list_records(root):
-        try:
-            rec = read_record(path)
-        except DamagedRecord as exc:
-            if skipped is not None:
-                skipped.append(exc)
-            continue
-        except (OSError, UsageError):
-            continue  # unreadable or from a newer promptctl: never shared
+    for rec in read_records(list_records(root), skipped):  # unreadable ones are never shared
         if rec.commit is None or rec.dirty or not rec.whole:
             continue
         by_commit.setdefault(rec.commit, []).append(

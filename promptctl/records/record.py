@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -213,6 +214,19 @@ def record_from_data(data: object, path: str | None) -> Record:
         raise InvalidRecord(describe(problems))
     assert isinstance(data, dict)
     return Record.from_dict(data, path)
+
+
+def read_records(paths: Iterable[Path], skipped: list[DamagedRecord] | None = None) -> Iterator[Record]:
+    """The readable records at ``paths``, in order. A damaged one is passed over (and added to
+    ``skipped``, to be reported); so is one that cannot be read or that a newer promptctl wrote."""
+    for path in paths:
+        try:
+            yield read_record(path)
+        except DamagedRecord as exc:
+            if skipped is not None:
+                skipped.append(exc)
+        except (OSError, UsageError):
+            continue
 
 
 def read_record(path: Path) -> Record:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promptctl.errors import PromptctlError, UsageError
+from promptctl.errors import PromptctlError
 from promptctl.git.repo import content_hash, head_commit, is_dirty, resolve
 from promptctl.records.notes import records_from_notes
 from promptctl.records.provenance import state_paths
@@ -24,7 +24,7 @@ from promptctl.records.record import (
     DamagedRecord,
     Record,
     now_iso,
-    read_record,
+    read_records,
     records_for_commit,
     write_record,
 )
@@ -68,14 +68,10 @@ class SideResult:
 
 def _read_all(paths: list[Path], note: Note) -> list[Record]:
     """The records at ``paths``; a damaged one is passed over with a warning (as ``show`` does)."""
-    out = []
-    for p in paths:
-        try:
-            out.append(read_record(p))
-        except DamagedRecord as exc:
-            note(f"warning: skipped {exc.path}: damaged run record ({exc.why}); delete it")
-        except (OSError, UsageError):
-            continue  # unreadable, or written by a newer promptctl
+    damaged: list[DamagedRecord] = []
+    out = list(read_records(paths, damaged))
+    for exc in damaged:
+        note(f"warning: skipped {exc.path}: damaged run record ({exc.why}); delete it")
     return out
 
 
