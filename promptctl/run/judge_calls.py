@@ -5,13 +5,13 @@ counted in the run's stats."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from promptctl.execute.cache import ResponseCache
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse, fingerprint
+from promptctl.run.inflight import InFlight
 from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
 from promptctl.suite.model import Config
@@ -50,7 +50,7 @@ class JudgeCalls:
         self.config, self.options, self.stats = config, options, stats
         self.cache, self.recordings, self.writer = cache, recordings, writer
         self._call = call
-        self._judge_inflight: dict[str, asyncio.Future[ModelResponse]] = {}
+        self._inflight: InFlight[ModelResponse] = InFlight()
         self.unverified: set[str] = set()  # rows a verdict the pull request recorded answered
 
     def for_row(self, row: Row) -> JudgeCall:
@@ -106,27 +106,13 @@ class JudgeCalls:
         if over is not None:
             self.stats.judge_not_run += 1
             return ModelResponse(status="error", error=over)
-        fut = self._judge_inflight.get(fp)
-        if fut is not None:
+        request = ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
+        resp, shared = await self._inflight.once(fp, lambda: self._call(request))
+        if shared:
             self.stats.judge_shared += 1
-            resp = await asyncio.shield(fut)
             self._record_verdict(row, key, fp, resp)
             return resp
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._judge_inflight[fp] = fut
-        try:
-            resp = await self._call(
-                ModelRequest(target=target, messages=messages, params=merged, fallbacks=fallbacks)
-            )
-            self.stats.judge_live += 1
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._judge_inflight.pop(fp, None)
-        fut.set_result(resp)
+        self.stats.judge_live += 1
         if claimed is not None and row is not None and is_missing_key(resp):
             self.unverified.add(row.key_str)  # no key to verify it: replayed, unverified
             self.stats.judge_live -= 1

@@ -35,6 +35,7 @@ from promptctl.execute.recordings.embeddings import EmbeddingRecordings
 from promptctl.execute.recordings.store import Recordings, RecordingWriter
 from promptctl.execute.types import NO_API_KEY, ModelRequest, ModelResponse
 from promptctl.run.calls import LiveCalls
+from promptctl.run.inflight import InFlight
 from promptctl.run.judge_calls import JudgeCalls, is_missing_key
 from promptctl.run.options import RunOptions, RunStats, budget_reached
 from promptctl.run.plan import Row, resolve_target
@@ -113,7 +114,7 @@ class Runner:
         self.stats = RunStats()
         self._sem: asyncio.Semaphore | None = None
         self.judges = JudgeCalls(config, options, self.stats, cache, recordings, writer, self._call)
-        self._embed_inflight: dict[str, asyncio.Future[EmbeddingResponse]] = {}
+        self._embed_inflight: InFlight[EmbeddingResponse] = InFlight()
         self._stale: set[str] = set()
         # rows whose recording is a claim (options.claims): the recorded answer, used only when
         # no key can verify it; and the rows answered by a claim (theirs or a judge verdict's)
@@ -380,25 +381,18 @@ class Runner:
         over = budget_reached(self.options, self.stats)
         if over is not None:
             return EmbeddingResponse(status="error", error=over)
-        fut = self._embed_inflight.get(fp)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._embed_inflight[fp] = fut
-        try:
+
+        async def make() -> EmbeddingResponse:
             from promptctl.execute import llm
 
             await asyncio.get_running_loop().run_in_executor(None, llm.ensure_litellm)
             assert self._sem is not None
             async with self._sem:
-                resp = await embeddings.embed(target, text, self.options.policy)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            self._embed_inflight.pop(fp, None)
-        fut.set_result(resp)
+                return await embeddings.embed(target, text, self.options.policy)
+
+        resp, shared = await self._embed_inflight.once(fp, make)
+        if shared:
+            return resp
         if resp.attempts:
             self.stats.live_calls += 1
         self.stats.retries += resp.retries
